@@ -1,0 +1,122 @@
+#include "actors/config.hpp"
+
+#include <fstream>
+
+#include "actors/defaults.hpp"
+#include "actors/protocol.hpp"
+
+namespace dibs {
+
+namespace d = defaults;
+
+config::config()
+  : http_address(d::http::address),
+    http_port(d::http::port),
+    http_io_threads(d::http::io_threads),
+    http_body_limit_bytes(d::http::body_limit_bytes),
+    http_header_limit_bytes(d::http::header_limit_bytes),
+    http_read_timeout_ms(d::http::read_timeout_ms),
+    http_issue_timeout_ms(d::http::issue_timeout_ms),
+    http_wait_timeout_ms(d::http::wait_timeout_ms),
+    kafka_bootstrap_servers(d::kafka::bootstrap_servers),
+    kafka_bootstrap_file(d::kafka::bootstrap_file),
+    kafka_topic(d::kafka::topic),
+    kafka_group_id(d::kafka::group_id),
+    kafka_message_timeout_ms(d::kafka::message_timeout_ms),
+    kafka_linger_ms(d::kafka::linger_ms),
+    kafka_session_timeout_ms(d::kafka::session_timeout_ms),
+    kafka_resolve_grace_ms(d::kafka::resolve_grace_ms),
+    mysql_host(d::mysql::host),
+    mysql_port(d::mysql::port),
+    mysql_user(d::mysql::user),
+    mysql_password(d::mysql::password),
+    mysql_database(d::mysql::database),
+    redis_host(d::redis::host),
+    redis_port(d::redis::port),
+    writer_count(d::writer::count),
+    writer_batch_max_rows(d::writer::batch_max_rows),
+    writer_batch_max_ms(d::writer::batch_max_ms),
+    writer_retry_backoff_ms(d::writer::retry_backoff_ms),
+    node_drain_timeout_ms(d::node::drain_timeout_ms) {
+  opt_group{custom_options_, "http"}
+    .add(http_address, "address", "address the HTTP gateway binds")
+    .add(http_port, "port", "TCP port of the HTTP gateway")
+    .add(http_io_threads, "io-threads", "threads running Beast's io_context")
+    .add(http_body_limit_bytes, "body-limit-bytes", "largest request body")
+    .add(http_header_limit_bytes, "header-limit-bytes",
+         "largest request header block")
+    .add(http_read_timeout_ms, "read-timeout-ms",
+         "deadline for reading one request (idle keep-alive included)")
+    .add(http_issue_timeout_ms, "issue-timeout-ms",
+         "answer 503 when a stock actor has not answered by then")
+    .add(http_wait_timeout_ms, "wait-timeout-ms",
+         "?wait=true answers 202 when MySQL has not committed by then");
+  opt_group{custom_options_, "kafka"}
+    .add(kafka_bootstrap_servers, "bootstrap-servers",
+         "host:port list of the Kafka cluster (empty: read bootstrap-file)")
+    .add(kafka_bootstrap_file, "bootstrap-file",
+         "file holding the embedded broker's bootstrap list")
+    .add(kafka_topic, "topic", "issuance topic")
+    .add(kafka_group_id, "group-id", "consumer group of the writers")
+    .add(kafka_message_timeout_ms, "message-timeout-ms",
+         "producer gives up on a record after this")
+    .add(kafka_linger_ms, "linger-ms", "producer batching delay")
+    .add(kafka_session_timeout_ms, "session-timeout-ms",
+         "consumer group session timeout")
+    .add(kafka_resolve_grace_ms, "resolve-grace-ms",
+         "wait before searching the log for a possibly stored record");
+  opt_group{custom_options_, "mysql"}
+    .add(mysql_host, "host", "MySQL/MariaDB host")
+    .add(mysql_port, "port", "MySQL/MariaDB TCP port")
+    .add(mysql_user, "user", "MySQL user")
+    .add(mysql_password, "password", "MySQL password")
+    .add(mysql_database, "database", "MySQL database");
+  opt_group{custom_options_, "redis"}
+    .add(redis_host, "host", "Redis host")
+    .add(redis_port, "port", "Redis TCP port");
+  opt_group{custom_options_, "writer"}
+    .add(writer_count, "count", "writer actors in the consumer group")
+    .add(writer_batch_max_rows, "batch-max-rows", "rows per MySQL transaction")
+    .add(writer_batch_max_ms, "batch-max-ms",
+         "longest wait to fill a batch")
+    .add(writer_retry_backoff_ms, "retry-backoff-ms",
+         "pause before retrying a batch MySQL refused");
+  opt_group{custom_options_, "node"}.add(
+    node_drain_timeout_ms, "drain-timeout-ms",
+    "on SIGTERM, longest wait for in-flight requests and writer drain");
+  register_message_types(*this);
+}
+
+caf::expected<kafka_settings> config::kafka() const {
+  kafka_settings s;
+  s.bootstrap_servers = kafka_bootstrap_servers;
+  if (s.bootstrap_servers.empty()) {
+    std::ifstream in{kafka_bootstrap_file};
+    std::getline(in, s.bootstrap_servers);
+    if (s.bootstrap_servers.empty())
+      return caf::make_error(ec::storage_failure,
+                             "no kafka.bootstrap-servers and no bootstrap "
+                             "list in "
+                               + kafka_bootstrap_file);
+  }
+  s.topic = kafka_topic;
+  s.group_id = kafka_group_id;
+  s.message_timeout_ms = static_cast<int>(kafka_message_timeout_ms);
+  s.linger_ms = static_cast<int>(kafka_linger_ms);
+  s.session_timeout_ms = static_cast<int>(kafka_session_timeout_ms);
+  return s;
+}
+
+mysql_settings config::mysql() const {
+  return mysql_settings{mysql_host, mysql_port, mysql_user, mysql_password,
+                        mysql_database};
+}
+
+redis_settings config::redis() const {
+  redis_settings s;
+  s.host = redis_host;
+  s.port = redis_port;
+  return s;
+}
+
+} // namespace dibs

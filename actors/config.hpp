@@ -1,0 +1,60 @@
+#pragma once
+
+#include <string>
+
+#include <caf/actor_system_config.hpp>
+
+#include "persistence/kafka.hpp"
+#include "persistence/mysql_store.hpp"
+#include "persistence/redis_client.hpp"
+
+namespace dibs {
+
+/// Every option of a dibs node, declared once: name, help text, default
+/// (`defaults.hpp`). Set them on the command line (`--http.port=8081`) or in
+/// an INI file (`--config-file=cluster-config/dibs.ini`).
+class config : public caf::actor_system_config {
+public:
+  config();
+
+  std::string http_address;
+  uint16_t http_port;
+  size_t http_io_threads;
+  size_t http_body_limit_bytes;
+  size_t http_header_limit_bytes;
+  size_t http_read_timeout_ms;
+  size_t http_issue_timeout_ms;
+  size_t http_wait_timeout_ms;
+
+  std::string kafka_bootstrap_servers;
+  std::string kafka_bootstrap_file;
+  std::string kafka_topic;
+  std::string kafka_group_id;
+  size_t kafka_message_timeout_ms;
+  size_t kafka_linger_ms;
+  size_t kafka_session_timeout_ms;
+  size_t kafka_resolve_grace_ms;
+
+  std::string mysql_host;
+  uint16_t mysql_port;
+  std::string mysql_user;
+  std::string mysql_password;
+  std::string mysql_database;
+
+  std::string redis_host;
+  uint16_t redis_port;
+
+  size_t writer_count;
+  size_t writer_batch_max_rows;
+  size_t writer_batch_max_ms;
+  size_t writer_retry_backoff_ms;
+
+  size_t node_drain_timeout_ms;
+
+  /// Kafka settings; reads the bootstrap file when no servers are given.
+  caf::expected<kafka_settings> kafka() const;
+  mysql_settings mysql() const;
+  redis_settings redis() const;
+};
+
+} // namespace dibs

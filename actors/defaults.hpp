@@ -1,0 +1,67 @@
+#pragma once
+
+// Default values of every option in `config.hpp`. Units are in the names.
+
+#include <cstddef>
+#include <cstdint>
+
+namespace dibs::defaults {
+
+namespace http {
+constexpr const char* address = "127.0.0.1";
+constexpr uint16_t port = 8080;
+/// Threads running the Beast io_context.
+constexpr size_t io_threads = 1;
+constexpr size_t body_limit_bytes = 4 * 1024;
+constexpr size_t header_limit_bytes = 8 * 1024;
+/// An idle keep-alive connection or a slow request is closed after this.
+constexpr size_t read_timeout_ms = 30'000;
+/// An issue request that got no answer from its stock actor by then gets 503.
+constexpr size_t issue_timeout_ms = 10'000;
+/// How long `?wait=true` waits for the MySQL commit before answering 202.
+constexpr size_t wait_timeout_ms = 2'000;
+} // namespace http
+
+namespace kafka {
+constexpr const char* bootstrap_servers = "";
+/// Read when `bootstrap_servers` is empty: the embedded broker writes it.
+constexpr const char* bootstrap_file = ".run/kafka.bootstrap";
+constexpr const char* topic = "dibs.issuance";
+constexpr const char* group_id = "dibs-writers";
+constexpr size_t message_timeout_ms = 5'000;
+constexpr size_t linger_ms = 1;
+constexpr size_t session_timeout_ms = 6'000;
+/// After a "possibly stored" delivery report, wait this long before the log
+/// is searched; must exceed the producer's request timeout.
+constexpr size_t resolve_grace_ms = 2'000;
+} // namespace kafka
+
+namespace mysql {
+constexpr const char* host = "127.0.0.1";
+constexpr uint16_t port = 3306;
+constexpr const char* user = "dibs";
+constexpr const char* password = "dibs";
+constexpr const char* database = "dibs";
+} // namespace mysql
+
+namespace redis {
+constexpr const char* host = "127.0.0.1";
+constexpr uint16_t port = 6379;
+} // namespace redis
+
+namespace writer {
+/// Writer actors (Kafka consumers in one group, one MySQL connection each).
+constexpr size_t count = 1;
+constexpr size_t batch_max_rows = 2'000;
+constexpr size_t batch_max_ms = 20;
+/// Backoff between attempts to write a batch MySQL refused.
+constexpr size_t retry_backoff_ms = 500;
+} // namespace writer
+
+namespace node {
+/// On SIGTERM, how long to wait for in-flight requests and for the writers
+/// to drain Kafka into MySQL.
+constexpr size_t drain_timeout_ms = 30'000;
+} // namespace node
+
+} // namespace dibs::defaults

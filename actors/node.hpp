@@ -1,0 +1,79 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include "actors/config.hpp"
+#include "actors/coupon_directory.hpp"
+#include "actors/event_sink.hpp"
+#include "actors/stock_state.hpp"
+
+namespace dibs {
+
+/// One dibs node: the Kafka producer, the stock actors, the writers, the
+/// resolver and the store actor, wired together. The gateway talks to it.
+class node {
+public:
+  node(caf::actor_system& sys, const config& cfg);
+
+  ~node();
+
+  /// Creates the schema, rebuilds every stock actor from MySQL plus the
+  /// Kafka tail the writers have not committed, then starts the writers.
+  /// Blocks; call before the gateway listens.
+  caf::error start();
+
+  /// Stops taking new issuances (readiness turns false); in-flight ones
+  /// still complete.
+  void begin_drain() {
+    ready_ = false;
+  }
+
+  /// Flushes the producer, waits until the writers have drained Kafka into
+  /// MySQL (bounded by `node.drain-timeout-ms`), then stops every actor.
+  void stop();
+
+  /// The coupon's stock actor or an invalid handle.
+  caf::actor stock(coupon_id_t id) const {
+    return directory_.find(id);
+  }
+
+  caf::actor store() const {
+    return store_;
+  }
+
+  /// Recovered and not stopping.
+  bool ready() const {
+    return ready_.load();
+  }
+
+  const config& cfg() const {
+    return cfg_;
+  }
+
+  caf::actor_system& system() {
+    return sys_;
+  }
+
+private:
+  void spawn_stock(const coupon& info, std::vector<issuance_event> rows,
+                   std::vector<issuance_event> tail);
+
+  caf::actor_system& sys_;
+  const config& cfg_;
+  kafka_settings kafka_;
+  stock_settings stock_settings_;
+  std::unique_ptr<kafka_producer> producer_;
+  std::unique_ptr<kafka_sink> sink_;
+  coupon_directory directory_;
+  caf::actor resolver_;
+  caf::actor store_;
+  std::vector<caf::actor> writers_;
+  std::atomic<bool> ready_{false};
+};
+
+} // namespace dibs

@@ -1,0 +1,202 @@
+#include "actors/stock_state.hpp"
+
+#include <algorithm>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+stock_state::stock_state(caf::stateful_actor<stock_state>* self)
+  : self_(self) {
+  // Empty.
+}
+
+void stock_state::init(coupon info, const std::vector<issuance_event>& rows,
+                       const std::vector<issuance_event>& tail,
+                       event_sink* sink, caf::actor resolver,
+                       stock_settings settings) {
+  info_ = std::move(info);
+  sink_ = sink;
+  resolver_ = std::move(resolver);
+  settings_ = settings;
+  auto add = [&](const issuance_event& e, phase p) {
+    auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
+    if (!added && i->second.event.issuance_id != e.issuance_id)
+      spdlog::error("coupon {}: user {} has two issuances {} and {}",
+                    info_.id, e.user_id, i->second.event.issuance_id,
+                    e.issuance_id);
+    next_seq_ = std::max(next_seq_, issuance_seq(e.issuance_id) + 1);
+  };
+  for (auto& e : rows)
+    add(e, phase::issued);
+  for (auto& e : tail)
+    add(e, phase::accepted);
+  if (holders_.size() > info_.total_quantity)
+    spdlog::error("coupon {}: {} holders exceed the total of {}", info_.id,
+                  holders_.size(), info_.total_quantity);
+}
+
+uint32_t stock_state::remaining() const {
+  auto held = holders_.size();
+  return held >= info_.total_quantity
+           ? 0
+           : info_.total_quantity - static_cast<uint32_t>(held);
+}
+
+issuance stock_state::reply_of(const holding& h) const {
+  return issuance{h.event, h.state == phase::issued ? issuance_status::issued
+                                                    : issuance_status::accepted};
+}
+
+caf::result<issuance> stock_state::issue(user_id_t user, bool wait) {
+  auto now = clock();
+  if (info_.opens_at != 0 && now < info_.opens_at)
+    return caf::make_error(ec::not_open);
+  if (info_.closes_at != 0 && now >= info_.closes_at)
+    return caf::make_error(ec::closed);
+  if (auto i = holders_.find(user); i != holders_.end()) {
+    auto& h = i->second;
+    if (h.state == phase::accepted || h.state == phase::issued)
+      return caf::make_error(ec::already_issued, h.event.issuance_id);
+    // The first request of this user is still on its way to Kafka: this one
+    // learns the same outcome.
+    auto rp = self_->make_response_promise<issuance>();
+    in_flight_[h.event.issuance_id].waiters.push_back(waiter{rp, wait, false});
+    return rp;
+  }
+  if (remaining() == 0)
+    return caf::make_error(ec::sold_out);
+  issuance_event event{make_issuance_id(info_.id, next_seq_++), info_.id, user,
+                       now};
+  holders_.emplace(user, holding{event, phase::pending});
+  auto rp = self_->make_response_promise<issuance>();
+  in_flight_.emplace(event.issuance_id,
+                     reservation{user, {waiter{rp, wait, true}}});
+  sink_->publish(event, [hdl = caf::actor{self_}, id = event.issuance_id](
+                          delivery_report rep) {
+    caf::anon_send(hdl, delivered_atom::value, id, std::move(rep));
+  });
+  return rp;
+}
+
+caf::result<issuance> stock_state::status(user_id_t user) const {
+  auto i = holders_.find(user);
+  if (i == holders_.end() || i->second.state == phase::pending
+      || i->second.state == phase::unresolved)
+    return caf::make_error(ec::not_issued);
+  return reply_of(i->second);
+}
+
+coupon_view stock_state::view() const {
+  return coupon_view{info_, remaining(),
+                     static_cast<uint32_t>(holders_.size())};
+}
+
+void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
+  auto i = in_flight_.find(id);
+  if (i == in_flight_.end())
+    return;
+  switch (rep.outcome) {
+    case delivery_outcome::stored:
+      settle(id, true);
+      break;
+    case delivery_outcome::failed:
+      spdlog::warn("coupon {}: issuance {} not stored: {}", info_.id, id,
+                   rep.error);
+      settle(id, false);
+      break;
+    case delivery_outcome::unknown: {
+      // Giving the stock back could over-issue (the record may be in the
+      // log); keeping it could strand stock. Wait until the producer cannot
+      // have the record in flight any more, then read the log.
+      spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
+                   info_.id, id, rep.error);
+      holders_.at(i->second.user).state = phase::unresolved;
+      self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
+                          id);
+      break;
+    }
+  }
+}
+
+void stock_state::on_resolve_due(issuance_id_t id) {
+  auto i = in_flight_.find(id);
+  if (i == in_flight_.end())
+    return;
+  auto event = holders_.at(i->second.user).event;
+  self_->request(resolver_, caf::infinite, resolve_atom::value, event)
+    .then([this, id](bool found) { on_resolved(id, found); },
+          [this, id](caf::error& err) {
+            spdlog::warn("coupon {}: resolving {} failed: {}; retrying",
+                         info_.id, id, to_string(err));
+            self_->delayed_send(self_, settings_.resolve_retry,
+                                resolve_atom::value, id);
+          });
+}
+
+void stock_state::on_resolved(issuance_id_t id, bool found) {
+  spdlog::info("coupon {}: issuance {} resolved as {}", info_.id, id,
+               found ? "stored" : "not stored");
+  settle(id, found);
+}
+
+void stock_state::settle(issuance_id_t id, bool stored) {
+  auto i = in_flight_.find(id);
+  if (i == in_flight_.end())
+    return;
+  auto res = std::move(i->second);
+  in_flight_.erase(i);
+  auto h = holders_.find(res.user);
+  if (!stored) {
+    // Definitely not in the log: the unit goes back to the stock.
+    holders_.erase(h);
+    for (auto& w : res.waiters)
+      w.promise.deliver(caf::make_error(ec::unavailable));
+    return;
+  }
+  // The writers may have committed the row before the delivery report came.
+  if (h->second.state != phase::issued)
+    h->second.state = phase::accepted;
+  auto reply = reply_of(h->second);
+  for (auto& w : res.waiters) {
+    if (!w.first) {
+      w.promise.deliver(caf::make_error(ec::already_issued, id));
+    } else if (w.wait && h->second.state != phase::issued) {
+      commit_waiters_[res.user].push_back(w.promise);
+      self_->delayed_send(self_, settings_.wait_timeout, expire_atom::value,
+                          res.user);
+    } else {
+      w.promise.deliver(reply);
+    }
+  }
+}
+
+void stock_state::on_committed(const std::vector<issuance_event>& rows) {
+  for (auto& row : rows) {
+    auto h = holders_.find(row.user_id);
+    if (h == holders_.end() || h->second.event.issuance_id != row.issuance_id)
+      continue;
+    h->second.state = phase::issued;
+    if (auto w = commit_waiters_.find(row.user_id);
+        w != commit_waiters_.end()) {
+      auto reply = reply_of(h->second);
+      for (auto& rp : w->second)
+        rp.deliver(reply);
+      commit_waiters_.erase(w);
+    }
+  }
+}
+
+void stock_state::on_wait_expired(user_id_t user) {
+  auto w = commit_waiters_.find(user);
+  if (w == commit_waiters_.end())
+    return;
+  auto reply = reply_of(holders_.at(user));
+  for (auto& rp : w->second)
+    rp.deliver(reply);
+  commit_waiters_.erase(w);
+}
+
+} // namespace dibs

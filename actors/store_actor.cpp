@@ -1,0 +1,79 @@
+#include "actors/store_actor.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+caf::error store_state::connect() {
+  if (store)
+    return caf::none;
+  auto s = mysql_store::open(mysql);
+  if (!s)
+    return std::move(s.error());
+  store = std::move(*s);
+  return caf::none;
+}
+
+caf::expected<coupon_view> store_state::create(coupon spec) {
+  if (auto err = connect())
+    return caf::make_error(ec::unavailable, to_string(err));
+  auto c = store->create_coupon(std::move(spec));
+  if (!c)
+    return caf::make_error(ec::unavailable, to_string(c.error()));
+  spawn_stock(*c);
+  spdlog::info("coupon {} created: {} units of '{}'", c->id, c->total_quantity,
+               c->name);
+  return coupon_view{*c, c->total_quantity, 0};
+}
+
+caf::expected<std::vector<user_coupon>> store_state::holdings(user_id_t user) {
+  if (auto err = connect())
+    return caf::make_error(ec::unavailable, to_string(err));
+  auto rows = store->user_coupons(user);
+  if (!rows)
+    return caf::make_error(ec::unavailable, to_string(rows.error()));
+  return std::move(*rows);
+}
+
+bool store_state::ready() {
+  if (connect() || !store->execute("DO 1")) {
+    store.reset();
+    return false;
+  }
+  if (!cache) {
+    auto c = redis_client::connect(redis);
+    if (!c)
+      return false;
+    cache = std::move(*c);
+  }
+  if (!cache->ping()) {
+    cache.reset();
+    return false;
+  }
+  return true;
+}
+
+caf::behavior store_actor(caf::stateful_actor<store_state>* self,
+                          mysql_settings mysql, redis_settings redis,
+                          store_state::spawn_fn spawn_stock) {
+  self->state.mysql = std::move(mysql);
+  self->state.redis = std::move(redis);
+  self->state.spawn_stock = std::move(spawn_stock);
+  return {
+    [=](create_atom, coupon& spec) -> caf::result<coupon_view> {
+      auto res = self->state.create(std::move(spec));
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](holdings_atom, user_id_t user) -> caf::result<std::vector<user_coupon>> {
+      auto res = self->state.holdings(user);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](ready_atom) { return self->state.ready(); },
+  };
+}
+
+} // namespace dibs

@@ -1,0 +1,105 @@
+#include "actors/writer_actor.hpp"
+
+#include <caf/send.hpp>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+caf::error writer_state::connect() {
+  if (!store) {
+    auto s = mysql_store::open(mysql);
+    if (!s)
+      return std::move(s.error());
+    store = std::move(*s);
+  }
+  if (!log) {
+    // Called on every assignment: the offsets MySQL holds are the truth,
+    // whatever another writer committed before this one took the partition.
+    auto start_at = [this](int32_t partition) -> int64_t {
+      auto offsets = store->load_offsets(kafka.topic);
+      if (offsets)
+        for (auto& o : *offsets)
+          if (o.partition == partition)
+            return o.next_offset;
+      if (!offsets)
+        spdlog::error("writer cannot read offsets: {}",
+                      to_string(offsets.error()));
+      return -2; // RdKafka::Topic::OFFSET_BEGINNING
+    };
+    auto l = kafka_log::join_group(kafka, start_at);
+    if (!l)
+      return std::move(l.error());
+    log = std::move(*l);
+  }
+  return caf::none;
+}
+
+bool writer_state::step() {
+  if (auto err = connect()) {
+    spdlog::warn("writer not connected: {}", to_string(err));
+    return false;
+  }
+  if (pending_events.empty() && pending_offsets.empty()) {
+    auto records = log->poll(settings.batch_max_rows,
+                             static_cast<int>(settings.batch_max_ms));
+    if (records.empty())
+      return true;
+    std::map<int32_t, int64_t> next;
+    for (auto& r : records) {
+      if (r.event)
+        pending_events.push_back(*r.event);
+      else
+        spdlog::warn("writer skips an undecodable record at {}:{}",
+                     r.partition, r.offset);
+      auto& n = next[r.partition];
+      n = std::max(n, r.offset + 1);
+    }
+    for (auto& [p, o] : next)
+      pending_offsets.push_back(partition_offset{p, o});
+  }
+  auto res = store->write_batch(kafka.topic, pending_events, pending_offsets);
+  if (!res) {
+    spdlog::warn("writer batch of {} rows failed: {}", pending_events.size(),
+                 to_string(res.error()));
+    return false;
+  }
+  rows_written += *res;
+  ++batches_written;
+  notify(pending_events);
+  pending_events.clear();
+  pending_offsets.clear();
+  return true;
+}
+
+void writer_state::notify(const std::vector<issuance_event>& rows) {
+  std::map<coupon_id_t, std::vector<issuance_event>> by_coupon;
+  for (auto& e : rows)
+    by_coupon[e.coupon_id].push_back(e);
+  for (auto& [id, events] : by_coupon)
+    if (auto hdl = directory->find(id))
+      caf::anon_send(hdl, committed_atom::value, std::move(events));
+}
+
+caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
+                           kafka_settings kafka, mysql_settings mysql,
+                           writer_settings settings,
+                           coupon_directory* directory) {
+  auto& st = self->state;
+  st.kafka = std::move(kafka);
+  st.mysql = std::move(mysql);
+  st.settings = settings;
+  st.directory = directory;
+  self->send(self, poll_atom::value);
+  return {
+    [=](poll_atom) {
+      if (self->state.step())
+        self->send(self, poll_atom::value);
+      else
+        self->delayed_send(
+          self, std::chrono::milliseconds(self->state.settings.retry_backoff_ms),
+          poll_atom::value);
+    },
+  };
+}
+
+} // namespace dibs

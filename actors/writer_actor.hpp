@@ -1,0 +1,63 @@
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/coupon_directory.hpp"
+#include "actors/protocol.hpp"
+#include "persistence/kafka.hpp"
+#include "persistence/mysql_store.hpp"
+
+namespace dibs {
+
+struct writer_settings {
+  size_t batch_max_rows = 2000;
+  size_t batch_max_ms = 20;
+  size_t retry_backoff_ms = 500;
+};
+
+/// A writer drains the issuance topic into MySQL: it reads a batch (bounded
+/// in rows and time), writes it with the consumed offsets in one transaction
+/// (`mysql_store::write_batch`), then tells the stock actors which rows are
+/// committed. It resumes from the offsets stored in MySQL, never from Kafka's
+/// group offsets, so a crash anywhere never loses or double-counts a row.
+/// Runs detached: both Kafka polls and MySQL calls block.
+struct writer_state {
+  static inline const char* name = "dibs.writer";
+
+  kafka_settings kafka;
+  mysql_settings mysql;
+  writer_settings settings;
+  coupon_directory* directory = nullptr;
+
+  std::unique_ptr<mysql_store> store;
+  std::unique_ptr<kafka_log> log;
+
+  /// A batch MySQL refused, retried before anything new is read.
+  std::vector<issuance_event> pending_events;
+  std::vector<partition_offset> pending_offsets;
+
+  uint64_t rows_written = 0;
+  uint64_t batches_written = 0;
+
+  /// Opens MySQL and joins the group if not done yet.
+  caf::error connect();
+
+  /// One cycle: retry the pending batch or read and write a new one.
+  /// Returns false when the writer should back off before the next cycle.
+  bool step();
+
+  /// Sends committed rows to the stock actors that own them.
+  void notify(const std::vector<issuance_event>& rows);
+};
+
+caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
+                           kafka_settings kafka, mysql_settings mysql,
+                           writer_settings settings,
+                           coupon_directory* directory);
+
+} // namespace dibs

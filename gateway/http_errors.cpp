@@ -1,0 +1,44 @@
+#include "gateway/http_errors.hpp"
+
+namespace dibs {
+
+using boost::beast::http::status;
+
+status status_of(ec code) {
+  switch (code) {
+    case ec::none:
+      return status::ok;
+    case ec::sold_out:
+    case ec::already_issued:
+      return status::conflict;
+    case ec::not_open:
+    case ec::closed:
+    case ec::forbidden:
+      return status::forbidden;
+    case ec::coupon_not_found:
+    case ec::not_issued:
+    case ec::not_found:
+      return status::not_found;
+    case ec::bad_request:
+      return status::bad_request;
+    case ec::unauthorized:
+      return status::unauthorized;
+    case ec::method_not_allowed:
+      return status::method_not_allowed;
+    case ec::body_too_large:
+      return status::payload_too_large;
+    case ec::unavailable:
+    case ec::not_ready:
+    case ec::storage_failure:
+      return status::service_unavailable;
+  }
+  return status::internal_server_error;
+}
+
+ec code_of(const caf::error& err) {
+  if (err.category() == caf::atom("dibs"))
+    return static_cast<ec>(err.code());
+  return ec::unavailable;
+}
+
+} // namespace dibs

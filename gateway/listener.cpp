@@ -1,0 +1,57 @@
+#include "gateway/listener.hpp"
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+using tcp = net::ip::tcp;
+
+listener::listener(net::io_context& ioc, session_context& ctx)
+  : ioc_(ioc), acceptor_(net::make_strand(ioc)), ctx_(ctx) {
+  // Empty.
+}
+
+beast::error_code listener::open(const tcp::endpoint& ep) {
+  beast::error_code err;
+  acceptor_.open(ep.protocol(), err);
+  if (!err)
+    acceptor_.set_option(net::socket_base::reuse_address(true), err);
+  if (!err)
+    acceptor_.bind(ep, err);
+  if (!err)
+    acceptor_.listen(net::socket_base::max_listen_connections, err);
+  return err;
+}
+
+void listener::run() {
+  do_accept();
+}
+
+void listener::stop() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void listener::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&listener::on_accept,
+                                                   shared_from_this()));
+}
+
+void listener::on_accept(beast::error_code err, tcp::socket socket) {
+  if (err == net::error::operation_aborted)
+    return;
+  if (err)
+    spdlog::warn("accept: {}", err.message());
+  else
+    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+  do_accept();
+}
+
+} // namespace dibs

@@ -1,0 +1,113 @@
+// dibs: one node of the coupon issuance service.
+//
+//   dibs [--config-file=FILE] [--http.port=8080] [--kafka.bootstrap-servers=...]
+//
+// Every option is declared in actors/config.cpp; `dibs --help` lists them.
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <caf/actor_system.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/config.hpp"
+#include "actors/node.hpp"
+#include "gateway/bridge.hpp"
+#include "gateway/listener.hpp"
+
+namespace {
+
+using namespace dibs;
+using std::chrono::milliseconds;
+
+/// Waits until in-flight requests are answered or the deadline passes.
+void wait_idle(session_context& ctx, milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (ctx.in_flight.load() > 0
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(10));
+}
+
+int run(config& cfg) {
+  // Every thread started from here on inherits this mask, so only sigwait
+  // below sees SIGTERM and SIGINT.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const char* token = std::getenv("DIBS_ADMIN_TOKEN");
+  if (!token || !*token)
+    spdlog::warn("DIBS_ADMIN_TOKEN is not set: admin routes refuse every "
+                 "request");
+  caf::actor_system sys{cfg};
+  int exit_code = 0;
+  {
+    node n{sys, cfg};
+    if (auto err = n.start()) {
+      spdlog::critical("cannot start: {}", sys.render(err));
+      return 1;
+    }
+    gateway_metrics metrics;
+    auto bridge = sys.spawn(bridge_actor);
+    routes api{n, bridge, token ? token : "", metrics};
+    session_context ctx{api, cfg.http_body_limit_bytes,
+                        cfg.http_header_limit_bytes,
+                        milliseconds(cfg.http_read_timeout_ms)};
+    boost::asio::io_context ioc{static_cast<int>(cfg.http_io_threads)};
+    auto lst = std::make_shared<listener>(ioc, ctx);
+    boost::system::error_code ec_addr;
+    auto addr = boost::asio::ip::make_address(cfg.http_address, ec_addr);
+    if (ec_addr) {
+      spdlog::critical("bad http.address {}", cfg.http_address);
+      return 1;
+    }
+    if (auto err = lst->open({addr, cfg.http_port})) {
+      spdlog::critical("cannot listen on {}:{}: {}", cfg.http_address,
+                       cfg.http_port, err.message());
+      n.stop();
+      caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    lst->run();
+    std::vector<std::thread> io_threads;
+    for (size_t i = 0; i < std::max<size_t>(cfg.http_io_threads, 1); ++i)
+      io_threads.emplace_back([&ioc] { ioc.run(); });
+    std::cout << "dibs listening on http://" << cfg.http_address << ':'
+              << cfg.http_port << std::endl;
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: draining", sig);
+    // Graceful stop: no new connections, answer what is in flight, flush
+    // Kafka, let the writers drain, then stop.
+    lst->stop();
+    n.begin_drain();
+    wait_idle(ctx, milliseconds(cfg.node_drain_timeout_ms));
+    caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);
+    n.stop();
+    ioc.stop();
+    for (auto& t : io_threads)
+      t.join();
+  }
+  // Leaving the scope released every actor handle; the actor system's
+  // destructor now waits for the actors to finish.
+  spdlog::info("stopped");
+  return exit_code;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  dibs::config cfg;
+  if (auto err = cfg.parse(argc, argv)) {
+    std::cerr << "dibs: bad options: " << caf::to_string(err) << std::endl;
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  return run(cfg);
+}

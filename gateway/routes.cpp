@@ -1,0 +1,447 @@
+#include "gateway/routes.hpp"
+
+#include <charconv>
+#include <optional>
+#include <vector>
+
+#include <caf/make_message.hpp>
+#include <nlohmann/json.hpp>
+
+#include "gateway/bridge.hpp"
+#include "gateway/http_errors.hpp"
+
+namespace dibs {
+
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+
+namespace {
+
+/// MySQL-backed calls (create, a user's coupons, readiness) time out here.
+constexpr std::chrono::milliseconds default_store_timeout{5000};
+
+/// Seconds a client should wait before retrying after a 503.
+constexpr const char* retry_after_seconds = "1";
+
+constexpr size_t max_name_length = 200;
+constexpr uint32_t max_total_quantity = 100'000'000;
+
+http_response json_response(http::status status, const json& body) {
+  http_response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = body.dump();
+  res.prepare_payload();
+  return res;
+}
+
+/// Parses a positive decimal id no larger than `max`; no signs, no spaces.
+std::optional<uint64_t> parse_id(std::string_view text, uint64_t max) {
+  if (text.empty() || text.size() > 20 || text[0] == '0')
+    return std::nullopt;
+  uint64_t value = 0;
+  auto [ptr, err] = std::from_chars(text.data(), text.data() + text.size(),
+                                    value);
+  if (err != std::errc{} || ptr != text.data() + text.size() || value == 0
+      || value > max)
+    return std::nullopt;
+  return value;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> result;
+  size_t pos = 1; // Skip the leading '/'.
+  while (pos <= path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos)
+      next = path.size();
+    result.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  return result;
+}
+
+/// Parses a JSON object body; nullopt if it is not one.
+std::optional<json> parse_object(const std::string& body) {
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return std::nullopt;
+  return j;
+}
+
+/// A JSON integer in [lo, hi]; floats, strings and booleans are not.
+std::optional<int64_t> get_int(const json& j, int64_t lo, int64_t hi) {
+  if (j.is_number_unsigned()) {
+    auto v = j.get<uint64_t>();
+    if (v > static_cast<uint64_t>(hi))
+      return std::nullopt;
+    if (static_cast<int64_t>(v) < lo)
+      return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (j.is_number_integer()) {
+    auto v = j.get<int64_t>();
+    if (v < lo || v > hi)
+      return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+json time_json(epoch_ms t) {
+  return t == 0 ? json(nullptr) : json(format_time(t));
+}
+
+json coupon_json(const coupon_view& v) {
+  return json{{"couponId", v.info.id},
+              {"name", v.info.name},
+              {"discount", v.info.discount},
+              {"totalQuantity", v.info.total_quantity},
+              {"remainingQuantity", v.remaining},
+              {"issuedQuantity", v.issued},
+              {"opensAt", time_json(v.info.opens_at)},
+              {"closesAt", time_json(v.info.closes_at)},
+              {"createdAt", time_json(v.info.created_at)}};
+}
+
+json issuance_json(const issuance& x) {
+  return json{{"issuanceId", x.event.issuance_id},
+              {"couponId", x.event.coupon_id},
+              {"userId", x.event.user_id},
+              {"status", to_string(x.status)},
+              {"issuedAt", format_time(x.event.issued_at)}};
+}
+
+/// Renders an actor's error, with the existing issuance id for
+/// ALREADY_ISSUED.
+http_response actor_error(const caf::error& err) {
+  auto code = code_of(err);
+  std::string message;
+  switch (code) {
+    case ec::sold_out: message = "the coupon is sold out"; break;
+    case ec::already_issued: message = "the user already holds this coupon"; break;
+    case ec::not_open: message = "the coupon is not open yet"; break;
+    case ec::closed: message = "the coupon is closed"; break;
+    case ec::coupon_not_found: message = "no such coupon"; break;
+    case ec::not_issued: message = "the user holds no such issuance"; break;
+    default: message = "temporarily unavailable, retry later"; break;
+  }
+  auto res = routes::error_response(code, message);
+  if (code == ec::already_issued && err.context().match_elements<uint64_t>()) {
+    auto body = json::parse(res.body());
+    body["issuanceId"] = err.context().get_as<uint64_t>(0);
+    res.body() = body.dump();
+    res.prepare_payload();
+  }
+  return res;
+}
+
+/// Compares every byte whatever the first difference, so the time taken does
+/// not tell an attacker how much of the token was right.
+bool constant_time_equal(std::string_view expected, std::string_view given) {
+  if (expected.empty())
+    return false;
+  size_t diff = expected.size() ^ given.size();
+  for (size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i])
+            ^ static_cast<unsigned char>(expected[i % expected.size()]);
+  return diff == 0;
+}
+
+} // namespace
+
+routes::routes(node& n, caf::actor bridge, std::string admin_token,
+               gateway_metrics& metrics)
+  : node_(n),
+    bridge_(std::move(bridge)),
+    admin_token_(std::move(admin_token)),
+    metrics_(metrics),
+    issue_timeout_(n.cfg().http_issue_timeout_ms),
+    store_timeout_(default_store_timeout) {
+  // Empty.
+}
+
+http_response routes::error_response(ec code, std::string message) {
+  auto res = json_response(status_of(code), json{{"code", to_string(code)},
+                                                 {"message", message}});
+  if (res.result() == http::status::service_unavailable)
+    res.set(http::field::retry_after, retry_after_seconds);
+  return res;
+}
+
+ec routes::authorize(const http_request& req) const {
+  auto field = req[http::field::authorization];
+  std::string_view header{field.data(), field.size()};
+  constexpr std::string_view prefix = "Bearer ";
+  if (header.empty())
+    return ec::unauthorized;
+  if (header.substr(0, prefix.size()) != prefix)
+    return ec::forbidden;
+  return constant_time_equal(admin_token_, header.substr(prefix.size()))
+           ? ec::none
+           : ec::forbidden;
+}
+
+void routes::handle(const http_request& req, respond_fn done) {
+  std::string_view target{req.target().data(), req.target().size()};
+  auto qpos = target.find('?');
+  auto path = target.substr(0, qpos);
+  auto query = qpos == std::string_view::npos ? std::string_view{}
+                                              : target.substr(qpos + 1);
+  auto method = req.method();
+  route r = route::unmatched;
+  // Counts the answer under its route before passing it on.
+  auto answer = [this, &r, &done](http_response res) {
+    metrics_.count(r, res.result_int());
+    done(std::move(res));
+  };
+  // The same for answers that come later, from another thread.
+  auto counted = [this, &r, &done] {
+    return [this, r, done](http_response res) {
+      metrics_.count(r, res.result_int());
+      done(std::move(res));
+    };
+  };
+  auto fail = [&](ec code, std::string message) {
+    answer(error_response(code, std::move(message)));
+  };
+  auto expect_method = [&](http::verb v) {
+    if (method == v)
+      return true;
+    fail(ec::method_not_allowed, "method not allowed on this path");
+    return false;
+  };
+  if (path.empty() || path[0] != '/')
+    return fail(ec::bad_request, "bad request target");
+  auto seg = split_path(path);
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    r = route::healthz;
+    if (expect_method(http::verb::get))
+      answer(json_response(http::status::ok, json{{"status", "ok"}}));
+    return;
+  }
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    r = route::readyz;
+    if (expect_method(http::verb::get))
+      readyz(counted());
+    return;
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    r = route::metrics;
+    if (expect_method(http::verb::get)) {
+      http_response res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = metrics_.render();
+      res.prepare_payload();
+      answer(std::move(res));
+    }
+    return;
+  }
+  if (seg.size() < 2 || seg[0] != "api")
+    return fail(ec::not_found, "no such route");
+  if (seg[1] == "coupons") {
+    if (seg.size() == 2) {
+      r = route::create_coupon;
+      if (expect_method(http::verb::post)) {
+        if (auto code = authorize(req); code != ec::none)
+          return fail(code, code == ec::unauthorized ? "admin token required"
+                                                     : "admin token rejected");
+        create_coupon(req, counted());
+      }
+      return;
+    }
+    auto id = parse_id(seg[2], max_coupon_id);
+    if (seg.size() == 3) {
+      r = route::get_coupon;
+      if (!expect_method(http::verb::get))
+        return;
+      if (!id)
+        return fail(ec::bad_request, "couponId must be a positive integer");
+      return get_coupon(static_cast<coupon_id_t>(*id), counted());
+    }
+    if (seg.size() == 4 && seg[3] == "issue") {
+      r = route::issue;
+      if (!expect_method(http::verb::post))
+        return;
+      if (!id)
+        return fail(ec::bad_request, "couponId must be a positive integer");
+      bool wait = false;
+      if (!query.empty()) {
+        if (query == "wait=true" || query == "wait=1")
+          wait = true;
+        else if (query != "wait=false" && query != "wait=0")
+          return fail(ec::bad_request, "the only query parameter is "
+                                       "wait=true|false");
+      }
+      return issue(static_cast<coupon_id_t>(*id), req, wait, counted());
+    }
+    if (seg.size() == 5 && seg[3] == "issuances") {
+      r = route::issuance_status;
+      if (!expect_method(http::verb::get))
+        return;
+      auto user = parse_id(seg[4], max_user_id);
+      if (!id || !user)
+        return fail(ec::bad_request, "ids must be positive integers");
+      return issuance_status(static_cast<coupon_id_t>(*id), *user, counted());
+    }
+    return fail(ec::not_found, "no such route");
+  }
+  if (seg[1] == "users" && seg.size() == 4 && seg[3] == "coupons") {
+    r = route::user_coupons;
+    if (!expect_method(http::verb::get))
+      return;
+    auto user = parse_id(seg[2], max_user_id);
+    if (!user)
+      return fail(ec::bad_request, "userId must be a positive integer");
+    return user_coupons(*user, counted());
+  }
+  fail(ec::not_found, "no such route");
+}
+
+void routes::create_coupon(const http_request& req, respond_fn done) {
+  auto bad = [&](std::string message) {
+    done(error_response(ec::bad_request, std::move(message)));
+  };
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
+  auto body = parse_object(req.body());
+  if (!body)
+    return bad("the body must be a JSON object");
+  coupon spec;
+  for (auto& [key, value] : body->items()) {
+    if (key == "name") {
+      if (!value.is_string())
+        return bad("name must be a string");
+      spec.name = value.get<std::string>();
+      if (spec.name.empty() || spec.name.size() > max_name_length)
+        return bad("name must have 1 to 200 characters");
+    } else if (key == "discount") {
+      auto v = get_int(value, 0, std::numeric_limits<int64_t>::max());
+      if (!v)
+        return bad("discount must be a non-negative integer");
+      spec.discount = *v;
+    } else if (key == "totalQuantity") {
+      auto v = get_int(value, 1, max_total_quantity);
+      if (!v)
+        return bad("totalQuantity must be an integer from 1 to 100000000");
+      spec.total_quantity = static_cast<uint32_t>(*v);
+    } else if (key == "opensAt" || key == "closesAt") {
+      if (value.is_null())
+        continue;
+      auto t = value.is_string() ? parse_time(value.get<std::string>())
+                                 : std::nullopt;
+      if (!t)
+        return bad(key + " must be an ISO-8601 UTC time like "
+                         "2026-11-22T12:00:00Z");
+      (key == "opensAt" ? spec.opens_at : spec.closes_at) = *t;
+    } else {
+      return bad("unknown field " + key);
+    }
+  }
+  if (spec.name.empty())
+    return bad("name is required");
+  if (!body->contains("discount"))
+    return bad("discount is required");
+  if (spec.total_quantity == 0)
+    return bad("totalQuantity is required");
+  if (spec.opens_at != 0 && spec.closes_at != 0
+      && spec.closes_at <= spec.opens_at)
+    return bad("closesAt must be after opensAt");
+  ask<coupon_view>(bridge_, node_.store(),
+                   caf::make_message(create_atom::value, std::move(spec)),
+                   store_timeout_,
+                   [done](caf::expected<coupon_view> res) {
+                     if (!res)
+                       return done(actor_error(res.error()));
+                     done(json_response(http::status::created,
+                                        coupon_json(*res)));
+                   });
+}
+
+void routes::get_coupon(coupon_id_t id, respond_fn done) {
+  auto stock = node_.stock(id);
+  if (!stock)
+    return done(error_response(ec::coupon_not_found, "no such coupon"));
+  ask<coupon_view>(bridge_, stock, caf::make_message(view_atom::value),
+                   issue_timeout_, [done](caf::expected<coupon_view> res) {
+                     if (!res)
+                       return done(actor_error(res.error()));
+                     done(json_response(http::status::ok, coupon_json(*res)));
+                   });
+}
+
+void routes::issue(coupon_id_t id, const http_request& req, bool wait,
+                   respond_fn done) {
+  auto bad = [&](std::string message) {
+    done(error_response(ec::bad_request, std::move(message)));
+  };
+  auto body = parse_object(req.body());
+  if (!body)
+    return bad("the body must be a JSON object like {\"userId\": 123}");
+  if (body->size() != 1 || !body->contains("userId"))
+    return bad("the body must hold exactly one field, userId");
+  auto user = get_int(body->at("userId"), 1,
+                      static_cast<int64_t>(max_user_id));
+  if (!user)
+    return bad("userId must be an integer from 1 to 2^53-1");
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
+  auto stock = node_.stock(id);
+  if (!stock)
+    return done(error_response(ec::coupon_not_found, "no such coupon"));
+  ask<issuance>(bridge_, stock,
+                caf::make_message(issue_atom::value,
+                                  static_cast<user_id_t>(*user), wait),
+                issue_timeout_, [done](caf::expected<issuance> res) {
+                  if (!res)
+                    return done(actor_error(res.error()));
+                  auto status = res->status == issuance_status::issued
+                                  ? http::status::created
+                                  : http::status::accepted;
+                  done(json_response(status, issuance_json(*res)));
+                });
+}
+
+void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
+  auto stock = node_.stock(id);
+  if (!stock)
+    return done(error_response(ec::coupon_not_found, "no such coupon"));
+  ask<issuance>(bridge_, stock, caf::make_message(status_atom::value, user),
+                issue_timeout_, [done](caf::expected<issuance> res) {
+                  if (!res)
+                    return done(actor_error(res.error()));
+                  done(json_response(http::status::ok, issuance_json(*res)));
+                });
+}
+
+void routes::user_coupons(user_id_t user, respond_fn done) {
+  ask<std::vector<user_coupon>>(
+    bridge_, node_.store(), caf::make_message(holdings_atom::value, user),
+    store_timeout_, [done, user](caf::expected<std::vector<user_coupon>> res) {
+      if (!res)
+        return done(actor_error(res.error()));
+      auto list = json::array();
+      for (auto& uc : *res)
+        list.push_back(json{{"issuanceId", uc.event.issuance_id},
+                            {"couponId", uc.event.coupon_id},
+                            {"name", uc.coupon_name},
+                            {"discount", uc.discount},
+                            {"status", "ISSUED"},
+                            {"issuedAt", format_time(uc.event.issued_at)}});
+      done(json_response(http::status::ok,
+                         json{{"userId", user}, {"coupons", list}}));
+    });
+}
+
+void routes::readyz(respond_fn done) {
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "recovering or stopping"));
+  ask<bool>(bridge_, node_.store(), caf::make_message(ready_atom::value),
+            store_timeout_, [done](caf::expected<bool> res) {
+              if (!res || !*res)
+                return done(error_response(ec::not_ready,
+                                           "MySQL or Redis unreachable"));
+              done(json_response(http::status::ok, json{{"status", "ready"}}));
+            });
+}
+
+} // namespace dibs

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <caf/actor.hpp>
+
+#include "actors/node.hpp"
+#include "gateway/metrics.hpp"
+
+namespace dibs {
+
+using http_request = boost::beast::http::request<boost::beast::http::string_body>;
+using http_response
+  = boost::beast::http::response<boost::beast::http::string_body>;
+
+/// Answers a request, possibly later and from another thread.
+using respond_fn = std::function<void(http_response)>;
+
+/// The v1 API: parses and validates each request, hands it to the actor that
+/// owns the answer through the bridge, and renders the answer as JSON.
+class routes {
+public:
+  routes(node& n, caf::actor bridge, std::string admin_token,
+         gateway_metrics& metrics);
+
+  /// Routes one request; `done` is called exactly once.
+  void handle(const http_request& req, respond_fn done);
+
+  /// Renders an error answer: `{"code", "message"}` plus Retry-After on 503.
+  static http_response error_response(ec code, std::string message);
+
+private:
+  void create_coupon(const http_request& req, respond_fn done);
+  void get_coupon(coupon_id_t id, respond_fn done);
+  void issue(coupon_id_t id, const http_request& req, bool wait,
+             respond_fn done);
+  void issuance_status(coupon_id_t id, user_id_t user, respond_fn done);
+  void user_coupons(user_id_t user, respond_fn done);
+  void readyz(respond_fn done);
+
+  /// Checks the admin token: none on success, else unauthorized/forbidden.
+  ec authorize(const http_request& req) const;
+
+  node& node_;
+  caf::actor bridge_;
+  std::string admin_token_;
+  gateway_metrics& metrics_;
+  std::chrono::milliseconds issue_timeout_;
+  std::chrono::milliseconds store_timeout_;
+};
+
+} // namespace dibs

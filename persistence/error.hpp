@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+
+namespace dibs {
+
+/// Every error dibs reports, from the storage layer up to the HTTP answer.
+/// The gateway maps each code to a status in exactly one function
+/// (`gateway/http_errors.cpp`).
+enum class ec : uint8_t {
+  /// Not an error.
+  none = 0,
+  /// The coupon has no stock left.
+  sold_out,
+  /// The user already holds this coupon; the context carries the issuance id.
+  already_issued,
+  /// The coupon's window has not opened yet.
+  not_open,
+  /// The coupon's window has closed.
+  closed,
+  /// No coupon with this id exists.
+  coupon_not_found,
+  /// The user holds no issuance of this coupon.
+  not_issued,
+  /// The request is malformed: bad JSON, wrong types, ids out of range.
+  bad_request,
+  /// The admin token is missing.
+  unauthorized,
+  /// The admin token is wrong.
+  forbidden,
+  /// No route matches the path.
+  not_found,
+  /// The route exists, the method does not.
+  method_not_allowed,
+  /// The request body exceeds the configured limit.
+  body_too_large,
+  /// A dependency (Kafka, MySQL) failed or the request timed out; retry later.
+  unavailable,
+  /// The node is starting or stopping and does not take requests yet.
+  not_ready,
+  /// A storage call failed (MySQL or Kafka error).
+  storage_failure,
+};
+
+/// The wire name of a code, as sent in `{"code": ...}` bodies.
+const char* to_string(ec code);
+
+} // namespace dibs
+
+CAF_ERROR_CODE_ENUM(dibs::ec, "dibs")

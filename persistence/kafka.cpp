@@ -1,0 +1,310 @@
+#include "persistence/kafka.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+namespace {
+
+/// Builds a configuration or returns what librdkafka refused.
+caf::expected<std::unique_ptr<RdKafka::Conf>>
+make_conf(const std::vector<std::pair<std::string, std::string>>& kvs) {
+  std::unique_ptr<RdKafka::Conf> conf{
+    RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+  std::string err;
+  for (auto& [k, v] : kvs)
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+      return caf::make_error(ec::storage_failure,
+                             "kafka config " + k + ": " + err);
+  return conf;
+}
+
+} // namespace
+
+// -- producer -----------------------------------------------------------------
+
+struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
+  void dr_cb(RdKafka::Message& msg) override {
+    std::unique_ptr<callback> done{static_cast<callback*>(msg.msg_opaque())};
+    if (!done)
+      return;
+    delivery_report rep;
+    rep.partition = msg.partition();
+    rep.offset = msg.offset();
+    if (msg.err() == RdKafka::ERR_NO_ERROR) {
+      rep.outcome = delivery_outcome::stored;
+    } else {
+      rep.error = msg.errstr();
+      // With the idempotent producer a record that timed out after its
+      // request went out may or may not be in the log.
+      rep.outcome = msg.status() == RdKafka::Message::MSG_STATUS_NOT_PERSISTED
+                      ? delivery_outcome::failed
+                      : delivery_outcome::unknown;
+      if (msg.status() == RdKafka::Message::MSG_STATUS_PERSISTED)
+        rep.outcome = delivery_outcome::stored;
+    }
+    (*done)(std::move(rep));
+  }
+};
+
+caf::expected<std::unique_ptr<kafka_producer>>
+kafka_producer::make(const kafka_settings& s) {
+  auto conf = make_conf({
+    {"bootstrap.servers", s.bootstrap_servers},
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+    {"linger.ms", std::to_string(s.linger_ms)},
+    {"message.timeout.ms", std::to_string(s.message_timeout_ms)},
+    {"queue.buffering.max.messages", "1000000"},
+  });
+  if (!conf)
+    return std::move(conf.error());
+  std::unique_ptr<kafka_producer> self{new kafka_producer};
+  self->dr_ = std::make_unique<dr_callback>();
+  std::string err;
+  if ((*conf)->set("dr_cb", self->dr_.get(), err) != RdKafka::Conf::CONF_OK)
+    return caf::make_error(ec::storage_failure, "kafka dr_cb: " + err);
+  self->producer_.reset(RdKafka::Producer::create(conf->get(), err));
+  if (!self->producer_)
+    return caf::make_error(ec::storage_failure, "kafka producer: " + err);
+  self->topic_.reset(
+    RdKafka::Topic::create(self->producer_.get(), s.topic, nullptr, err));
+  if (!self->topic_)
+    return caf::make_error(ec::storage_failure, "kafka topic: " + err);
+  auto* raw = self.get();
+  self->poller_ = std::thread{[raw] {
+    while (raw->running_.load(std::memory_order_relaxed))
+      raw->producer_->poll(50);
+  }};
+  return self;
+}
+
+kafka_producer::~kafka_producer() {
+  running_ = false;
+  if (poller_.joinable())
+    poller_.join();
+  // Serve whatever reports are left so no callback leaks.
+  if (producer_)
+    producer_->poll(0);
+}
+
+void kafka_producer::produce(const issuance_event& event, callback done) {
+  auto payload = encode(event);
+  auto key = std::to_string(event.coupon_id);
+  auto opaque = std::make_unique<callback>(std::move(done));
+  auto err = producer_->produce(topic_.get(), RdKafka::Topic::PARTITION_UA,
+                                RdKafka::Producer::RK_MSG_COPY,
+                                payload.data(), payload.size(), &key,
+                                opaque.get());
+  if (err == RdKafka::ERR_NO_ERROR) {
+    opaque.release(); // Owned by the delivery report from now on.
+    return;
+  }
+  delivery_report rep;
+  rep.outcome = delivery_outcome::failed;
+  rep.error = RdKafka::err2str(err);
+  (*opaque)(std::move(rep));
+}
+
+int kafka_producer::flush(int timeout_ms) {
+  producer_->flush(timeout_ms);
+  return producer_->outq_len();
+}
+
+int kafka_producer::outstanding() const {
+  return producer_->outq_len();
+}
+
+// -- consumer -----------------------------------------------------------------
+
+struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {
+  start_fn start_at;
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      for (auto* tp : parts) {
+        tp->set_offset(start_at(tp->partition()));
+        spdlog::info("writer assigned partition {} from offset {}",
+                     tp->partition(), tp->offset());
+      }
+      consumer->assign(parts);
+    } else {
+      spdlog::info("writer revoked {} partitions", parts.size());
+      consumer->unassign();
+    }
+  }
+};
+
+caf::expected<std::unique_ptr<kafka_log>>
+kafka_log::join_group(const kafka_settings& s, start_fn start_at) {
+  auto conf = make_conf({
+    {"bootstrap.servers", s.bootstrap_servers},
+    {"group.id", s.group_id},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"auto.offset.reset", "earliest"},
+    {"session.timeout.ms", std::to_string(s.session_timeout_ms)},
+    {"heartbeat.interval.ms", std::to_string(s.session_timeout_ms / 3)},
+    {"enable.partition.eof", "false"},
+  });
+  if (!conf)
+    return std::move(conf.error());
+  std::unique_ptr<kafka_log> self{new kafka_log};
+  self->topic_ = s.topic;
+  self->rebalance_ = std::make_unique<rebalance_callback>();
+  self->rebalance_->start_at = std::move(start_at);
+  std::string err;
+  if ((*conf)->set("rebalance_cb", self->rebalance_.get(), err)
+      != RdKafka::Conf::CONF_OK)
+    return caf::make_error(ec::storage_failure, "kafka rebalance_cb: " + err);
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), err));
+  if (!self->consumer_)
+    return caf::make_error(ec::storage_failure, "kafka consumer: " + err);
+  auto rc = self->consumer_->subscribe({s.topic});
+  if (rc != RdKafka::ERR_NO_ERROR)
+    return caf::make_error(ec::storage_failure,
+                           "kafka subscribe: " + RdKafka::err2str(rc));
+  return self;
+}
+
+caf::expected<std::unique_ptr<kafka_log>>
+kafka_log::scanner(const kafka_settings& s) {
+  // The high-level consumer needs a group id even when it only assigns.
+  auto conf = make_conf({
+    {"bootstrap.servers", s.bootstrap_servers},
+    {"group.id", s.group_id + "-scan"},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "false"},
+  });
+  if (!conf)
+    return std::move(conf.error());
+  std::unique_ptr<kafka_log> self{new kafka_log};
+  self->topic_ = s.topic;
+  std::string err;
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf->get(), err));
+  if (!self->consumer_)
+    return caf::make_error(ec::storage_failure, "kafka consumer: " + err);
+  return self;
+}
+
+kafka_log::~kafka_log() {
+  close();
+}
+
+void kafka_log::close() {
+  if (consumer_ && !closed_) {
+    closed_ = true;
+    consumer_->close();
+  }
+}
+
+std::vector<kafka_log::record> kafka_log::poll(size_t max_records,
+                                               int max_wait_ms) {
+  using clock = std::chrono::steady_clock;
+  std::vector<record> result;
+  auto deadline = clock::now() + std::chrono::milliseconds(max_wait_ms);
+  while (result.size() < max_records) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - clock::now())
+                  .count();
+    if (left <= 0)
+      break;
+    std::unique_ptr<RdKafka::Message> msg{
+      consumer_->consume(static_cast<int>(left))};
+    if (msg->err() == RdKafka::ERR__TIMED_OUT)
+      break;
+    if (msg->err() != RdKafka::ERR_NO_ERROR) {
+      if (msg->err() != RdKafka::ERR__PARTITION_EOF)
+        spdlog::warn("kafka consume: {}", msg->errstr());
+      continue;
+    }
+    result.push_back(record{msg->partition(), msg->offset(),
+                            decode_issuance(msg->payload(), msg->len())});
+  }
+  return result;
+}
+
+caf::expected<std::vector<int32_t>> kafka_log::partitions(int timeout_ms) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> topic{
+    RdKafka::Topic::create(consumer_.get(), topic_, nullptr, err)};
+  if (!topic)
+    return caf::make_error(ec::storage_failure, "kafka topic: " + err);
+  RdKafka::Metadata* raw = nullptr;
+  auto rc = consumer_->metadata(false, topic.get(), &raw, timeout_ms);
+  std::unique_ptr<RdKafka::Metadata> md{raw};
+  if (rc != RdKafka::ERR_NO_ERROR)
+    return caf::make_error(ec::storage_failure,
+                           "kafka metadata: " + RdKafka::err2str(rc));
+  std::vector<int32_t> result;
+  for (auto* t : *md->topics())
+    if (t->topic() == topic_ && t->err() == RdKafka::ERR_NO_ERROR)
+      for (auto* p : *t->partitions())
+        result.push_back(p->id());
+  if (result.empty())
+    return caf::make_error(ec::storage_failure,
+                           "kafka topic " + topic_ + " has no partitions");
+  std::sort(result.begin(), result.end());
+  return result;
+}
+
+caf::expected<std::pair<int64_t, int64_t>>
+kafka_log::watermarks(int32_t partition, int timeout_ms) {
+  int64_t low = 0, high = 0;
+  auto rc = consumer_->query_watermark_offsets(topic_, partition, &low, &high,
+                                               timeout_ms);
+  if (rc != RdKafka::ERR_NO_ERROR)
+    return caf::make_error(ec::storage_failure,
+                           "kafka watermarks: " + RdKafka::err2str(rc));
+  return std::make_pair(low, high);
+}
+
+caf::expected<std::vector<kafka_log::record>>
+kafka_log::read_to_end(int32_t partition, int64_t from, int timeout_ms) {
+  auto marks = watermarks(partition, timeout_ms);
+  if (!marks)
+    return std::move(marks.error());
+  auto [low, high] = *marks;
+  std::vector<record> result;
+  from = std::max(from, low);
+  if (from >= high)
+    return result;
+  std::unique_ptr<RdKafka::TopicPartition> tp{
+    RdKafka::TopicPartition::create(topic_, partition, from)};
+  std::vector<RdKafka::TopicPartition*> parts{tp.get()};
+  auto rc = consumer_->assign(parts);
+  if (rc != RdKafka::ERR_NO_ERROR)
+    return caf::make_error(ec::storage_failure,
+                           "kafka assign: " + RdKafka::err2str(rc));
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+  int64_t next = from;
+  while (next < high) {
+    if (clock::now() > deadline) {
+      consumer_->unassign();
+      return caf::make_error(ec::storage_failure, "kafka scan timed out");
+    }
+    std::unique_ptr<RdKafka::Message> msg{consumer_->consume(100)};
+    if (msg->err() == RdKafka::ERR__TIMED_OUT
+        || msg->err() == RdKafka::ERR__PARTITION_EOF)
+      continue;
+    if (msg->err() != RdKafka::ERR_NO_ERROR) {
+      consumer_->unassign();
+      return caf::make_error(ec::storage_failure,
+                             "kafka scan: " + msg->errstr());
+    }
+    next = msg->offset() + 1;
+    result.push_back(record{msg->partition(), msg->offset(),
+                            decode_issuance(msg->payload(), msg->len())});
+  }
+  consumer_->unassign();
+  return result;
+}
+
+} // namespace dibs

@@ -1,0 +1,145 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/error.hpp"
+#include "persistence/records.hpp"
+
+namespace RdKafka {
+class KafkaConsumer;
+class Producer;
+class Topic;
+} // namespace RdKafka
+
+namespace dibs {
+
+/// Where Kafka is and how dibs talks to it.
+struct kafka_settings {
+  /// Comma-separated host:port list; a real cluster works by setting this.
+  std::string bootstrap_servers;
+  std::string topic = "dibs.issuance";
+  /// Consumer group of the writers.
+  std::string group_id = "dibs-writers";
+  /// How long librdkafka may try to deliver a record before reporting it.
+  int message_timeout_ms = 5000;
+  /// Producer batching delay; 0 sends at once.
+  int linger_ms = 1;
+  /// The embedded broker's group rejoin waits this minus 1 s after a member
+  /// leaves (see STACK.md), so keep it short.
+  int session_timeout_ms = 6000;
+};
+
+/// What a delivery report said about one record.
+enum class delivery_outcome : uint8_t {
+  /// Acknowledged by all in-sync replicas.
+  stored,
+  /// Definitely not stored: safe to give the reservation back.
+  failed,
+  /// Possibly stored (a timeout after the request went out): must be
+  /// resolved from the log.
+  unknown,
+};
+
+struct delivery_report {
+  delivery_outcome outcome = delivery_outcome::failed;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delivery_report& x) {
+  return f(caf::meta::type_name("delivery_report"), x.outcome, x.partition,
+           x.offset, x.error);
+}
+
+/// Idempotent producer (acks=all) of issuance events, keyed by coupon id.
+/// Thread-safe. Delivery reports are served on one thread of its own.
+class kafka_producer {
+public:
+  using callback = std::function<void(delivery_report)>;
+
+  static caf::expected<std::unique_ptr<kafka_producer>>
+  make(const kafka_settings& settings);
+
+  ~kafka_producer();
+
+  /// Queues one event; `done` runs on the delivery thread with the outcome.
+  /// A record that cannot even be queued reports `failed` at once.
+  void produce(const issuance_event& event, callback done);
+
+  /// Waits up to `timeout_ms` for every queued record to be reported.
+  /// Returns the number still outstanding.
+  int flush(int timeout_ms);
+
+  /// Records queued or in flight.
+  int outstanding() const;
+
+private:
+  kafka_producer() = default;
+  struct dr_callback;
+  std::unique_ptr<dr_callback> dr_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::Topic> topic_;
+  std::atomic<bool> running_{true};
+  std::thread poller_;
+};
+
+/// A consumer of the issuance topic. In group mode it joins the writers'
+/// group and starts each assigned partition at the offset `start_at` gives
+/// (the one stored in MySQL); in scan mode it reads given partitions.
+class kafka_log {
+public:
+  /// Called on assignment with each partition; returns where to start.
+  using start_fn = std::function<int64_t(int32_t partition)>;
+
+  static caf::expected<std::unique_ptr<kafka_log>>
+  join_group(const kafka_settings& settings, start_fn start_at);
+
+  static caf::expected<std::unique_ptr<kafka_log>>
+  scanner(const kafka_settings& settings);
+
+  ~kafka_log();
+
+  /// One record read from the log.
+  struct record {
+    int32_t partition;
+    int64_t offset;
+    std::optional<issuance_event> event;
+  };
+
+  /// Reads up to `max_records`, waiting at most `max_wait_ms` in all.
+  std::vector<record> poll(size_t max_records, int max_wait_ms);
+
+  /// The partitions of the topic (queries metadata).
+  caf::expected<std::vector<int32_t>> partitions(int timeout_ms);
+
+  /// Low and high watermark of a partition.
+  caf::expected<std::pair<int64_t, int64_t>> watermarks(int32_t partition,
+                                                        int timeout_ms);
+
+  /// Reads every record of `partition` in [from, high watermark at call time).
+  caf::expected<std::vector<record>> read_to_end(int32_t partition,
+                                                 int64_t from, int timeout_ms);
+
+  /// Closes the consumer, leaving the group at once.
+  void close();
+
+private:
+  kafka_log() = default;
+  struct rebalance_callback;
+  std::unique_ptr<rebalance_callback> rebalance_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::string topic_;
+  bool closed_ = false;
+};
+
+} // namespace dibs

@@ -1,0 +1,65 @@
+#include "persistence/log_tail.hpp"
+
+#include <map>
+
+namespace dibs {
+
+namespace {
+
+caf::expected<std::map<int32_t, int64_t>>
+stored_offsets(mysql_store& store, const std::string& topic) {
+  auto offsets = store.load_offsets(topic);
+  if (!offsets)
+    return std::move(offsets.error());
+  std::map<int32_t, int64_t> result;
+  for (auto& o : *offsets)
+    result[o.partition] = o.next_offset;
+  return result;
+}
+
+} // namespace
+
+caf::expected<std::vector<issuance_event>>
+unwritten_tail(mysql_store& store, kafka_log& scanner, const std::string& topic,
+               int timeout_ms) {
+  auto offsets = stored_offsets(store, topic);
+  if (!offsets)
+    return std::move(offsets.error());
+  auto parts = scanner.partitions(timeout_ms);
+  if (!parts)
+    return std::move(parts.error());
+  std::vector<issuance_event> result;
+  for (auto p : *parts) {
+    auto from = offsets->count(p) ? offsets->at(p) : 0;
+    auto records = scanner.read_to_end(p, from, timeout_ms);
+    if (!records)
+      return std::move(records.error());
+    for (auto& r : *records)
+      if (r.event)
+        result.push_back(*r.event);
+  }
+  return result;
+}
+
+caf::expected<int64_t> unwritten_count(mysql_store& store, kafka_log& scanner,
+                                       const std::string& topic,
+                                       int timeout_ms) {
+  auto offsets = stored_offsets(store, topic);
+  if (!offsets)
+    return std::move(offsets.error());
+  auto parts = scanner.partitions(timeout_ms);
+  if (!parts)
+    return std::move(parts.error());
+  int64_t result = 0;
+  for (auto p : *parts) {
+    auto marks = scanner.watermarks(p, timeout_ms);
+    if (!marks)
+      return std::move(marks.error());
+    auto from = std::max(offsets->count(p) ? offsets->at(p) : 0,
+                         marks->first);
+    result += std::max<int64_t>(0, marks->second - from);
+  }
+  return result;
+}
+
+} // namespace dibs

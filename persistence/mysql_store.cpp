@@ -1,0 +1,371 @@
+#include "persistence/mysql_store.hpp"
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <cppconn/connection.h>
+#include <cppconn/driver.h>
+#include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+namespace {
+
+sql::Driver* driver() {
+  static sql::Driver* instance = get_driver_instance();
+  return instance;
+}
+
+constexpr int cr_server_gone_error = 2006;
+constexpr int cr_server_lost = 2013;
+
+const char* schema_statements[] = {
+  "CREATE TABLE IF NOT EXISTS coupons ("
+  " id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+  " name VARCHAR(200) NOT NULL,"
+  " discount BIGINT NOT NULL,"
+  " total_quantity INT UNSIGNED NOT NULL,"
+  " opens_at DATETIME(3) NULL,"
+  " closes_at DATETIME(3) NULL,"
+  " created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+  ") ENGINE=InnoDB",
+  "CREATE TABLE IF NOT EXISTS coupon_stocks ("
+  " coupon_id INT UNSIGNED NOT NULL PRIMARY KEY,"
+  " remaining_quantity INT NOT NULL"
+  ") ENGINE=InnoDB",
+  "CREATE TABLE IF NOT EXISTS user_coupons ("
+  " id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+  " coupon_id INT UNSIGNED NOT NULL,"
+  " user_id BIGINT UNSIGNED NOT NULL,"
+  " issuance_id BIGINT UNSIGNED NOT NULL,"
+  " issued_at DATETIME(3) NOT NULL,"
+  " UNIQUE KEY uq_user_coupon (user_id, coupon_id),"
+  " UNIQUE KEY uq_issuance (issuance_id),"
+  " KEY ix_coupon (coupon_id)"
+  ") ENGINE=InnoDB",
+  // The writers' bookkeeping: the next offset to consume per partition,
+  // committed in the same transaction as the rows it covers.
+  "CREATE TABLE IF NOT EXISTS writer_offsets ("
+  " topic VARCHAR(200) NOT NULL,"
+  " partition_id INT NOT NULL,"
+  " next_offset BIGINT NOT NULL,"
+  " PRIMARY KEY (topic, partition_id)"
+  ") ENGINE=InnoDB",
+};
+
+/// Renders an epoch-millisecond value as a SQL expression (NULL for 0).
+std::string sql_time(epoch_ms t) {
+  if (t == 0)
+    return "NULL";
+  std::ostringstream out;
+  out << "FROM_UNIXTIME(" << t / 1000 << "." << (t % 1000) / 100
+      << (t % 100) / 10 << t % 10 << ")";
+  return out.str();
+}
+
+/// Reads a DATETIME column selected as epoch milliseconds (NULL gives 0).
+epoch_ms get_ms(sql::ResultSet& rs, const char* col) {
+  return rs.isNull(col) ? 0 : rs.getInt64(col);
+}
+
+const char* coupon_columns
+  = "id, name, discount, total_quantity,"
+    " CAST(UNIX_TIMESTAMP(opens_at) * 1000 AS SIGNED) AS opens_ms,"
+    " CAST(UNIX_TIMESTAMP(closes_at) * 1000 AS SIGNED) AS closes_ms,"
+    " CAST(UNIX_TIMESTAMP(created_at) * 1000 AS SIGNED) AS created_ms";
+
+coupon read_coupon(sql::ResultSet& rs) {
+  coupon c;
+  c.id = rs.getUInt("id");
+  c.name = rs.getString("name");
+  c.discount = rs.getInt64("discount");
+  c.total_quantity = rs.getUInt("total_quantity");
+  c.opens_at = get_ms(rs, "opens_ms");
+  c.closes_at = get_ms(rs, "closes_ms");
+  c.created_at = get_ms(rs, "created_ms");
+  return c;
+}
+
+} // namespace
+
+void mysql_store::init_driver() {
+  driver();
+}
+
+mysql_store::mysql_store(std::unique_ptr<sql::Connection> conn)
+  : conn_(std::move(conn)) {
+  // Empty.
+}
+
+mysql_store::~mysql_store() = default;
+
+caf::expected<std::unique_ptr<mysql_store>>
+mysql_store::open(const mysql_settings& settings) {
+  try {
+    sql::ConnectOptionsMap opts;
+    opts["hostName"] = sql::SQLString("tcp://" + settings.host);
+    opts["port"] = static_cast<int>(settings.port);
+    opts["userName"] = sql::SQLString(settings.user);
+    opts["password"] = sql::SQLString(settings.password);
+    opts["schema"] = sql::SQLString(settings.database);
+    // With reconnect on, a lost connection comes back in autocommit mode and
+    // silently drops the open transaction; we reconnect by hand instead.
+    opts["OPT_RECONNECT"] = false;
+    std::unique_ptr<sql::Connection> conn{driver()->connect(opts)};
+    conn->setAutoCommit(false);
+    std::unique_ptr<sql::Statement> st{conn->createStatement()};
+    st->execute("SET time_zone = '+00:00'");
+    return std::unique_ptr<mysql_store>{new mysql_store(std::move(conn))};
+  } catch (const sql::SQLException& e) {
+    return caf::make_error(ec::storage_failure,
+                           std::string{"mysql connect: "} + e.what());
+  }
+}
+
+template <class F>
+auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return f();
+    } catch (const sql::SQLException& e) {
+      auto code = e.getErrorCode();
+      bool lost = code == cr_server_gone_error || code == cr_server_lost;
+      if (!lost) {
+        try {
+          conn_->rollback();
+        } catch (const sql::SQLException&) {
+          // The rollback failing too leaves nothing else to undo.
+        }
+      }
+      if (lost && attempt == 0) {
+        try {
+          if (conn_->reconnect()) {
+            conn_->setAutoCommit(false);
+            std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+            st->execute("SET time_zone = '+00:00'");
+            continue;
+          }
+        } catch (const sql::SQLException&) {
+          // Fall through and report the original error.
+        }
+      }
+      spdlog::warn("mysql {} failed: {} ({})", what, e.what(), code);
+      return caf::make_error(ec::storage_failure,
+                             std::string{"mysql "} + what + ": " + e.what());
+    }
+  }
+}
+
+caf::expected<void> mysql_store::ensure_schema() {
+  return guarded("ensure_schema", [&]() -> caf::expected<void> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    for (auto stmt : schema_statements)
+      st->execute(stmt);
+    conn_->commit();
+    return caf::unit;
+  });
+}
+
+caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
+  return guarded("create_coupon", [&]() -> caf::expected<coupon> {
+    std::unique_ptr<sql::PreparedStatement> ins{conn_->prepareStatement(
+      "INSERT INTO coupons (name, discount, total_quantity, opens_at, "
+      "closes_at) VALUES (?, ?, ?, " + sql_time(spec.opens_at) + ", "
+      + sql_time(spec.closes_at) + ")")};
+    ins->setString(1, spec.name);
+    ins->setInt64(2, spec.discount);
+    ins->setUInt(3, spec.total_quantity);
+    ins->executeUpdate();
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{
+      st->executeQuery(std::string{"SELECT "} + coupon_columns
+                       + " FROM coupons WHERE id = LAST_INSERT_ID()")};
+    if (!rs->next())
+      return caf::make_error(ec::storage_failure, "coupon vanished on insert");
+    auto result = read_coupon(*rs);
+    st->executeUpdate("INSERT INTO coupon_stocks (coupon_id, "
+                      "remaining_quantity) VALUES ("
+                      + std::to_string(result.id) + ", "
+                      + std::to_string(result.total_quantity) + ")");
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<std::vector<coupon>> mysql_store::load_coupons() {
+  return guarded("load_coupons", [&]() -> caf::expected<std::vector<coupon>> {
+    std::vector<coupon> result;
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      std::string{"SELECT "} + coupon_columns + " FROM coupons ORDER BY id")};
+    while (rs->next())
+      result.emplace_back(read_coupon(*rs));
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<std::vector<issuance_event>>
+mysql_store::load_issuances(coupon_id_t id) {
+  return guarded("load_issuances",
+                 [&]() -> caf::expected<std::vector<issuance_event>> {
+    std::vector<issuance_event> result;
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      "SELECT issuance_id, user_id, CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS "
+      "SIGNED) AS issued_ms FROM user_coupons WHERE coupon_id = "
+      + std::to_string(id))};
+    while (rs->next())
+      result.push_back(issuance_event{rs->getUInt64("issuance_id"), id,
+                                      rs->getUInt64("user_id"),
+                                      rs->getInt64("issued_ms")});
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<std::vector<partition_offset>>
+mysql_store::load_offsets(const std::string& topic) {
+  return guarded("load_offsets",
+                 [&]() -> caf::expected<std::vector<partition_offset>> {
+    std::vector<partition_offset> result;
+    std::unique_ptr<sql::PreparedStatement> st{conn_->prepareStatement(
+      "SELECT partition_id, next_offset FROM writer_offsets WHERE topic = ?")};
+    st->setString(1, topic);
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery()};
+    while (rs->next())
+      result.push_back(
+        partition_offset{rs->getInt("partition_id"), rs->getInt64("next_offset")});
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<size_t>
+mysql_store::write_batch(const std::string& topic,
+                         const std::vector<issuance_event>& events,
+                         const std::vector<partition_offset>& offsets) {
+  return guarded("write_batch", [&]() -> caf::expected<size_t> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    size_t inserted = 0;
+    if (!events.empty()) {
+      // A republished event carries the same issuance id: drop repeats within
+      // the batch, then insert whatever is not a row yet.
+      std::set<issuance_id_t> ids;
+      std::ostringstream values;
+      for (auto& e : events) {
+        if (!ids.insert(e.issuance_id).second)
+          continue;
+        if (ids.size() > 1)
+          values << ',';
+        values << '(' << e.coupon_id << ',' << e.user_id << ','
+               << e.issuance_id << ',' << sql_time(e.issued_at) << ')';
+      }
+      std::ostringstream id_list;
+      for (auto i = ids.begin(); i != ids.end(); ++i)
+        id_list << (i == ids.begin() ? "" : ",") << *i;
+      // Which of these ids are rows already (a replayed batch)? Those must
+      // not lower the stock a second time.
+      std::set<issuance_id_t> existing;
+      {
+        std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+          "SELECT issuance_id FROM user_coupons WHERE issuance_id IN ("
+          + id_list.str() + ")")};
+        while (rs->next())
+          existing.insert(rs->getUInt64(1));
+      }
+      if (existing.size() < ids.size()) {
+        st->executeUpdate("INSERT IGNORE INTO user_coupons (coupon_id, "
+                          "user_id, issuance_id, issued_at) VALUES "
+                          + values.str());
+        // Count per coupon the rows this statement really added: rows with
+        // these ids that did not exist before.
+        std::map<coupon_id_t, size_t> added;
+        std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+          "SELECT issuance_id, coupon_id FROM user_coupons WHERE issuance_id "
+          "IN (" + id_list.str() + ")")};
+        while (rs->next())
+          if (existing.count(rs->getUInt64(1)) == 0) {
+            ++added[rs->getUInt(2)];
+            ++inserted;
+          }
+        if (!added.empty()) {
+          std::ostringstream upd;
+          upd << "UPDATE coupon_stocks SET remaining_quantity = "
+                 "remaining_quantity - CASE coupon_id";
+          for (auto& [c, n] : added)
+            upd << " WHEN " << c << " THEN " << n;
+          upd << " END WHERE coupon_id IN (";
+          for (auto i = added.begin(); i != added.end(); ++i)
+            upd << (i == added.begin() ? "" : ",") << i->first;
+          upd << ')';
+          st->executeUpdate(upd.str());
+        }
+      }
+    }
+    if (!offsets.empty()) {
+      std::unique_ptr<sql::PreparedStatement> off{conn_->prepareStatement(
+        "INSERT INTO writer_offsets (topic, partition_id, next_offset) VALUES "
+        "(?, ?, ?) ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)")};
+      for (auto& o : offsets) {
+        off->setString(1, topic);
+        off->setInt(2, o.partition);
+        off->setInt64(3, o.next_offset);
+        off->executeUpdate();
+      }
+    }
+    conn_->commit();
+    return inserted;
+  });
+}
+
+caf::expected<std::vector<user_coupon>>
+mysql_store::user_coupons(user_id_t user) {
+  return guarded("user_coupons",
+                 [&]() -> caf::expected<std::vector<user_coupon>> {
+    std::vector<user_coupon> result;
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      "SELECT u.issuance_id, u.coupon_id, u.user_id, CAST(UNIX_TIMESTAMP("
+      "u.issued_at) * 1000 AS SIGNED) AS issued_ms, c.name, c.discount FROM "
+      "user_coupons u JOIN coupons c ON c.id = u.coupon_id WHERE u.user_id = "
+      + std::to_string(user) + " ORDER BY u.issued_at DESC, u.id DESC")};
+    while (rs->next()) {
+      user_coupon uc;
+      uc.event = issuance_event{rs->getUInt64(1), rs->getUInt(2),
+                                rs->getUInt64(3), rs->getInt64(4)};
+      uc.coupon_name = rs->getString(5);
+      uc.discount = rs->getInt64(6);
+      result.push_back(std::move(uc));
+    }
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<bool> mysql_store::has_issuance(issuance_id_t id) {
+  return guarded("has_issuance", [&]() -> caf::expected<bool> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      "SELECT 1 FROM user_coupons WHERE issuance_id = " + std::to_string(id))};
+    bool found = rs->next();
+    conn_->commit();
+    return found;
+  });
+}
+
+caf::expected<void> mysql_store::execute(const std::string& statement) {
+  return guarded("execute", [&]() -> caf::expected<void> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    st->execute(statement);
+    conn_->commit();
+    return caf::unit;
+  });
+}
+
+} // namespace dibs

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/error.hpp"
+#include "persistence/records.hpp"
+
+namespace sql {
+class Connection;
+} // namespace sql
+
+namespace dibs {
+
+/// Where MySQL is and who we are there.
+struct mysql_settings {
+  std::string host = "127.0.0.1";
+  uint16_t port = 3306;
+  std::string user = "dibs";
+  std::string password = "dibs";
+  std::string database = "dibs";
+};
+
+/// One Connector/C++ connection and every SQL statement dibs runs. Not
+/// thread-safe: each thread (actor) owns its own store. Connector/C++
+/// exceptions never leave this class: they become `ec::storage_failure`.
+class mysql_store {
+public:
+  /// Calls `get_driver_instance()`, which is not thread-safe on first use.
+  /// Call once on the main thread before any store opens.
+  static void init_driver();
+
+  /// Connects, with autocommit off and the session time zone set to UTC.
+  static caf::expected<std::unique_ptr<mysql_store>>
+  open(const mysql_settings& settings);
+
+  ~mysql_store();
+
+  /// Creates the tables of the storage contract if they do not exist.
+  caf::expected<void> ensure_schema();
+
+  /// Inserts a coupon and its stock row in one transaction; returns it with
+  /// its new id and creation time.
+  caf::expected<coupon> create_coupon(coupon spec);
+
+  /// Every coupon, by ascending id.
+  caf::expected<std::vector<coupon>> load_coupons();
+
+  /// Every issuance row of one coupon.
+  caf::expected<std::vector<issuance_event>> load_issuances(coupon_id_t id);
+
+  /// The consumed positions the writers stored for `topic`.
+  caf::expected<std::vector<partition_offset>>
+  load_offsets(const std::string& topic);
+
+  /// Writes a batch exactly once: inserts the events that are not rows yet,
+  /// lowers `coupon_stocks` by the rows actually inserted per coupon and
+  /// stores `offsets`, all in one transaction. Replaying a committed batch
+  /// inserts nothing and changes no stock. Returns the rows inserted.
+  caf::expected<size_t> write_batch(const std::string& topic,
+                                    const std::vector<issuance_event>& events,
+                                    const std::vector<partition_offset>& offsets);
+
+  /// The coupons a user holds, newest first.
+  caf::expected<std::vector<user_coupon>> user_coupons(user_id_t user);
+
+  /// Whether an issuance id is a row.
+  caf::expected<bool> has_issuance(issuance_id_t id);
+
+  /// Runs a statement that returns nothing; for tests and tools.
+  caf::expected<void> execute(const std::string& statement);
+
+private:
+  explicit mysql_store(std::unique_ptr<sql::Connection> conn);
+
+  /// Runs `f`, reconnecting and retrying once on a lost connection
+  /// (errors 2006, 2013) and rolling back on any failure.
+  template <class F>
+  auto guarded(const char* what, F f) -> decltype(f());
+
+  std::unique_ptr<sql::Connection> conn_;
+};
+
+} // namespace dibs

@@ -1,0 +1,293 @@
+#define CAF_SUITE actors.stock_actor
+
+#include "actors/stock_actor.hpp"
+
+#include <caf/test/dsl.hpp>
+
+#include "actors/config.hpp"
+
+using namespace caf;
+using namespace dibs;
+
+namespace {
+
+/// Records what the stock actor publishes; the test decides each outcome.
+struct recording_sink : event_sink {
+  struct entry {
+    issuance_event event;
+    callback done;
+  };
+  std::vector<entry> published;
+
+  void publish(const issuance_event& event, callback done) override {
+    published.push_back(entry{event, std::move(done)});
+  }
+};
+
+/// Stands in for the resolver: answers whether an event is in the log.
+behavior fake_resolver(event_based_actor*, bool* in_log) {
+  return {
+    [=](resolve_atom, const issuance_event&) { return *in_log; },
+  };
+}
+
+constexpr coupon_id_t coupon_id = 7;
+
+struct fixture : test_coordinator_fixture<dibs::config> {
+  recording_sink sink;
+  bool in_log = false;
+  actor resolver;
+  actor stock;
+
+  fixture() {
+    resolver = sys.spawn(fake_resolver, &in_log);
+  }
+
+  void spawn_coupon(uint32_t total, epoch_ms opens_at = 0,
+                    epoch_ms closes_at = 0,
+                    std::vector<issuance_event> rows = {},
+                    std::vector<issuance_event> tail = {}) {
+    coupon c{coupon_id, "noon", 1000, total, opens_at, closes_at, 0};
+    stock = sys.spawn(stock_actor, c, rows, tail, &sink, resolver,
+                      stock_settings{});
+    consume_messages();
+  }
+
+  void send_issue(user_id_t user, bool wait = false) {
+    self->send(stock, issue_atom::value, user, wait);
+    expect((issue_atom, user_id_t, bool),
+           from(self).to(stock).with(_, user, wait));
+  }
+
+  /// The answer waiting in the test's mailbox, if any. Runs every actor
+  /// first, but fires no timer.
+  optional<expected<issuance>> reply() {
+    consume_messages();
+    optional<expected<issuance>> result;
+    self->receive([&](issuance& x) { result = expected<issuance>{x}; },
+                  [&](error& err) { result = expected<issuance>{err}; },
+                  after(std::chrono::seconds(0)) >> [] {});
+    return result;
+  }
+
+  /// Reports the outcome of the i-th published event to the stock actor.
+  void report(size_t i, delivery_outcome outcome) {
+    sink.published.at(i).done(delivery_report{outcome, 0, int64_t(i), ""});
+    expect((delivered_atom, issuance_id_t, delivery_report),
+           to(stock).with(_, sink.published[i].event.issuance_id, _));
+  }
+
+  /// Issues and has Kafka store the event at once.
+  expected<issuance> issue_stored(user_id_t user) {
+    send_issue(user);
+    if (sink.published.empty()
+        || sink.published.back().event.user_id != user)
+      return *reply();
+    report(sink.published.size() - 1, delivery_outcome::stored);
+    return *reply();
+  }
+
+  coupon_view view() {
+    self->send(stock, view_atom::value);
+    consume_messages();
+    coupon_view result;
+    self->receive([&](coupon_view& v) { result = v; });
+    return result;
+  }
+};
+
+ec code_of(const expected<issuance>& x) {
+  return x ? ec::none : static_cast<ec>(x.error().code());
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(stock_actor_tests, fixture)
+
+CAF_TEST(accepted_only_after_kafka_stores_the_event) {
+  spawn_coupon(10);
+  send_issue(1);
+  CAF_REQUIRE_EQUAL(sink.published.size(), 1u);
+  CAF_CHECK_EQUAL(sink.published[0].event.user_id, 1u);
+  CAF_CHECK_EQUAL(sink.published[0].event.coupon_id, coupon_id);
+  CAF_CHECK(!reply()); // No answer while the event is in flight.
+  CAF_CHECK_EQUAL(view().remaining, 9u); // But the unit is reserved.
+  report(0, delivery_outcome::stored);
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK_EQUAL((*res)->event.issuance_id, make_issuance_id(coupon_id, 1));
+  CAF_CHECK((*res)->status == issuance_status::accepted);
+}
+
+CAF_TEST(sold_out_after_last_unit) {
+  spawn_coupon(3);
+  for (user_id_t u = 1; u <= 3; ++u)
+    CAF_CHECK(issue_stored(u));
+  CAF_CHECK_EQUAL(code_of(issue_stored(4)), ec::sold_out);
+  CAF_CHECK_EQUAL(sink.published.size(), 3u); // Nothing produced for user 4.
+  auto v = view();
+  CAF_CHECK_EQUAL(v.remaining, 0u);
+  CAF_CHECK_EQUAL(v.issued, 3u);
+}
+
+CAF_TEST(requests_keep_flowing_while_produces_are_in_flight) {
+  spawn_coupon(5);
+  for (user_id_t u = 1; u <= 5; ++u)
+    send_issue(u);
+  CAF_CHECK_EQUAL(sink.published.size(), 5u);
+  send_issue(6);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::sold_out);
+  // Reports may come in any order.
+  for (size_t i = 5; i-- > 0;)
+    report(i, delivery_outcome::stored);
+  for (int i = 0; i < 5; ++i) {
+    auto res = reply();
+    CAF_REQUIRE(res);
+    CAF_CHECK(*res);
+  }
+}
+
+CAF_TEST(duplicate_user_gets_existing_issuance) {
+  spawn_coupon(10);
+  auto first = issue_stored(42);
+  CAF_REQUIRE(first);
+  auto again = issue_stored(42);
+  CAF_REQUIRE_EQUAL(code_of(again), ec::already_issued);
+  CAF_CHECK_EQUAL(again.error().context().get_as<uint64_t>(0),
+                  first->event.issuance_id);
+  CAF_CHECK_EQUAL(sink.published.size(), 1u);
+  CAF_CHECK_EQUAL(view().remaining, 9u);
+}
+
+CAF_TEST(duplicate_while_in_flight_learns_the_outcome) {
+  spawn_coupon(10);
+  send_issue(42);
+  send_issue(42);
+  CAF_CHECK_EQUAL(sink.published.size(), 1u);
+  CAF_CHECK(!reply());
+  report(0, delivery_outcome::stored);
+  auto a = reply();
+  auto b = reply();
+  CAF_REQUIRE(a && b);
+  // One gets the issuance, the other learns it already exists.
+  CAF_CHECK_EQUAL(int(code_of(*a) == ec::none) + int(code_of(*b) == ec::none),
+                  1);
+  CAF_CHECK(code_of(*a) == ec::already_issued
+            || code_of(*b) == ec::already_issued);
+}
+
+CAF_TEST(not_open_before_the_window) {
+  spawn_coupon(10, now_ms() + 3'600'000);
+  send_issue(1);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::not_open);
+  CAF_CHECK(sink.published.empty());
+  CAF_CHECK_EQUAL(view().remaining, 10u);
+}
+
+CAF_TEST(closed_after_the_window) {
+  spawn_coupon(10, now_ms() - 7'200'000, now_ms() - 3'600'000);
+  send_issue(1);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::closed);
+  CAF_CHECK(sink.published.empty());
+}
+
+CAF_TEST(produce_failure_gives_stock_back) {
+  spawn_coupon(1);
+  send_issue(1);
+  report(0, delivery_outcome::failed);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::unavailable);
+  CAF_CHECK_EQUAL(view().remaining, 1u);
+  // The user was not issued: a retry and another user can both try again.
+  CAF_CHECK(issue_stored(2));
+  CAF_CHECK_EQUAL(code_of(issue_stored(1)), ec::sold_out);
+}
+
+CAF_TEST(unknown_outcome_found_in_log_is_accepted) {
+  spawn_coupon(1);
+  send_issue(1);
+  report(0, delivery_outcome::unknown);
+  CAF_CHECK(!reply()); // Neither yes nor no until the log is read.
+  CAF_CHECK_EQUAL(view().remaining, 0u);
+  in_log = true;
+  sched.trigger_timeout(); // The grace period passes.
+  expect((resolve_atom, issuance_id_t), to(stock));
+  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((bool), from(resolver).to(stock).with(true));
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK_EQUAL((*res)->event.user_id, 1u);
+  CAF_CHECK_EQUAL(code_of(issue_stored(2)), ec::sold_out);
+}
+
+CAF_TEST(unknown_outcome_missing_from_log_gives_stock_back) {
+  spawn_coupon(1);
+  send_issue(1);
+  report(0, delivery_outcome::unknown);
+  in_log = false;
+  sched.trigger_timeout();
+  expect((resolve_atom, issuance_id_t), to(stock));
+  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((bool), from(resolver).to(stock).with(false));
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::unavailable);
+  CAF_CHECK_EQUAL(view().remaining, 1u);
+  CAF_CHECK(issue_stored(2));
+}
+
+CAF_TEST(wait_answers_issued_once_committed) {
+  spawn_coupon(10);
+  send_issue(5, true);
+  report(0, delivery_outcome::stored);
+  CAF_CHECK(!reply()); // Durable in Kafka, not yet in MySQL.
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[0].event});
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::issued);
+}
+
+CAF_TEST(wait_answers_accepted_when_the_limit_passes) {
+  spawn_coupon(10);
+  send_issue(5, true);
+  report(0, delivery_outcome::stored);
+  CAF_CHECK(!reply());
+  sched.trigger_timeout();
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::accepted);
+}
+
+CAF_TEST(status_follows_the_issuance) {
+  spawn_coupon(10);
+  self->send(stock, status_atom::value, user_id_t{3});
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::not_issued);
+  CAF_REQUIRE(issue_stored(3));
+  self->send(stock, status_atom::value, user_id_t{3});
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::accepted);
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[0].event});
+  self->send(stock, status_atom::value, user_id_t{3});
+  res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::issued);
+}
+
+CAF_TEST(restart_rebuilds_from_rows_and_tail) {
+  std::vector<issuance_event> rows{
+    {make_issuance_id(coupon_id, 1), coupon_id, 100, 1},
+    {make_issuance_id(coupon_id, 2), coupon_id, 101, 2}};
+  std::vector<issuance_event> tail{
+    {make_issuance_id(coupon_id, 4), coupon_id, 102, 3}};
+  spawn_coupon(4, 0, 0, rows, tail);
+  CAF_CHECK_EQUAL(view().remaining, 1u);
+  CAF_CHECK_EQUAL(code_of(issue_stored(101)), ec::already_issued);
+  CAF_CHECK_EQUAL(code_of(issue_stored(102)), ec::already_issued);
+  auto res = issue_stored(103);
+  CAF_REQUIRE(res);
+  // Ids never repeat: the sequence continues after the highest one seen.
+  CAF_CHECK_EQUAL(res->event.issuance_id, make_issuance_id(coupon_id, 5));
+  CAF_CHECK_EQUAL(code_of(issue_stored(104)), ec::sold_out);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one command that runs every test on a fresh Debian 12 machine:
+# installs the packages, builds, starts Redis, MariaDB and the embedded Kafka
+# broker on test ports under their own run folder, runs CTest, and stops
+# everything it started.
+#
+#   bash tests/run.sh [ctest arguments]     e.g. -R actors.  or  -L integration
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# Test dependencies get their own ports and run folder, so a node started
+# by cluster-config/run.sh can keep running beside the tests.
+export DIBS_RUN_DIR=${DIBS_TEST_RUN_DIR:-$root/.run/test}
+export DIBS_HTTP_PORT=${DIBS_TEST_HTTP_PORT:-18080}
+export DIBS_MYSQL_PORT=${DIBS_TEST_MYSQL_PORT:-13306}
+export DIBS_REDIS_PORT=${DIBS_TEST_REDIS_PORT:-16379}
+export DIBS_ADMIN_TOKEN=test-admin-token
+
+bash "$root/cluster-config/install.sh"
+bash "$root/cluster-config/build.sh"
+
+cleanup() {
+  bash "$root/cluster-config/node.sh" stop || true
+  bash "$root/cluster-config/deps.sh" stop || true
+}
+trap cleanup EXIT
+# Every run starts from empty dependencies.
+bash "$root/cluster-config/deps.sh" stop
+rm -rf "$DIBS_RUN_DIR"
+bash "$root/cluster-config/deps.sh" start
+
+cd "${DIBS_BUILD_DIR:-$root/build}"
+ctest --output-on-failure "$@"
