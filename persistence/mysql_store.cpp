@@ -348,6 +348,20 @@ mysql_store::user_coupons(user_id_t user) {
   });
 }
 
+caf::expected<int64_t> mysql_store::remaining_quantity(coupon_id_t id) {
+  return guarded("remaining_quantity", [&]() -> caf::expected<int64_t> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      "SELECT remaining_quantity FROM coupon_stocks WHERE coupon_id = "
+      + std::to_string(id))};
+    if (!rs->next())
+      return caf::make_error(ec::coupon_not_found);
+    auto result = rs->getInt64(1);
+    conn_->commit();
+    return result;
+  });
+}
+
 caf::expected<bool> mysql_store::has_issuance(issuance_id_t id) {
   return guarded("has_issuance", [&]() -> caf::expected<bool> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};

@@ -67,6 +67,9 @@ public:
   /// The coupons a user holds, newest first.
   caf::expected<std::vector<user_coupon>> user_coupons(user_id_t user);
 
+  /// `coupon_stocks.remaining_quantity` of a coupon.
+  caf::expected<int64_t> remaining_quantity(coupon_id_t id);
+
   /// Whether an issuance id is a row.
   caf::expected<bool> has_issuance(issuance_id_t id);
 

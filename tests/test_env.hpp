@@ -1,0 +1,39 @@
+#pragma once
+
+// Where the dependencies started by tests/run.sh listen, from the same
+// environment variables cluster-config/env.sh reads.
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "persistence/kafka.hpp"
+#include "persistence/mysql_store.hpp"
+
+namespace dibs::test {
+
+inline std::string env_or(const char* name, std::string fallback) {
+  auto value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+inline mysql_settings test_mysql() {
+  mysql_settings s;
+  s.port = static_cast<uint16_t>(std::stoi(env_or("DIBS_MYSQL_PORT", "13306")));
+  return s;
+}
+
+/// Kafka settings for a topic of the test's own, so runs never interfere.
+inline kafka_settings test_kafka(const std::string& topic_prefix) {
+  kafka_settings s;
+  auto run_dir = env_or("DIBS_RUN_DIR", ".run/test");
+  std::ifstream in{run_dir + "/kafka.bootstrap"};
+  std::getline(in, s.bootstrap_servers);
+  std::random_device rd;
+  s.topic = topic_prefix + "." + std::to_string(rd());
+  s.group_id = s.topic + ".writers";
+  return s;
+}
+
+} // namespace dibs::test
