@@ -1,0 +1,133 @@
+"""Shared pieces of the integration tests: the node's lifecycle through
+cluster-config/node.sh, a keep-alive HTTP client on asyncio, and SQL through
+the mariadb command-line client. Standard library only."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RUN_DIR = os.environ.get("DIBS_RUN_DIR", os.path.join(ROOT, ".run", "test"))
+HTTP_PORT = int(os.environ.get("DIBS_HTTP_PORT", "18080"))
+ADMIN_TOKEN = os.environ.get("DIBS_ADMIN_TOKEN", "test-admin-token")
+MYSQL_SOCKET = os.path.join(RUN_DIR, "mysql", "mysqld.sock")
+BASE = f"http://127.0.0.1:{HTTP_PORT}"
+
+
+def log(*args):
+    print(*args, flush=True)
+
+
+def node(command, *args):
+    """Runs cluster-config/node.sh with the test environment."""
+    env = dict(os.environ, DIBS_RUN_DIR=RUN_DIR, DIBS_HTTP_PORT=str(HTTP_PORT),
+               DIBS_ADMIN_TOKEN=ADMIN_TOKEN)
+    subprocess.run(["bash", os.path.join(ROOT, "cluster-config", "node.sh"),
+                    command, *args], check=True, env=env)
+
+
+def sql(query):
+    """Runs a query as root over the socket; returns rows of strings."""
+    out = subprocess.run(["mariadb", f"--socket={MYSQL_SOCKET}", "-uroot",
+                          "-N", "-B", "dibs", "-e", query],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def call(method, path, body=None, token=None, raw=None, headers=None):
+    """One blocking request; returns (status, parsed JSON or text, headers)."""
+    data = raw if raw is not None else (
+        json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as res:
+            status, text, hdrs = res.status, res.read().decode(), res.headers
+    except urllib.error.HTTPError as err:
+        status, text, hdrs = err.code, err.read().decode(), err.headers
+    try:
+        return status, json.loads(text), hdrs
+    except ValueError:
+        return status, text, hdrs
+
+
+def create_coupon(name, total, **extra):
+    status, body, _ = call("POST", "/api/coupons",
+                           dict(name=name, discount=1000, totalQuantity=total,
+                                **extra), token=ADMIN_TOKEN)
+    assert status == 201, (status, body)
+    return body["couponId"]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends a request, waits for
+    its answer, and sends the next, like a k6 virtual user."""
+
+    def __init__(self):
+        self.reader = self.writer = None
+
+    async def open(self):
+        self.reader, self.writer = await asyncio.open_connection(
+            "127.0.0.1", HTTP_PORT)
+
+    def close(self):
+        if self.writer:
+            self.writer.close()
+        self.reader = self.writer = None
+
+    async def request(self, method, path, body=b""):
+        if not self.writer:
+            await self.open()
+        head = (f"{method} {path} HTTP/1.1\r\nHost: dibs\r\n"
+                f"Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed by the server")
+        status = int(status_line.split()[1])
+        length, close = 0, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                close = True
+        payload = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.close()
+        return status, payload
+
+
+def wait_drained(coupons, timeout_s=60):
+    """Waits until MySQL holds as many rows per coupon as the stock actors
+    issued (their live issuedQuantity). Returns the live views."""
+    deadline = time.time() + timeout_s
+    while True:
+        views = {c: call("GET", f"/api/coupons/{c}")[1] for c in coupons}
+        counts = dict((int(c), int(n)) for c, n in sql(
+            "SELECT coupon_id, COUNT(*) FROM user_coupons GROUP BY coupon_id"))
+        if all(counts.get(c, 0) == v["issuedQuantity"] for c, v in views.items()):
+            return views
+        if time.time() > deadline:
+            return views
+        time.sleep(0.2)
+
+
+def fail(message):
+    log("FAIL:", message)
+    sys.exit(1)
