@@ -16,7 +16,7 @@ config::config()
     http_body_limit_bytes(d::http::body_limit_bytes),
     http_header_limit_bytes(d::http::header_limit_bytes),
     http_read_timeout_ms(d::http::read_timeout_ms),
-    http_issue_timeout_ms(d::http::issue_timeout_ms),
+    http_answer_timeout_ms(d::http::answer_timeout_ms),
     http_wait_timeout_ms(d::http::wait_timeout_ms),
     kafka_bootstrap_servers(d::kafka::bootstrap_servers),
     kafka_bootstrap_file(d::kafka::bootstrap_file),
@@ -47,8 +47,8 @@ config::config()
          "largest request header block")
     .add(http_read_timeout_ms, "read-timeout-ms",
          "deadline for reading one request (idle keep-alive included)")
-    .add(http_issue_timeout_ms, "issue-timeout-ms",
-         "answer 503 when a stock actor has not answered by then")
+    .add(http_answer_timeout_ms, "answer-timeout-ms",
+         "answer 503 when no actor has answered a request by then")
     .add(http_wait_timeout_ms, "wait-timeout-ms",
          "?wait=true answers 202 when MySQL has not committed by then");
   opt_group{custom_options_, "kafka"}

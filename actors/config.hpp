@@ -23,7 +23,7 @@ public:
   size_t http_body_limit_bytes;
   size_t http_header_limit_bytes;
   size_t http_read_timeout_ms;
-  size_t http_issue_timeout_ms;
+  size_t http_answer_timeout_ms;
   size_t http_wait_timeout_ms;
 
   std::string kafka_bootstrap_servers;

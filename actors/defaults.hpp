@@ -16,8 +16,8 @@ constexpr size_t body_limit_bytes = 4 * 1024;
 constexpr size_t header_limit_bytes = 8 * 1024;
 /// An idle keep-alive connection or a slow request is closed after this.
 constexpr size_t read_timeout_ms = 30'000;
-/// An issue request that got no answer from its stock actor by then gets 503.
-constexpr size_t issue_timeout_ms = 10'000;
+/// A request no actor answered by then gets 503.
+constexpr size_t answer_timeout_ms = 10'000;
 /// How long `?wait=true` waits for the MySQL commit before answering 202.
 constexpr size_t wait_timeout_ms = 2'000;
 } // namespace http

@@ -62,8 +62,7 @@ caf::error node::start() {
   auto scanner = kafka_log::scanner(kafka_);
   if (!scanner)
     return std::move(scanner.error());
-  auto tail = unwritten_tail(**store, **scanner, kafka_.topic,
-                             startup_kafka_timeout_ms);
+  auto tail = unwritten_tail(**store, **scanner, startup_kafka_timeout_ms);
   if (!tail)
     return std::move(tail.error());
   std::map<coupon_id_t, std::vector<issuance_event>> tail_by_coupon;
@@ -117,7 +116,7 @@ void node::stop() {
   auto scanner = kafka_log::scanner(kafka_);
   if (store && scanner) {
     for (;;) {
-      auto n = unwritten_count(**store, **scanner, kafka_.topic, 2000);
+      auto n = unwritten_count(**store, **scanner, 2000);
       if (n && *n == 0) {
         spdlog::info("writers drained Kafka");
         break;

@@ -4,10 +4,14 @@
 // travels between actors, grouped by recipient.
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/expected.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/response_promise.hpp>
 
 #include "persistence/error.hpp"
 #include "persistence/kafka.hpp"
@@ -54,17 +58,52 @@ typename Inspector::result_type inspect(Inspector& f, coupon_view& x) {
   return f(caf::meta::type_name("coupon_view"), x.info, x.remaining, x.issued);
 }
 
+// -- how answers travel -------------------------------------------------------
+
+/// A continuation passed in a message by a caller that is no actor (the
+/// gateway's io threads). The callee calls it once with the answer; it must
+/// only hand the answer over to the caller's own executor.
+template <class T>
+struct reply_to {
+  std::function<void(caf::expected<T>)> fn;
+};
+
+/// Where an answer goes: a CAF response promise (actor callers) or a
+/// `reply_to` continuation. Lets one handler serve both kinds of callers.
+template <class T>
+struct replier {
+  caf::response_promise promise;
+  std::function<void(caf::expected<T>)> fn;
+
+  void operator()(T x) {
+    if (fn)
+      fn(std::move(x));
+    else
+      promise.deliver(std::move(x));
+  }
+
+  void operator()(caf::error err) {
+    if (fn)
+      fn(std::move(err));
+    else
+      promise.deliver(std::move(err));
+  }
+};
+
 // -- stock actor --------------------------------------------------------------
 
 /// (issue_atom, user_id_t, bool wait) -> issuance
+/// (issue_atom, user_id_t, bool wait, reply_to<issuance>)
 /// Decide an issuance; with `wait`, answer once the row is committed or the
 /// wait limit passes.
 using issue_atom = caf::atom_constant<caf::atom("issue")>;
 
 /// (status_atom, user_id_t) -> issuance
+/// (status_atom, user_id_t, reply_to<issuance>)
 using status_atom = caf::atom_constant<caf::atom("status")>;
 
 /// (view_atom) -> coupon_view
+/// (view_atom, reply_to<coupon_view>)
 using view_atom = caf::atom_constant<caf::atom("view")>;
 
 /// (delivered_atom, issuance_id_t, delivery_report): from the producer's
@@ -88,16 +127,23 @@ using poll_atom = caf::atom_constant<caf::atom("poll")>;
 
 // -- store actor --------------------------------------------------------------
 
-/// (create_atom, coupon) -> coupon_view
+// The store actor serves only the gateway, so it answers through `reply_to`.
+
+/// (create_atom, coupon, reply_to<coupon_view>)
 using create_atom = caf::atom_constant<caf::atom("create")>;
 
-/// (holdings_atom, user_id_t) -> std::vector<user_coupon>
+/// (holdings_atom, user_id_t, reply_to<std::vector<user_coupon>>)
 using holdings_atom = caf::atom_constant<caf::atom("holdings")>;
 
-/// (ready_atom) -> bool: are MySQL and Redis reachable?
+/// (ready_atom, reply_to<bool>): are MySQL and Redis reachable?
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// Registers every type above with CAF.
 void register_message_types(caf::actor_system_config& cfg);
 
 } // namespace dibs
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::issuance>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::coupon_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<std::vector<dibs::user_coupon>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<bool>)

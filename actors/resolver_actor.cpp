@@ -28,7 +28,7 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
     return std::move(in_mysql.error());
   if (*in_mysql)
     return true;
-  auto tail = unwritten_tail(*store, *scanner, kafka.topic, scan_timeout_ms);
+  auto tail = unwritten_tail(*store, *scanner, scan_timeout_ms);
   if (!tail)
     return std::move(tail.error());
   for (auto& e : *tail)

@@ -10,10 +10,24 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self, coupon info,
                    settings);
   return {
     [=](issue_atom, user_id_t user, bool wait) {
-      return self->state.issue(user, wait);
+      auto rp = self->make_response_promise<issuance>();
+      self->state.issue(user, wait, replier<issuance>{rp, nullptr});
+      return rp;
     },
-    [=](status_atom, user_id_t user) { return self->state.status(user); },
+    [=](issue_atom, user_id_t user, bool wait, reply_to<issuance>& r) {
+      self->state.issue(user, wait, replier<issuance>{{}, std::move(r.fn)});
+    },
+    [=](status_atom, user_id_t user) -> caf::result<issuance> {
+      auto res = self->state.status(user);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](status_atom, user_id_t user, reply_to<issuance>& r) {
+      r.fn(self->state.status(user));
+    },
     [=](view_atom) { return self->state.view(); },
+    [=](view_atom, reply_to<coupon_view>& r) { r.fn(self->state.view()); },
     [=](delivered_atom, issuance_id_t id, const delivery_report& rep) {
       self->state.on_delivered(id, rep);
     },

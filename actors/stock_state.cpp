@@ -50,38 +50,36 @@ issuance stock_state::reply_of(const holding& h) const {
                                                     : issuance_status::accepted};
 }
 
-caf::result<issuance> stock_state::issue(user_id_t user, bool wait) {
+void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply) {
   auto now = clock();
   if (info_.opens_at != 0 && now < info_.opens_at)
-    return caf::make_error(ec::not_open);
+    return reply(caf::make_error(ec::not_open));
   if (info_.closes_at != 0 && now >= info_.closes_at)
-    return caf::make_error(ec::closed);
+    return reply(caf::make_error(ec::closed));
   if (auto i = holders_.find(user); i != holders_.end()) {
     auto& h = i->second;
     if (h.state == phase::accepted || h.state == phase::issued)
-      return caf::make_error(ec::already_issued, h.event.issuance_id);
+      return reply(caf::make_error(ec::already_issued, h.event.issuance_id));
     // The first request of this user is still on its way to Kafka: this one
     // learns the same outcome.
-    auto rp = self_->make_response_promise<issuance>();
-    in_flight_[h.event.issuance_id].waiters.push_back(waiter{rp, wait, false});
-    return rp;
+    in_flight_[h.event.issuance_id].waiters.push_back(
+      waiter{std::move(reply), wait, false});
+    return;
   }
   if (remaining() == 0)
-    return caf::make_error(ec::sold_out);
+    return reply(caf::make_error(ec::sold_out));
   issuance_event event{make_issuance_id(info_.id, next_seq_++), info_.id, user,
                        now};
   holders_.emplace(user, holding{event, phase::pending});
-  auto rp = self_->make_response_promise<issuance>();
   in_flight_.emplace(event.issuance_id,
-                     reservation{user, {waiter{rp, wait, true}}});
+                     reservation{user, {waiter{std::move(reply), wait, true}}});
   sink_->publish(event, [hdl = caf::actor{self_}, id = event.issuance_id](
                           delivery_report rep) {
     caf::anon_send(hdl, delivered_atom::value, id, std::move(rep));
   });
-  return rp;
 }
 
-caf::result<issuance> stock_state::status(user_id_t user) const {
+caf::expected<issuance> stock_state::status(user_id_t user) const {
   auto i = holders_.find(user);
   if (i == holders_.end() || i->second.state == phase::pending
       || i->second.state == phase::unresolved)
@@ -153,7 +151,7 @@ void stock_state::settle(issuance_id_t id, bool stored) {
     // Definitely not in the log: the unit goes back to the stock.
     holders_.erase(h);
     for (auto& w : res.waiters)
-      w.promise.deliver(caf::make_error(ec::unavailable));
+      w.reply(caf::make_error(ec::unavailable));
     return;
   }
   // The writers may have committed the row before the delivery report came.
@@ -162,13 +160,13 @@ void stock_state::settle(issuance_id_t id, bool stored) {
   auto reply = reply_of(h->second);
   for (auto& w : res.waiters) {
     if (!w.first) {
-      w.promise.deliver(caf::make_error(ec::already_issued, id));
+      w.reply(caf::make_error(ec::already_issued, id));
     } else if (w.wait && h->second.state != phase::issued) {
-      commit_waiters_[res.user].push_back(w.promise);
+      commit_waiters_[res.user].push_back(std::move(w.reply));
       self_->delayed_send(self_, settings_.wait_timeout, expire_atom::value,
                           res.user);
     } else {
-      w.promise.deliver(reply);
+      w.reply(reply);
     }
   }
 }
@@ -182,8 +180,8 @@ void stock_state::on_committed(const std::vector<issuance_event>& rows) {
     if (auto w = commit_waiters_.find(row.user_id);
         w != commit_waiters_.end()) {
       auto reply = reply_of(h->second);
-      for (auto& rp : w->second)
-        rp.deliver(reply);
+      for (auto& r : w->second)
+        r(reply);
       commit_waiters_.erase(w);
     }
   }
@@ -194,8 +192,8 @@ void stock_state::on_wait_expired(user_id_t user) {
   if (w == commit_waiters_.end())
     return;
   auto reply = reply_of(holders_.at(user));
-  for (auto& rp : w->second)
-    rp.deliver(reply);
+  for (auto& r : w->second)
+    r(reply);
   commit_waiters_.erase(w);
 }
 

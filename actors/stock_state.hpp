@@ -7,7 +7,6 @@
 
 #include <caf/actor.hpp>
 #include <caf/response_promise.hpp>
-#include <caf/result.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -60,9 +59,9 @@ public:
             const std::vector<issuance_event>& tail, event_sink* sink,
             caf::actor resolver, stock_settings settings);
 
-  caf::result<issuance> issue(user_id_t user, bool wait);
+  void issue(user_id_t user, bool wait, replier<issuance> reply);
 
-  caf::result<issuance> status(user_id_t user) const;
+  caf::expected<issuance> status(user_id_t user) const;
 
   coupon_view view() const;
 
@@ -88,7 +87,7 @@ public:
 
 private:
   struct waiter {
-    caf::response_promise promise;
+    replier<issuance> reply;
     bool wait;
     /// The request that made the reservation; the others are duplicates.
     bool first;
@@ -114,8 +113,7 @@ private:
   /// Reservations not yet settled, by issuance id, with who waits on them.
   std::unordered_map<issuance_id_t, reservation> in_flight_;
   /// `?wait=true` requests whose event is in Kafka but not yet in MySQL.
-  std::unordered_map<user_id_t, std::vector<caf::response_promise>>
-    commit_waiters_;
+  std::unordered_map<user_id_t, std::vector<replier<issuance>>> commit_waiters_;
 };
 
 } // namespace dibs

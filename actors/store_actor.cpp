@@ -60,19 +60,14 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
   self->state.redis = std::move(redis);
   self->state.spawn_stock = std::move(spawn_stock);
   return {
-    [=](create_atom, coupon& spec) -> caf::result<coupon_view> {
-      auto res = self->state.create(std::move(spec));
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+    [=](create_atom, coupon& spec, reply_to<coupon_view>& r) {
+      r.fn(self->state.create(std::move(spec)));
     },
-    [=](holdings_atom, user_id_t user) -> caf::result<std::vector<user_coupon>> {
-      auto res = self->state.holdings(user);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+    [=](holdings_atom, user_id_t user,
+        reply_to<std::vector<user_coupon>>& r) {
+      r.fn(self->state.holdings(user));
     },
-    [=](ready_atom) { return self->state.ready(); },
+    [=](ready_atom, reply_to<bool>& r) { r.fn(self->state.ready()); },
   };
 }
 

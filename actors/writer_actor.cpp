@@ -16,7 +16,7 @@ caf::error writer_state::connect() {
     // Called on every assignment: the offsets MySQL holds are the truth,
     // whatever another writer committed before this one took the partition.
     auto start_at = [this](int32_t partition) -> int64_t {
-      auto offsets = store->load_offsets(kafka.topic);
+      auto offsets = store->load_offsets(log_id);
       if (offsets)
         for (auto& o : *offsets)
           if (o.partition == partition)
@@ -29,6 +29,11 @@ caf::error writer_state::connect() {
     auto l = kafka_log::join_group(kafka, start_at);
     if (!l)
       return std::move(l.error());
+    // Offsets are only meaningful in the log they were read from.
+    auto id = (*l)->identity(10'000);
+    if (!id)
+      return std::move(id.error());
+    log_id = std::move(*id);
     log = std::move(*l);
   }
   return caf::none;
@@ -57,7 +62,7 @@ bool writer_state::step() {
     for (auto& [p, o] : next)
       pending_offsets.push_back(partition_offset{p, o});
   }
-  auto res = store->write_batch(kafka.topic, pending_events, pending_offsets);
+  auto res = store->write_batch(log_id, pending_events, pending_offsets);
   if (!res) {
     spdlog::warn("writer batch of {} rows failed: {}", pending_events.size(),
                  to_string(res.error()));

@@ -36,6 +36,8 @@ struct writer_state {
 
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> log;
+  /// Which log the stored offsets belong to.
+  log_ref log_id;
 
   /// A batch MySQL refused, retried before anything new is read.
   std::vector<issuance_event> pending_events;

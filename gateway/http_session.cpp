@@ -13,14 +13,13 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace net = boost::asio;
 
-http_session::http_session(net::ip::tcp::socket&& socket,
-                           session_context& ctx)
-  : stream_(std::move(socket)), ctx_(ctx) {
+http_session::http_session(tcp_socket&& socket, session_context& ctx)
+  : stream_(std::move(socket)), ctx_(ctx), deadline_(stream_.get_executor()) {
   stream_.socket().set_option(net::ip::tcp::no_delay{true});
 }
 
 void http_session::run() {
-  // Start on the session's strand.
+  // Start on the session's io thread.
   net::dispatch(stream_.get_executor(),
                 beast::bind_front_handler(&http_session::do_read,
                                           shared_from_this()));
@@ -66,32 +65,48 @@ void http_session::on_read(beast::error_code err, size_t) {
   version_ = req.version();
   keep_alive_ = req.keep_alive();
   ++ctx_.in_flight;
-  ctx_.api.handle(req, [self = shared_from_this()](http_response res) {
-    // Called from a CAF thread or inline: continue on the session's strand.
+  auto seq = ++seq_;
+  answered_ = false;
+  deadline_.expires_after(ctx_.answer_timeout);
+  deadline_.async_wait(beast::bind_front_handler(&http_session::on_deadline,
+                                                 shared_from_this(), seq));
+  ctx_.api.handle(req, [self = shared_from_this(), seq](http_response res) {
+    // Called from a CAF thread or inline: continue on the session's thread.
     net::post(self->stream_.get_executor(),
-              [self, res = std::move(res)]() mutable {
-                self->on_answer(std::move(res));
+              [self, seq, res = std::move(res)]() mutable {
+                self->on_answer(seq, std::move(res));
               });
   });
 }
 
-void http_session::on_answer(http_response res) {
+void http_session::on_answer(uint64_t seq, http_response res) {
+  if (seq != seq_ || answered_)
+    return; // The deadline answered already.
+  answered_ = true;
+  deadline_.cancel();
   --ctx_.in_flight;
   do_write(std::move(res), !keep_alive_);
+}
+
+void http_session::on_deadline(uint64_t seq, beast::error_code err) {
+  if (err || seq != seq_ || answered_)
+    return;
+  on_answer(seq, routes::error_response(ec::unavailable,
+                                        "no answer in time, retry later"));
 }
 
 void http_session::do_write(http_response res, bool close) {
   res.version(version_);
   res.keep_alive(!close);
-  res_ = std::make_shared<http_response>(std::move(res));
+  res_ = std::move(res);
   stream_.expires_after(ctx_.read_timeout);
-  http::async_write(stream_, *res_,
+  http::async_write(stream_, res_,
                     beast::bind_front_handler(&http_session::on_write,
                                               shared_from_this(), close));
 }
 
 void http_session::on_write(bool close, beast::error_code err, size_t) {
-  res_.reset();
+  res_ = {};
   if (err || close)
     return do_close();
   do_read();

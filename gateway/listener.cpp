@@ -1,6 +1,6 @@
 #include "gateway/listener.hpp"
 
-#include <boost/asio/strand.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <spdlog/spdlog.h>
 
@@ -10,8 +10,9 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 using tcp = net::ip::tcp;
 
-listener::listener(net::io_context& ioc, session_context& ctx)
-  : ioc_(ioc), acceptor_(net::make_strand(ioc)), ctx_(ctx) {
+listener::listener(std::vector<net::io_context*> iocs, session_context& ctx)
+  : iocs_(std::move(iocs)), acceptor_(iocs_.front()->get_executor()),
+    ctx_(ctx) {
   // Empty.
 }
 
@@ -39,12 +40,13 @@ void listener::stop() {
 }
 
 void listener::do_accept() {
-  acceptor_.async_accept(net::make_strand(ioc_),
+  auto& ioc = *iocs_[next_++ % iocs_.size()];
+  acceptor_.async_accept(ioc.get_executor(),
                          beast::bind_front_handler(&listener::on_accept,
                                                    shared_from_this()));
 }
 
-void listener::on_accept(beast::error_code err, tcp::socket socket) {
+void listener::on_accept(beast::error_code err, tcp_socket socket) {
   if (err == net::error::operation_aborted)
     return;
   if (err)

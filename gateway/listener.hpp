@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,11 +10,11 @@
 
 namespace dibs {
 
-/// Accepts connections and starts an `http_session` on its own strand for
-/// each.
+/// Accepts connections on the first io_context and starts an
+/// `http_session` for each, handing them to the io_contexts in turn.
 class listener : public std::enable_shared_from_this<listener> {
 public:
-  listener(boost::asio::io_context& ioc, session_context& ctx);
+  listener(std::vector<boost::asio::io_context*> iocs, session_context& ctx);
 
   /// Binds and listens; an error if the address is taken or invalid.
   boost::beast::error_code open(const boost::asio::ip::tcp::endpoint& ep);
@@ -25,11 +26,12 @@ public:
 
 private:
   void do_accept();
-  void on_accept(boost::beast::error_code err,
-                 boost::asio::ip::tcp::socket socket);
+  void on_accept(boost::beast::error_code err, tcp_socket socket);
 
-  boost::asio::io_context& ioc_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<boost::asio::io_context*> iocs_;
+  size_t next_ = 0;
+  boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, io_executor>
+    acceptor_;
   session_context& ctx_;
 };
 

@@ -10,13 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/actor_system.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/config.hpp"
 #include "actors/node.hpp"
-#include "gateway/bridge.hpp"
 #include "gateway/listener.hpp"
 
 namespace {
@@ -53,13 +53,20 @@ int run(config& cfg) {
       return 1;
     }
     gateway_metrics metrics;
-    auto bridge = sys.spawn(bridge_actor);
-    routes api{n, bridge, token ? token : "", metrics};
+    routes api{n, token ? token : "", metrics};
     session_context ctx{api, cfg.http_body_limit_bytes,
                         cfg.http_header_limit_bytes,
-                        milliseconds(cfg.http_read_timeout_ms)};
-    boost::asio::io_context ioc{static_cast<int>(cfg.http_io_threads)};
-    auto lst = std::make_shared<listener>(ioc, ctx);
+                        milliseconds(cfg.http_read_timeout_ms),
+                        milliseconds(cfg.http_answer_timeout_ms)};
+    // One io_context per io thread; see http_session.hpp.
+    auto io_count = std::max<size_t>(cfg.http_io_threads, 1);
+    std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
+    std::vector<boost::asio::io_context*> ioc_ptrs;
+    for (size_t i = 0; i < io_count; ++i) {
+      iocs.push_back(std::make_unique<boost::asio::io_context>(1));
+      ioc_ptrs.push_back(iocs.back().get());
+    }
+    auto lst = std::make_shared<listener>(ioc_ptrs, ctx);
     boost::system::error_code ec_addr;
     auto addr = boost::asio::ip::make_address(cfg.http_address, ec_addr);
     if (ec_addr) {
@@ -70,13 +77,16 @@ int run(config& cfg) {
       spdlog::critical("cannot listen on {}:{}: {}", cfg.http_address,
                        cfg.http_port, err.message());
       n.stop();
-      caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);
       return 1;
     }
     lst->run();
+    // Keep each io_context running while it has no connection yet.
+    std::vector<boost::asio::executor_work_guard<io_executor>> work;
     std::vector<std::thread> io_threads;
-    for (size_t i = 0; i < std::max<size_t>(cfg.http_io_threads, 1); ++i)
-      io_threads.emplace_back([&ioc] { ioc.run(); });
+    for (auto& ioc : iocs) {
+      work.emplace_back(ioc->get_executor());
+      io_threads.emplace_back([&ioc] { ioc->run(); });
+    }
     std::cout << "dibs listening on http://" << cfg.http_address << ':'
               << cfg.http_port << std::endl;
     int sig = 0;
@@ -87,9 +97,9 @@ int run(config& cfg) {
     lst->stop();
     n.begin_drain();
     wait_idle(ctx, milliseconds(cfg.node_drain_timeout_ms));
-    caf::anon_send_exit(bridge, caf::exit_reason::user_shutdown);
     n.stop();
-    ioc.stop();
+    for (auto& ioc : iocs)
+      ioc->stop();
     for (auto& t : io_threads)
       t.join();
   }

@@ -1,13 +1,15 @@
 #include "gateway/routes.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <vector>
 
 #include <caf/make_message.hpp>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "gateway/bridge.hpp"
+#include <caf/send.hpp>
 #include "gateway/http_errors.hpp"
 
 namespace dibs {
@@ -17,21 +19,22 @@ using json = nlohmann::json;
 
 namespace {
 
-/// MySQL-backed calls (create, a user's coupons, readiness) time out here.
-constexpr std::chrono::milliseconds default_store_timeout{5000};
-
 /// Seconds a client should wait before retrying after a 503.
 constexpr const char* retry_after_seconds = "1";
 
 constexpr size_t max_name_length = 200;
 constexpr uint32_t max_total_quantity = 100'000'000;
 
-http_response json_response(http::status status, const json& body) {
+http_response json_response(http::status status, std::string body) {
   http_response res{status, 11};
   res.set(http::field::content_type, "application/json");
-  res.body() = body.dump();
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+http_response json_response(http::status status, const json& body) {
+  return json_response(status, body.dump());
 }
 
 /// Parses a positive decimal id no larger than `max`; no signs, no spaces.
@@ -103,36 +106,39 @@ json coupon_json(const coupon_view& v) {
               {"createdAt", time_json(v.info.created_at)}};
 }
 
-json issuance_json(const issuance& x) {
-  return json{{"issuanceId", x.event.issuance_id},
-              {"couponId", x.event.coupon_id},
-              {"userId", x.event.user_id},
-              {"status", to_string(x.status)},
-              {"issuedAt", format_time(x.event.issued_at)}};
+// The issue path renders its answers with fmt rather than building JSON
+// trees: they hold numbers and fixed words only, and this is the hot path.
+
+std::string issuance_json(const issuance& x) {
+  return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
+                     R"("status":"{}","issuedAt":"{}"}})",
+                     x.event.issuance_id, x.event.coupon_id, x.event.user_id,
+                     to_string(x.status), format_time(x.event.issued_at));
+}
+
+const char* message_of(ec code) {
+  switch (code) {
+    case ec::sold_out: return "the coupon is sold out";
+    case ec::already_issued: return "the user already holds this coupon";
+    case ec::not_open: return "the coupon is not open yet";
+    case ec::closed: return "the coupon is closed";
+    case ec::coupon_not_found: return "no such coupon";
+    case ec::not_issued: return "the user holds no such issuance";
+    default: return "temporarily unavailable, retry later";
+  }
 }
 
 /// Renders an actor's error, with the existing issuance id for
 /// ALREADY_ISSUED.
 http_response actor_error(const caf::error& err) {
   auto code = code_of(err);
-  std::string message;
-  switch (code) {
-    case ec::sold_out: message = "the coupon is sold out"; break;
-    case ec::already_issued: message = "the user already holds this coupon"; break;
-    case ec::not_open: message = "the coupon is not open yet"; break;
-    case ec::closed: message = "the coupon is closed"; break;
-    case ec::coupon_not_found: message = "no such coupon"; break;
-    case ec::not_issued: message = "the user holds no such issuance"; break;
-    default: message = "temporarily unavailable, retry later"; break;
-  }
-  auto res = routes::error_response(code, message);
-  if (code == ec::already_issued && err.context().match_elements<uint64_t>()) {
-    auto body = json::parse(res.body());
-    body["issuanceId"] = err.context().get_as<uint64_t>(0);
-    res.body() = body.dump();
-    res.prepare_payload();
-  }
-  return res;
+  if (code == ec::already_issued && err.context().match_elements<uint64_t>())
+    return json_response(
+      status_of(code),
+      fmt::format(R"({{"code":"{}","message":"{}","issuanceId":{}}})",
+                  to_string(code), message_of(code),
+                  err.context().get_as<uint64_t>(0)));
+  return routes::error_response(code, message_of(code));
 }
 
 /// Compares every byte whatever the first difference, so the time taken does
@@ -149,20 +155,22 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
 
 } // namespace
 
-routes::routes(node& n, caf::actor bridge, std::string admin_token,
-               gateway_metrics& metrics)
-  : node_(n),
-    bridge_(std::move(bridge)),
-    admin_token_(std::move(admin_token)),
-    metrics_(metrics),
-    issue_timeout_(n.cfg().http_issue_timeout_ms),
-    store_timeout_(default_store_timeout) {
+routes::routes(node& n, std::string admin_token, gateway_metrics& metrics)
+  : node_(n), admin_token_(std::move(admin_token)), metrics_(metrics) {
   // Empty.
 }
 
 http_response routes::error_response(ec code, std::string message) {
-  auto res = json_response(status_of(code), json{{"code", to_string(code)},
-                                                 {"message", message}});
+  // Messages are ours and rarely need escaping: skip the JSON tree then.
+  bool plain = std::all_of(message.begin(), message.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\';
+  });
+  auto res = json_response(
+    status_of(code),
+    plain ? fmt::format(R"({{"code":"{}","message":"{}"}})", to_string(code),
+                        message)
+          : json{{"code", to_string(code)}, {"message", std::move(message)}}
+              .dump());
   if (res.result() == http::status::service_unavailable)
     res.set(http::field::retry_after, retry_after_seconds);
   return res;
@@ -346,27 +354,25 @@ void routes::create_coupon(const http_request& req, respond_fn done) {
   if (spec.opens_at != 0 && spec.closes_at != 0
       && spec.closes_at <= spec.opens_at)
     return bad("closesAt must be after opensAt");
-  ask<coupon_view>(bridge_, node_.store(),
-                   caf::make_message(create_atom::value, std::move(spec)),
-                   store_timeout_,
-                   [done](caf::expected<coupon_view> res) {
+  caf::anon_send(node_.store(), create_atom::value, std::move(spec),
+                 reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
                      if (!res)
                        return done(actor_error(res.error()));
-                     done(json_response(http::status::created,
-                                        coupon_json(*res)));
-                   });
+                   done(json_response(http::status::created,
+                                      coupon_json(*res)));
+                 }});
 }
 
 void routes::get_coupon(coupon_id_t id, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
     return done(error_response(ec::coupon_not_found, "no such coupon"));
-  ask<coupon_view>(bridge_, stock, caf::make_message(view_atom::value),
-                   issue_timeout_, [done](caf::expected<coupon_view> res) {
-                     if (!res)
-                       return done(actor_error(res.error()));
-                     done(json_response(http::status::ok, coupon_json(*res)));
-                   });
+  caf::anon_send(stock, view_atom::value,
+                 reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
+                   if (!res)
+                     return done(actor_error(res.error()));
+                   done(json_response(http::status::ok, coupon_json(*res)));
+                 }});
 }
 
 void routes::issue(coupon_id_t id, const http_request& req, bool wait,
@@ -388,35 +394,34 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
   auto stock = node_.stock(id);
   if (!stock)
     return done(error_response(ec::coupon_not_found, "no such coupon"));
-  ask<issuance>(bridge_, stock,
-                caf::make_message(issue_atom::value,
-                                  static_cast<user_id_t>(*user), wait),
-                issue_timeout_, [done](caf::expected<issuance> res) {
+  caf::anon_send(stock, issue_atom::value, static_cast<user_id_t>(*user), wait,
+                 reply_to<issuance>{[done](caf::expected<issuance> res) {
                   if (!res)
                     return done(actor_error(res.error()));
                   auto status = res->status == issuance_status::issued
                                   ? http::status::created
                                   : http::status::accepted;
                   done(json_response(status, issuance_json(*res)));
-                });
+                }});
 }
 
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
     return done(error_response(ec::coupon_not_found, "no such coupon"));
-  ask<issuance>(bridge_, stock, caf::make_message(status_atom::value, user),
-                issue_timeout_, [done](caf::expected<issuance> res) {
-                  if (!res)
-                    return done(actor_error(res.error()));
-                  done(json_response(http::status::ok, issuance_json(*res)));
-                });
+  caf::anon_send(stock, status_atom::value, user,
+                 reply_to<issuance>{[done](caf::expected<issuance> res) {
+                   if (!res)
+                     return done(actor_error(res.error()));
+                   done(json_response(http::status::ok, issuance_json(*res)));
+                 }});
 }
 
 void routes::user_coupons(user_id_t user, respond_fn done) {
-  ask<std::vector<user_coupon>>(
-    bridge_, node_.store(), caf::make_message(holdings_atom::value, user),
-    store_timeout_, [done, user](caf::expected<std::vector<user_coupon>> res) {
+  using holdings = std::vector<user_coupon>;
+  caf::anon_send(
+    node_.store(), holdings_atom::value, user,
+    reply_to<holdings>{[done, user](caf::expected<holdings> res) {
       if (!res)
         return done(actor_error(res.error()));
       auto list = json::array();
@@ -429,19 +434,20 @@ void routes::user_coupons(user_id_t user, respond_fn done) {
                             {"issuedAt", format_time(uc.event.issued_at)}});
       done(json_response(http::status::ok,
                          json{{"userId", user}, {"coupons", list}}));
-    });
+    }});
 }
 
 void routes::readyz(respond_fn done) {
   if (!node_.ready())
     return done(error_response(ec::not_ready, "recovering or stopping"));
-  ask<bool>(bridge_, node_.store(), caf::make_message(ready_atom::value),
-            store_timeout_, [done](caf::expected<bool> res) {
-              if (!res || !*res)
-                return done(error_response(ec::not_ready,
-                                           "MySQL or Redis unreachable"));
-              done(json_response(http::status::ok, json{{"status", "ready"}}));
-            });
+  caf::anon_send(node_.store(), ready_atom::value,
+                 reply_to<bool>{[done](caf::expected<bool> res) {
+                   if (!res || !*res)
+                     return done(error_response(ec::not_ready,
+                                                "MySQL or Redis unreachable"));
+                   done(json_response(http::status::ok,
+                                      json{{"status", "ready"}}));
+                 }});
 }
 
 } // namespace dibs

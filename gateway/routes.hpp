@@ -19,14 +19,15 @@ using http_response
 /// Answers a request, possibly later and from another thread.
 using respond_fn = std::function<void(http_response)>;
 
-/// The v1 API: parses and validates each request, hands it to the actor that
-/// owns the answer through the bridge, and renders the answer as JSON.
+/// The v1 API: parses and validates each request, sends it to the actor
+/// that owns the answer with a `reply_to` continuation (no actor hop in
+/// between), and renders the answer as JSON.
 class routes {
 public:
-  routes(node& n, caf::actor bridge, std::string admin_token,
-         gateway_metrics& metrics);
+  routes(node& n, std::string admin_token, gateway_metrics& metrics);
 
-  /// Routes one request; `done` is called exactly once.
+  /// Routes one request; `done` is called at most once, from any thread. An
+  /// actor that dies first never calls it: the session's deadline answers.
   void handle(const http_request& req, respond_fn done);
 
   /// Renders an error answer: `{"code", "message"}` plus Retry-After on 503.
@@ -45,11 +46,8 @@ private:
   ec authorize(const http_request& req) const;
 
   node& node_;
-  caf::actor bridge_;
   std::string admin_token_;
   gateway_metrics& metrics_;
-  std::chrono::milliseconds issue_timeout_;
-  std::chrono::milliseconds store_timeout_;
 };
 
 } // namespace dibs

@@ -254,6 +254,13 @@ caf::expected<std::vector<int32_t>> kafka_log::partitions(int timeout_ms) {
   return result;
 }
 
+caf::expected<log_ref> kafka_log::identity(int timeout_ms) {
+  // Asking for metadata first makes sure the cluster id is known.
+  if (auto parts = partitions(timeout_ms); !parts)
+    return std::move(parts.error());
+  return log_ref{topic_, consumer_->clusterid(timeout_ms)};
+}
+
 caf::expected<std::pair<int64_t, int64_t>>
 kafka_log::watermarks(int32_t partition, int timeout_ms) {
   int64_t low = 0, high = 0;

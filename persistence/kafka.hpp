@@ -130,6 +130,10 @@ public:
   caf::expected<std::vector<record>> read_to_end(int32_t partition,
                                                  int64_t from, int timeout_ms);
 
+  /// The identity of this log: the Kafka cluster id (a new one each time
+  /// the embedded broker starts) plus the topic.
+  caf::expected<log_ref> identity(int timeout_ms);
+
   /// Closes the consumer, leaving the group at once.
   void close();
 

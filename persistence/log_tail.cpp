@@ -7,8 +7,11 @@ namespace dibs {
 namespace {
 
 caf::expected<std::map<int32_t, int64_t>>
-stored_offsets(mysql_store& store, const std::string& topic) {
-  auto offsets = store.load_offsets(topic);
+stored_offsets(mysql_store& store, kafka_log& scanner, int timeout_ms) {
+  auto log = scanner.identity(timeout_ms);
+  if (!log)
+    return std::move(log.error());
+  auto offsets = store.load_offsets(*log);
   if (!offsets)
     return std::move(offsets.error());
   std::map<int32_t, int64_t> result;
@@ -20,9 +23,8 @@ stored_offsets(mysql_store& store, const std::string& topic) {
 } // namespace
 
 caf::expected<std::vector<issuance_event>>
-unwritten_tail(mysql_store& store, kafka_log& scanner, const std::string& topic,
-               int timeout_ms) {
-  auto offsets = stored_offsets(store, topic);
+unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms) {
+  auto offsets = stored_offsets(store, scanner, timeout_ms);
   if (!offsets)
     return std::move(offsets.error());
   auto parts = scanner.partitions(timeout_ms);
@@ -42,9 +44,8 @@ unwritten_tail(mysql_store& store, kafka_log& scanner, const std::string& topic,
 }
 
 caf::expected<int64_t> unwritten_count(mysql_store& store, kafka_log& scanner,
-                                       const std::string& topic,
                                        int timeout_ms) {
-  auto offsets = stored_offsets(store, topic);
+  auto offsets = stored_offsets(store, scanner, timeout_ms);
   if (!offsets)
     return std::move(offsets.error());
   auto parts = scanner.partitions(timeout_ms);

@@ -54,8 +54,11 @@ const char* schema_statements[] = {
   " topic VARCHAR(200) NOT NULL,"
   " partition_id INT NOT NULL,"
   " next_offset BIGINT NOT NULL,"
+  " log_id VARCHAR(200) NOT NULL DEFAULT '',"
   " PRIMARY KEY (topic, partition_id)"
   ") ENGINE=InnoDB",
+  "ALTER TABLE writer_offsets ADD COLUMN IF NOT EXISTS"
+  " log_id VARCHAR(200) NOT NULL DEFAULT ''",
 };
 
 /// Renders an epoch-millisecond value as a SQL expression (NULL for 0).
@@ -230,13 +233,15 @@ mysql_store::load_issuances(coupon_id_t id) {
 }
 
 caf::expected<std::vector<partition_offset>>
-mysql_store::load_offsets(const std::string& topic) {
+mysql_store::load_offsets(const log_ref& log) {
   return guarded("load_offsets",
                  [&]() -> caf::expected<std::vector<partition_offset>> {
     std::vector<partition_offset> result;
     std::unique_ptr<sql::PreparedStatement> st{conn_->prepareStatement(
-      "SELECT partition_id, next_offset FROM writer_offsets WHERE topic = ?")};
-    st->setString(1, topic);
+      "SELECT partition_id, next_offset FROM writer_offsets WHERE topic = ? "
+      "AND log_id = ?")};
+    st->setString(1, log.topic);
+    st->setString(2, log.log_id);
     std::unique_ptr<sql::ResultSet> rs{st->executeQuery()};
     while (rs->next())
       result.push_back(
@@ -247,7 +252,7 @@ mysql_store::load_offsets(const std::string& topic) {
 }
 
 caf::expected<size_t>
-mysql_store::write_batch(const std::string& topic,
+mysql_store::write_batch(const log_ref& log,
                          const std::vector<issuance_event>& events,
                          const std::vector<partition_offset>& offsets) {
   return guarded("write_batch", [&]() -> caf::expected<size_t> {
@@ -310,12 +315,14 @@ mysql_store::write_batch(const std::string& topic,
     }
     if (!offsets.empty()) {
       std::unique_ptr<sql::PreparedStatement> off{conn_->prepareStatement(
-        "INSERT INTO writer_offsets (topic, partition_id, next_offset) VALUES "
-        "(?, ?, ?) ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset)")};
+        "INSERT INTO writer_offsets (topic, partition_id, next_offset, log_id) "
+        "VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE next_offset = "
+        "VALUES(next_offset), log_id = VALUES(log_id)")};
       for (auto& o : offsets) {
-        off->setString(1, topic);
+        off->setString(1, log.topic);
         off->setInt(2, o.partition);
         off->setInt64(3, o.next_offset);
+        off->setString(4, log.log_id);
         off->executeUpdate();
       }
     }

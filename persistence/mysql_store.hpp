@@ -52,15 +52,15 @@ public:
   /// Every issuance row of one coupon.
   caf::expected<std::vector<issuance_event>> load_issuances(coupon_id_t id);
 
-  /// The consumed positions the writers stored for `topic`.
-  caf::expected<std::vector<partition_offset>>
-  load_offsets(const std::string& topic);
+  /// The consumed positions the writers stored for this log; positions
+  /// stored for another log id of the same topic are not returned.
+  caf::expected<std::vector<partition_offset>> load_offsets(const log_ref& log);
 
   /// Writes a batch exactly once: inserts the events that are not rows yet,
   /// lowers `coupon_stocks` by the rows actually inserted per coupon and
   /// stores `offsets`, all in one transaction. Replaying a committed batch
   /// inserts nothing and changes no stock. Returns the rows inserted.
-  caf::expected<size_t> write_batch(const std::string& topic,
+  caf::expected<size_t> write_batch(const log_ref& log,
                                     const std::vector<issuance_event>& events,
                                     const std::vector<partition_offset>& offsets);
 

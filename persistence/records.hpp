@@ -85,6 +85,14 @@ typename Inspector::result_type inspect(Inspector& f, user_coupon& x) {
            x.discount);
 }
 
+/// Which log the writers read: the topic and the identity of the Kafka
+/// cluster that holds it. A broker that restarts empty (the embedded one
+/// does) is a new log: offsets stored for another log id mean nothing there.
+struct log_ref {
+  std::string topic;
+  std::string log_id;
+};
+
 /// Where a partition of the issuance topic was read up to: the next offset.
 struct partition_offset {
   int32_t partition = 0;

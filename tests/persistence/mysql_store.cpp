@@ -13,7 +13,7 @@ namespace {
 struct fixture {
   std::unique_ptr<mysql_store> store;
   coupon c;
-  std::string topic = "test.topic." + std::to_string(now_ms());
+  log_ref topic{"test.topic." + std::to_string(now_ms()), "cluster-a"};
 
   fixture() {
     mysql_store::init_driver();
@@ -109,7 +109,7 @@ CAF_TEST(second_issuance_for_same_user_is_not_a_row) {
 CAF_TEST(failed_batch_leaves_nothing_behind) {
   // The offsets statement is the last of the batch; a topic name longer than
   // its column makes it fail after the rows and the stock were written.
-  std::string long_topic(300, 't');
+  log_ref long_topic{std::string(300, 't'), "cluster-a"};
   auto n = store->write_batch(long_topic, {event(1, 51), event(2, 52)},
                               {{4, 2}});
   CAF_CHECK(!n);
@@ -119,6 +119,19 @@ CAF_TEST(failed_batch_leaves_nothing_behind) {
   CAF_CHECK(store->write_batch(topic, {event(2, 52)}, {{4, 1}}));
   CAF_CHECK_EQUAL(rows(), 1u);
   CAF_CHECK_EQUAL(offset(4), 1);
+}
+
+CAF_TEST(offsets_of_another_log_are_not_offsets_of_this_one) {
+  CAF_REQUIRE(store->write_batch(topic, {event(1, 61)}, {{5, 40}}));
+  CAF_CHECK_EQUAL(offset(5), 40);
+  // The broker restarted empty: same topic, new cluster id.
+  auto old = topic;
+  topic.log_id = "cluster-b";
+  CAF_CHECK_EQUAL(offset(5), -1);
+  CAF_REQUIRE(store->write_batch(topic, {event(2, 62)}, {{5, 1}}));
+  CAF_CHECK_EQUAL(offset(5), 1);
+  topic = old;
+  CAF_CHECK_EQUAL(offset(5), -1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Measures one dibs node against nginx answering a static 202, with the same
+# wrk command (100 keep-alive connections, one wrk thread), back to back:
+#
+#   rush       100 coupons of the reference's quantities (20 each of
+#              100/500/1,000/2,000/5,000), users random in 1..1,000,000:
+#              most requests end SOLD_OUT, the shape of a coupon event.
+#   sustained  stock larger than the run, users random in 1..10^12: every
+#              request is an issuance through Kafka into MariaDB; the
+#              writers' lag (accepted minus written rows) is sampled.
+#
+#   bash tests/bench/bench.sh [seconds per run, default 15]
+#
+# It starts its own dependencies, nginx and node under .run/bench on ports
+# 28080-28081 (plus 23306, 26379) and stops them at the end.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+duration=${1:-15}
+export DIBS_RUN_DIR=$root/.run/bench
+export DIBS_HTTP_PORT=28080 DIBS_MYSQL_PORT=23306 DIBS_REDIS_PORT=26379
+export DIBS_ADMIN_TOKEN=bench-token
+nginx_port=28081
+source "$root/cluster-config/env.sh"
+
+bash "$root/cluster-config/install.sh"
+bash "$root/cluster-config/build.sh" >/dev/null
+
+stop_all() {
+  bash "$root/cluster-config/node.sh" stop || true
+  [ -f "$DIBS_RUN_DIR/nginx/nginx.pid" ] && kill "$(cat "$DIBS_RUN_DIR/nginx/nginx.pid")" 2>/dev/null || true
+  bash "$root/cluster-config/deps.sh" stop || true
+}
+trap stop_all EXIT
+bash "$root/cluster-config/deps.sh" stop
+rm -rf "$DIBS_RUN_DIR"
+bash "$root/cluster-config/deps.sh" start >/dev/null
+
+# nginx, one worker, a static 202 with a body of the same size as dibs'.
+mkdir -p "$DIBS_RUN_DIR/nginx"
+cat >"$DIBS_RUN_DIR/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $DIBS_RUN_DIR/nginx/nginx.pid;
+error_log $DIBS_RUN_DIR/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      default_type application/json;
+      return 202 '{"issuanceId":4294967297,"couponId":1,"userId":123456,"status":"ACCEPTED","issuedAt":"2026-11-22T00:00:00.000Z"}';
+    }
+  }
+}
+NGINX
+nginx -c "$DIBS_RUN_DIR/nginx/nginx.conf"
+
+bash "$root/cluster-config/node.sh" start >/dev/null
+api=http://127.0.0.1:$DIBS_HTTP_PORT
+create() {
+  curl -fs -XPOST "$api/api/coupons" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$1\",\"discount\":1000,\"totalQuantity\":$2}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["couponId"])'
+}
+rows() {
+  mariadb --socket="$DIBS_MYSQL_SOCKET" -uroot -N -B dibs -e "SELECT COUNT(*) FROM user_coupons"
+}
+issued() { # live issued count of coupons $1..$2, from the stock actors
+  local sum=0 c
+  for c in $(seq "$1" "$2"); do
+    sum=$((sum + $(curl -fs "$api/api/coupons/$c" | python3 -c 'import json,sys; print(json.load(sys.stdin)["issuedQuantity"])')))
+  done
+  echo $sum
+}
+
+run_wrk() { # label url first count users -> prints the wrk summary lines
+  DIBS_FIRST_COUPON=$3 DIBS_COUPONS=$4 DIBS_USERS=$5 \
+    wrk -t1 -c100 -d"${duration}s" --latency -s "$root/tests/bench/issue.lua" "$2" \
+    >"$DIBS_RUN_DIR/wrk-$1.txt"
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
+  p50=$(awk '$1 == "50%" {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
+  p99=$(awk '$1 == "99%" {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$DIBS_RUN_DIR/wrk-$1.txt")
+  printf '| %-16s | %10s | %8s | %8s | %10s |\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  echo "$rps" >"$DIBS_RUN_DIR/rps-$1"
+}
+
+echo "| run              |      req/s |      p50 |      p99 | non-2xx    |"
+echo "|------------------|------------|----------|----------|------------|"
+run_wrk nginx "http://127.0.0.1:$nginx_port" 1 1 1000000
+
+first=""
+for q in 100 500 1000 2000 5000; do
+  for i in $(seq 20); do
+    id=$(create "rush-$q-$i" "$q"); first=${first:-$id}
+  done
+done
+last=$((first + 99))
+run_wrk rush "$api" "$first" 100 1000000
+
+big=$(create sustained 100000000)
+# Sample the writers' lag while the sustained run goes on.
+(
+  for _ in $(seq $((duration * 2))); do
+    sleep 0.5
+    echo "$(date +%s.%N) $(issued "$big" "$big") $(rows)"
+  done
+) >"$DIBS_RUN_DIR/lag.txt" &
+sampler=$!
+run_wrk sustained "$api" "$big" 1 1000000000000
+wait "$sampler" || true
+end=$(date +%s.%N)
+total=$(issued "$first" "$big")
+while [ "$(rows)" -lt "$total" ]; do sleep 0.05; done
+drain=$(python3 -c "import time; print(f'{time.time() - $end:.2f}')")
+
+nginx_rps=$(cat "$DIBS_RUN_DIR/rps-nginx")
+python3 - "$DIBS_RUN_DIR" "$nginx_rps" "$drain" <<'PY'
+import sys
+run, nginx, drain = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+for name in ("rush", "sustained"):
+    rps = float(open(f"{run}/rps-{name}").read())
+    print(f"{name}: {rps / nginx:.2f}x nginx")
+samples = [l.split() for l in open(f"{run}/lag.txt") if len(l.split()) == 3]
+lags = [int(a) - int(w) for _, a, w in samples]
+if len(samples) > 1:
+    t0, a0 = float(samples[0][0]), int(samples[0][1])
+    t1, a1 = float(samples[-1][0]), int(samples[-1][1])
+    rate = (a1 - a0) / (t1 - t0) if t1 > t0 else 0
+    worst = max(lags)
+    print(f"sustained: accepted {rate:.0f}/s; writer lag max {worst} rows"
+          f" (~{worst / rate if rate else 0:.2f} s of traffic), samples {lags}")
+print(f"writers drained everything {drain} s after the last request")
+PY
