@@ -64,15 +64,17 @@ create() {
     -d "{\"name\":\"$1\",\"discount\":1000,\"totalQuantity\":$2}" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["couponId"])'
 }
-rows() {
-  mariadb --socket="$DIBS_MYSQL_SOCKET" -uroot -N -B dibs -e "SELECT COUNT(*) FROM user_coupons"
+rows() { # rows in MySQL for coupons $1..$2
+  mariadb --socket="$DIBS_MYSQL_SOCKET" -uroot -N -B dibs -e \
+    "SELECT COUNT(*) FROM user_coupons WHERE coupon_id BETWEEN $1 AND $2"
 }
 issued() { # live issued count of coupons $1..$2, from the stock actors
-  local sum=0 c
-  for c in $(seq "$1" "$2"); do
-    sum=$((sum + $(curl -fs "$api/api/coupons/$c" | python3 -c 'import json,sys; print(json.load(sys.stdin)["issuedQuantity"])')))
-  done
-  echo $sum
+  python3 - "$api" "$1" "$2" <<'PY'
+import json, sys, urllib.request
+api, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(sum(json.load(urllib.request.urlopen(f"{api}/api/coupons/{c}"))["issuedQuantity"]
+          for c in range(first, last + 1)))
+PY
 }
 
 run_wrk() { # label url first count users -> prints the wrk summary lines
@@ -106,7 +108,7 @@ big=$(create sustained 100000000)
 (
   for _ in $(seq $((duration * 2))); do
     sleep 0.5
-    echo "$(date +%s.%N) $(issued "$big" "$big") $(rows)"
+    echo "$(date +%s.%N) $(issued "$big" "$big") $(rows "$big" "$big")"
   done
 ) >"$DIBS_RUN_DIR/lag.txt" &
 sampler=$!
@@ -114,7 +116,7 @@ run_wrk sustained "$api" "$big" 1 1000000000000
 wait "$sampler" || true
 end=$(date +%s.%N)
 total=$(issued "$first" "$big")
-while [ "$(rows)" -lt "$total" ]; do sleep 0.05; done
+while [ "$(rows "$first" "$big")" -lt "$total" ]; do sleep 0.05; done
 drain=$(python3 -c "import time; print(f'{time.time() - $end:.2f}')")
 
 nginx_rps=$(cat "$DIBS_RUN_DIR/rps-nginx")
