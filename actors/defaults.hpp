@@ -29,7 +29,7 @@ constexpr const char* bootstrap_file = ".run/kafka.bootstrap";
 constexpr const char* topic = "dibs.issuance";
 constexpr const char* group_id = "dibs-writers";
 constexpr size_t message_timeout_ms = 5'000;
-constexpr size_t linger_ms = 1;
+constexpr size_t linger_ms = 2;
 constexpr size_t session_timeout_ms = 6'000;
 /// After a "possibly stored" delivery report, wait this long before the log
 /// is searched; must exceed the producer's request timeout.

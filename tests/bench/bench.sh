@@ -9,13 +9,16 @@
 #              request is an issuance through Kafka into MariaDB; the
 #              writers' lag (accepted minus written rows) is sampled.
 #
-#   bash tests/bench/bench.sh [seconds per run, default 15]
+#   bash tests/bench/bench.sh [seconds per run, default 15] [node options]
+#
+# Node options go to the node, e.g. --kafka.linger-ms=2 --http.io-threads=2.
 #
 # It starts its own dependencies, nginx and node under .run/bench on ports
 # 28080-28081 (plus 23306, 26379) and stops them at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 duration=${1:-15}
+shift || true
 export DIBS_RUN_DIR=$root/.run/bench
 export DIBS_HTTP_PORT=28080 DIBS_MYSQL_PORT=23306 DIBS_REDIS_PORT=26379
 export DIBS_ADMIN_TOKEN=bench-token
@@ -56,7 +59,7 @@ http {
 NGINX
 nginx -c "$DIBS_RUN_DIR/nginx/nginx.conf"
 
-bash "$root/cluster-config/node.sh" start >/dev/null
+bash "$root/cluster-config/node.sh" start "$@" >/dev/null
 api=http://127.0.0.1:$DIBS_HTTP_PORT
 create() {
   curl -fs -XPOST "$api/api/coupons" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" \
