@@ -31,7 +31,7 @@ struct kafka_settings {
   /// How long librdkafka may try to deliver a record before reporting it.
   int message_timeout_ms = 5000;
   /// Producer batching delay; 0 sends at once.
-  int linger_ms = 1;
+  int linger_ms = 2;
   /// The embedded broker's group rejoin waits this minus 1 s after a member
   /// leaves (see STACK.md), so keep it short.
   int session_timeout_ms = 6000;
