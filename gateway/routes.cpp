@@ -176,6 +176,13 @@ http_response routes::error_response(ec code, std::string message) {
   return res;
 }
 
+http_response routes::no_stock_actor() const {
+  // While the node starts or stops, a coupon may exist without its actor.
+  if (!node_.ready())
+    return error_response(ec::not_ready, "the node is not ready");
+  return error_response(ec::coupon_not_found, "no such coupon");
+}
+
 ec routes::authorize(const http_request& req) const {
   auto field = req[http::field::authorization];
   std::string_view header{field.data(), field.size()};
@@ -366,7 +373,7 @@ void routes::create_coupon(const http_request& req, respond_fn done) {
 void routes::get_coupon(coupon_id_t id, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
-    return done(error_response(ec::coupon_not_found, "no such coupon"));
+    return done(no_stock_actor());
   caf::anon_send(stock, view_atom::value,
                  reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
                    if (!res)
@@ -393,7 +400,7 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
     return done(error_response(ec::not_ready, "the node is not ready"));
   auto stock = node_.stock(id);
   if (!stock)
-    return done(error_response(ec::coupon_not_found, "no such coupon"));
+    return done(no_stock_actor());
   caf::anon_send(stock, issue_atom::value, static_cast<user_id_t>(*user), wait,
                  reply_to<issuance>{[done](caf::expected<issuance> res) {
                   if (!res)
@@ -408,7 +415,7 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
-    return done(error_response(ec::coupon_not_found, "no such coupon"));
+    return done(no_stock_actor());
   caf::anon_send(stock, status_atom::value, user,
                  reply_to<issuance>{[done](caf::expected<issuance> res) {
                    if (!res)

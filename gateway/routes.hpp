@@ -42,6 +42,9 @@ private:
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
 
+  /// The answer when no stock actor owns a coupon id.
+  http_response no_stock_actor() const;
+
   /// Checks the admin token: none on success, else unauthorized/forbidden.
   ec authorize(const http_request& req) const;
 

@@ -60,6 +60,9 @@ kafka_producer::make(const kafka_settings& s) {
     {"linger.ms", std::to_string(s.linger_ms)},
     {"message.timeout.ms", std::to_string(s.message_timeout_ms)},
     {"queue.buffering.max.messages", "1000000"},
+    // Small produce requests must not wait for Nagle's algorithm: every
+    // client waits for its record's acknowledgement.
+    {"socket.nagle.disable", "true"},
   });
   if (!conf)
     return std::move(conf.error());
