@@ -6,17 +6,25 @@ namespace dibs {
 
 namespace {
 
+/// Where the writers stand in each partition of the current log: the
+/// offset stored in MySQL for this log id, 0 where none is.
 caf::expected<std::map<int32_t, int64_t>>
-stored_offsets(mysql_store& store, kafka_log& scanner, int timeout_ms) {
+stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms) {
   auto log = scanner.identity(timeout_ms);
   if (!log)
     return std::move(log.error());
   auto offsets = store.load_offsets(*log);
   if (!offsets)
     return std::move(offsets.error());
+  auto parts = scanner.partitions(timeout_ms);
+  if (!parts)
+    return std::move(parts.error());
   std::map<int32_t, int64_t> result;
+  for (auto p : *parts)
+    result[p] = 0;
   for (auto& o : *offsets)
-    result[o.partition] = o.next_offset;
+    if (result.count(o.partition))
+      result[o.partition] = o.next_offset;
   return result;
 }
 
@@ -24,15 +32,11 @@ stored_offsets(mysql_store& store, kafka_log& scanner, int timeout_ms) {
 
 caf::expected<std::vector<issuance_event>>
 unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms) {
-  auto offsets = stored_offsets(store, scanner, timeout_ms);
-  if (!offsets)
-    return std::move(offsets.error());
-  auto parts = scanner.partitions(timeout_ms);
-  if (!parts)
-    return std::move(parts.error());
+  auto positions = stored_positions(store, scanner, timeout_ms);
+  if (!positions)
+    return std::move(positions.error());
   std::vector<issuance_event> result;
-  for (auto p : *parts) {
-    auto from = offsets->count(p) ? offsets->at(p) : 0;
+  for (auto [p, from] : *positions) {
     auto records = scanner.read_to_end(p, from, timeout_ms);
     if (!records)
       return std::move(records.error());
@@ -45,19 +49,15 @@ unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms) {
 
 caf::expected<int64_t> unwritten_count(mysql_store& store, kafka_log& scanner,
                                        int timeout_ms) {
-  auto offsets = stored_offsets(store, scanner, timeout_ms);
-  if (!offsets)
-    return std::move(offsets.error());
-  auto parts = scanner.partitions(timeout_ms);
-  if (!parts)
-    return std::move(parts.error());
+  auto positions = stored_positions(store, scanner, timeout_ms);
+  if (!positions)
+    return std::move(positions.error());
   int64_t result = 0;
-  for (auto p : *parts) {
+  for (auto [p, stored] : *positions) {
     auto marks = scanner.watermarks(p, timeout_ms);
     if (!marks)
       return std::move(marks.error());
-    auto from = std::max(offsets->count(p) ? offsets->at(p) : 0,
-                         marks->first);
+    auto from = std::max(stored, marks->first);
     result += std::max<int64_t>(0, marks->second - from);
   }
   return result;

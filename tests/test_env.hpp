@@ -8,6 +8,8 @@
 #include <random>
 #include <string>
 
+#include <caf/test/unit_test.hpp>
+
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
 
@@ -35,5 +37,27 @@ inline kafka_settings test_kafka(const std::string& topic_prefix) {
   s.group_id = s.topic + ".writers";
   return s;
 }
+
+/// A connection to the test database with the schema in place, and a new
+/// coupon of `total` units; fails the test when MariaDB is not there.
+struct test_store {
+  std::unique_ptr<mysql_store> store;
+  coupon c;
+
+  test_store(const std::string& name, uint32_t total) {
+    mysql_store::init_driver();
+    auto s = mysql_store::open(test_mysql());
+    CAF_REQUIRE(s);
+    store = std::move(*s);
+    CAF_REQUIRE(store->ensure_schema());
+    coupon spec;
+    spec.name = name;
+    spec.discount = 10;
+    spec.total_quantity = total;
+    auto created = store->create_coupon(spec);
+    CAF_REQUIRE(created);
+    c = *created;
+  }
+};
 
 } // namespace dibs::test

@@ -15,25 +15,12 @@ using namespace dibs;
 
 namespace {
 
-struct fixture {
+struct fixture : test::test_store {
   resolver_state resolver;
-  std::unique_ptr<mysql_store> store;
-  coupon c;
 
-  fixture() {
+  fixture() : test_store("resolver test", 10) {
     resolver.kafka = test::test_kafka("test.resolver");
     resolver.mysql = test::test_mysql();
-    mysql_store::init_driver();
-    auto s = mysql_store::open(resolver.mysql);
-    CAF_REQUIRE(s);
-    store = std::move(*s);
-    CAF_REQUIRE(store->ensure_schema());
-    coupon spec;
-    spec.name = "resolver test";
-    spec.total_quantity = 10;
-    auto created = store->create_coupon(spec);
-    CAF_REQUIRE(created);
-    c = *created;
   }
 
   issuance_event event(uint32_t seq) {

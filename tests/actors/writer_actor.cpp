@@ -19,29 +19,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct fixture {
+struct fixture : test::test_store {
   dibs::config cfg;
   std::unique_ptr<caf::actor_system> sys;
   kafka_settings kafka = test::test_kafka("test.writer");
-  std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_producer> producer;
   coupon_directory directory;
-  coupon c;
   uint32_t next_seq = 1;
 
-  fixture() {
+  fixture() : test_store("writer test", 10'000) {
     sys = std::make_unique<caf::actor_system>(cfg);
-    mysql_store::init_driver();
-    auto s = mysql_store::open(test::test_mysql());
-    CAF_REQUIRE(s);
-    store = std::move(*s);
-    CAF_REQUIRE(store->ensure_schema());
-    coupon spec;
-    spec.name = "writer test";
-    spec.total_quantity = 10'000;
-    auto created = store->create_coupon(spec);
-    CAF_REQUIRE(created);
-    c = *created;
     auto p = kafka_producer::make(kafka);
     CAF_REQUIRE(p);
     producer = std::move(*p);

@@ -10,24 +10,11 @@ using namespace dibs;
 
 namespace {
 
-struct fixture {
-  std::unique_ptr<mysql_store> store;
-  coupon c;
+struct fixture : test::test_store {
   log_ref topic{"test.topic." + std::to_string(now_ms()), "cluster-a"};
 
-  fixture() {
-    mysql_store::init_driver();
-    auto s = mysql_store::open(test::test_mysql());
-    CAF_REQUIRE(s);
-    store = std::move(*s);
-    CAF_REQUIRE(store->ensure_schema());
-    coupon spec;
-    spec.name = "exactly once";
-    spec.discount = 10;
-    spec.total_quantity = 100;
-    auto created = store->create_coupon(spec);
-    CAF_REQUIRE(created);
-    c = *created;
+  fixture() : test_store("exactly once", 100) {
+    // Nothing else.
   }
 
   issuance_event event(uint32_t seq, user_id_t user) {
