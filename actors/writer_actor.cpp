@@ -1,5 +1,9 @@
 #include "actors/writer_actor.hpp"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -17,10 +21,13 @@ caf::error writer_state::connect() {
     // whatever another writer committed before this one took the partition.
     auto start_at = [this](int32_t partition) -> int64_t {
       auto offsets = store->load_offsets(log_id);
+      expected.erase(partition);
       if (offsets)
         for (auto& o : *offsets)
-          if (o.partition == partition)
+          if (o.partition == partition) {
+            expected[partition] = o.next_offset;
             return o.next_offset;
+          }
       if (!offsets)
         spdlog::error("writer cannot read offsets: {}",
                       to_string(offsets.error()));
@@ -51,6 +58,17 @@ bool writer_state::step() {
       return true;
     std::map<int32_t, int64_t> next;
     for (auto& r : records) {
+      if (auto i = expected.find(r.partition);
+          i != expected.end() && r.offset > i->second) {
+        // Accepted issuances are gone from the log before they reached
+        // MySQL. Loud, since only a node that still remembers them could
+        // publish them again.
+        records_lost += r.offset - i->second;
+        spdlog::error("writer: records {}..{} of partition {} were dropped "
+                      "by the broker before they were written",
+                      i->second, r.offset - 1, r.partition);
+      }
+      expected[r.partition] = r.offset + 1;
       if (r.event)
         pending_events.push_back(*r.event);
       else
@@ -94,6 +112,12 @@ caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
   st.mysql = std::move(mysql);
   st.settings = settings;
   st.directory = directory;
+  // A detached actor initializes on its own thread: lower only this one.
+  if (settings.thread_nice > 0
+      && setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
+                     static_cast<int>(settings.thread_nice))
+           != 0)
+    spdlog::warn("writer: cannot lower its thread priority");
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {

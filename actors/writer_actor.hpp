@@ -18,6 +18,7 @@ struct writer_settings {
   size_t batch_max_rows = 2000;
   size_t batch_max_ms = 20;
   size_t retry_backoff_ms = 500;
+  size_t thread_nice = 0;
 };
 
 /// A writer drains the issuance topic into MySQL: it reads a batch (bounded
@@ -42,6 +43,13 @@ struct writer_state {
   /// A batch MySQL refused, retried before anything new is read.
   std::vector<issuance_event> pending_events;
   std::vector<partition_offset> pending_offsets;
+
+  /// The next offset expected per partition, to notice records the broker
+  /// dropped before they were written (retention of the embedded broker).
+  std::map<int32_t, int64_t> expected;
+
+  /// Records that vanished from the log unwritten.
+  uint64_t records_lost = 0;
 
   uint64_t rows_written = 0;
   uint64_t batches_written = 0;

@@ -63,6 +63,10 @@ kafka_producer::make(const kafka_settings& s) {
     // Small produce requests must not wait for Nagle's algorithm: every
     // client waits for its record's acknowledgement.
     {"socket.nagle.disable", "true"},
+    // Events are small JSON objects that compress well in a batch; the
+    // embedded broker's retention is counted in bytes, so this also widens
+    // the window a lagging writer has before the broker drops records.
+    {"compression.type", "lz4"},
   });
   if (!conf)
     return std::move(conf.error());
