@@ -37,7 +37,6 @@ config::config()
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
     writer_retry_backoff_ms(d::writer::retry_backoff_ms),
-    writer_thread_nice(d::writer::thread_nice),
     node_drain_timeout_ms(d::node::drain_timeout_ms) {
   opt_group{custom_options_, "http"}
     .add(http_address, "address", "address the HTTP gateway binds")
@@ -81,9 +80,7 @@ config::config()
     .add(writer_batch_max_ms, "batch-max-ms",
          "longest wait to fill a batch")
     .add(writer_retry_backoff_ms, "retry-backoff-ms",
-         "pause before retrying a batch MySQL refused")
-    .add(writer_thread_nice, "thread-nice",
-         "scheduling niceness of writer threads (0 = same as requests)");
+         "pause before retrying a batch MySQL refused");
   opt_group{custom_options_, "node"}.add(
     node_drain_timeout_ms, "drain-timeout-ms",
     "on SIGTERM, longest wait for in-flight requests and writer drain");

@@ -48,7 +48,6 @@ public:
   size_t writer_batch_max_rows;
   size_t writer_batch_max_ms;
   size_t writer_retry_backoff_ms;
-  size_t writer_thread_nice;
 
   size_t node_drain_timeout_ms;
 

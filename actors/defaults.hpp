@@ -56,9 +56,6 @@ constexpr size_t batch_max_rows = 2'000;
 constexpr size_t batch_max_ms = 20;
 /// Backoff between attempts to write a batch MySQL refused.
 constexpr size_t retry_backoff_ms = 500;
-/// Scheduling niceness of writer threads (0..19): writers catch up in the
-/// slack, request handling comes first when the cores are full.
-constexpr size_t thread_nice = 5;
 } // namespace writer
 
 namespace node {

@@ -90,7 +90,7 @@ caf::error node::start() {
     store_actor, cfg_.mysql(), cfg_.redis(),
     [this](const coupon& c) { spawn_stock(c, {}, {}); });
   writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
-                     cfg_.writer_retry_backoff_ms, cfg_.writer_thread_nice};
+                     cfg_.writer_retry_backoff_ms};
   for (size_t i = 0; i < cfg_.writer_count; ++i)
     writers_.push_back(sys_.spawn<caf::detached>(writer_actor, kafka_,
                                                  cfg_.mysql(), ws,

@@ -1,9 +1,5 @@
 #include "actors/writer_actor.hpp"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -112,12 +108,6 @@ caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
   st.mysql = std::move(mysql);
   st.settings = settings;
   st.directory = directory;
-  // A detached actor initializes on its own thread: lower only this one.
-  if (settings.thread_nice > 0
-      && setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
-                     static_cast<int>(settings.thread_nice))
-           != 0)
-    spdlog::warn("writer: cannot lower its thread priority");
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {

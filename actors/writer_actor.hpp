@@ -18,7 +18,6 @@ struct writer_settings {
   size_t batch_max_rows = 2000;
   size_t batch_max_ms = 20;
   size_t retry_backoff_ms = 500;
-  size_t thread_nice = 0;
 };
 
 /// A writer drains the issuance topic into MySQL: it reads a batch (bounded
