@@ -259,58 +259,66 @@ mysql_store::write_batch(const log_ref& log,
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     size_t inserted = 0;
     if (!events.empty()) {
-      // A republished event carries the same issuance id: drop repeats within
-      // the batch, then insert whatever is not a row yet.
+      // A republished event carries the same issuance id: drop repeats
+      // within the batch.
       std::set<issuance_id_t> ids;
+      std::map<coupon_id_t, size_t> per_coupon;
       std::ostringstream values;
       for (auto& e : events) {
         if (!ids.insert(e.issuance_id).second)
           continue;
+        ++per_coupon[e.coupon_id];
         if (ids.size() > 1)
           values << ',';
         values << '(' << e.coupon_id << ',' << e.user_id << ','
                << e.issuance_id << ',' << sql_time(e.issued_at) << ')';
       }
-      std::ostringstream id_list;
-      for (auto i = ids.begin(); i != ids.end(); ++i)
-        id_list << (i == ids.begin() ? "" : ",") << *i;
-      // Which of these ids are rows already (a replayed batch)? Those must
-      // not lower the stock a second time.
-      std::set<issuance_id_t> existing;
-      {
-        std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
-          "SELECT issuance_id FROM user_coupons WHERE issuance_id IN ("
-          + id_list.str() + ")")};
-        while (rs->next())
-          existing.insert(rs->getUInt64(1));
-      }
-      if (existing.size() < ids.size()) {
-        st->executeUpdate("INSERT IGNORE INTO user_coupons (coupon_id, "
-                          "user_id, issuance_id, issued_at) VALUES "
-                          + values.str());
+      auto insert = "INSERT IGNORE INTO user_coupons (coupon_id, user_id, "
+                    "issuance_id, issued_at) VALUES "
+                    + values.str();
+      // Fast path: every row is new, so each coupon loses exactly its
+      // count in the batch. Anything ignored (a replayed batch, a row that
+      // exists) sends us back to the savepoint for the careful path.
+      st->execute("SAVEPOINT batch");
+      auto n = static_cast<size_t>(st->executeUpdate(insert));
+      if (n != ids.size()) {
+        st->execute("ROLLBACK TO SAVEPOINT batch");
+        per_coupon.clear();
+        std::ostringstream id_list;
+        for (auto i = ids.begin(); i != ids.end(); ++i)
+          id_list << (i == ids.begin() ? "" : ",") << *i;
+        // Which ids are rows already? They must not lower the stock twice.
+        std::set<issuance_id_t> existing;
+        {
+          std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+            "SELECT issuance_id FROM user_coupons WHERE issuance_id IN ("
+            + id_list.str() + ")")};
+          while (rs->next())
+            existing.insert(rs->getUInt64(1));
+        }
+        st->executeUpdate(insert);
         // Count per coupon the rows this statement really added: rows with
         // these ids that did not exist before.
-        std::map<coupon_id_t, size_t> added;
         std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
           "SELECT issuance_id, coupon_id FROM user_coupons WHERE issuance_id "
           "IN (" + id_list.str() + ")")};
         while (rs->next())
-          if (existing.count(rs->getUInt64(1)) == 0) {
-            ++added[rs->getUInt(2)];
-            ++inserted;
-          }
-        if (!added.empty()) {
-          std::ostringstream upd;
-          upd << "UPDATE coupon_stocks SET remaining_quantity = "
-                 "remaining_quantity - CASE coupon_id";
-          for (auto& [c, n] : added)
-            upd << " WHEN " << c << " THEN " << n;
-          upd << " END WHERE coupon_id IN (";
-          for (auto i = added.begin(); i != added.end(); ++i)
-            upd << (i == added.begin() ? "" : ",") << i->first;
-          upd << ')';
-          st->executeUpdate(upd.str());
-        }
+          if (existing.count(rs->getUInt64(1)) == 0)
+            ++per_coupon[rs->getUInt(2)];
+      }
+      for (auto& kvp : per_coupon)
+        inserted += kvp.second;
+      if (!per_coupon.empty()) {
+        std::ostringstream upd;
+        upd << "UPDATE coupon_stocks SET remaining_quantity = "
+               "remaining_quantity - CASE coupon_id";
+        for (auto& [c, k] : per_coupon)
+          upd << " WHEN " << c << " THEN " << k;
+        upd << " END WHERE coupon_id IN (";
+        for (auto i = per_coupon.begin(); i != per_coupon.end(); ++i)
+          upd << (i == per_coupon.begin() ? "" : ",") << i->first;
+        upd << ')';
+        st->executeUpdate(upd.str());
       }
     }
     if (!offsets.empty()) {
