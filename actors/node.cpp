@@ -87,14 +87,17 @@ caf::error node::start() {
                                                         - started)
                  .count());
   store_ = sys_.spawn<caf::detached>(
-    store_actor, cfg_.mysql(), cfg_.redis(),
+    store_actor, cfg_.mysql(), cfg_.redis(), kafka_,
     [this](const coupon& c) { spawn_stock(c, {}, {}); });
   writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
                      cfg_.writer_retry_backoff_ms};
+  // A node without writers leaves writing to other nodes.
+  writers_assigned_ = cfg_.writer_count == 0;
   for (size_t i = 0; i < cfg_.writer_count; ++i)
     writers_.push_back(sys_.spawn<caf::detached>(writer_actor, kafka_,
                                                  cfg_.mysql(), ws,
-                                                 &directory_));
+                                                 &directory_,
+                                                 &writers_assigned_));
   ready_ = true;
   return caf::none;
 }

@@ -50,14 +50,28 @@ bool store_state::ready() {
     cache.reset();
     return false;
   }
+  if (!log) {
+    auto l = kafka_log::scanner(kafka);
+    if (!l)
+      return false;
+    log = std::move(*l);
+  }
+  // The topic's metadata comes from a broker: Kafka answers.
+  constexpr int kafka_check_timeout_ms = 1000;
+  if (!log->partitions(kafka_check_timeout_ms)) {
+    log.reset();
+    return false;
+  }
   return true;
 }
 
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql, redis_settings redis,
+                          kafka_settings kafka,
                           store_state::spawn_fn spawn_stock) {
   self->state.mysql = std::move(mysql);
   self->state.redis = std::move(redis);
+  self->state.kafka = std::move(kafka);
   self->state.spawn_stock = std::move(spawn_stock);
   return {
     [=](create_atom, coupon& spec, reply_to<coupon_view>& r) {

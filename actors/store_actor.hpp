@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/protocol.hpp"
+#include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
 #include "persistence/redis_client.hpp"
 
@@ -24,9 +25,11 @@ struct store_state {
 
   mysql_settings mysql;
   redis_settings redis;
+  kafka_settings kafka;
   spawn_fn spawn_stock;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<redis_client> cache;
+  std::unique_ptr<kafka_log> log;
 
   /// Opens MySQL if it is not open.
   caf::error connect();
@@ -35,12 +38,13 @@ struct store_state {
 
   caf::expected<std::vector<user_coupon>> holdings(user_id_t user);
 
-  /// True when MySQL and Redis both answer.
+  /// True when MySQL, Redis and Kafka all answer.
   bool ready();
 };
 
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql, redis_settings redis,
+                          kafka_settings kafka,
                           store_state::spawn_fn spawn_stock);
 
 } // namespace dibs

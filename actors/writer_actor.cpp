@@ -18,6 +18,8 @@ caf::error writer_state::connect() {
     auto start_at = [this](int32_t partition) -> int64_t {
       auto offsets = store->load_offsets(log_id);
       expected.erase(partition);
+      if (assigned)
+        *assigned = true;
       if (offsets)
         for (auto& o : *offsets)
           if (o.partition == partition) {
@@ -102,12 +104,14 @@ void writer_state::notify(const std::vector<issuance_event>& rows) {
 caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
                            kafka_settings kafka, mysql_settings mysql,
                            writer_settings settings,
-                           coupon_directory* directory) {
+                           coupon_directory* directory,
+                           std::atomic<bool>* assigned) {
   auto& st = self->state;
   st.kafka = std::move(kafka);
   st.mysql = std::move(mysql);
   st.settings = settings;
   st.directory = directory;
+  st.assigned = assigned;
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -33,6 +34,8 @@ struct writer_state {
   mysql_settings mysql;
   writer_settings settings;
   coupon_directory* directory = nullptr;
+  /// Set once this writer, or any of its group, got partitions.
+  std::atomic<bool>* assigned = nullptr;
 
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> log;
@@ -67,6 +70,7 @@ struct writer_state {
 caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
                            kafka_settings kafka, mysql_settings mysql,
                            writer_settings settings,
-                           coupon_directory* directory);
+                           coupon_directory* directory,
+                           std::atomic<bool>* assigned);
 
 } // namespace dibs

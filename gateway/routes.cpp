@@ -447,11 +447,14 @@ void routes::user_coupons(user_id_t user, respond_fn done) {
 void routes::readyz(respond_fn done) {
   if (!node_.ready())
     return done(error_response(ec::not_ready, "recovering or stopping"));
+  if (!node_.writers_assigned())
+    return done(error_response(ec::not_ready,
+                               "writers are joining their consumer group"));
   caf::anon_send(node_.store(), ready_atom::value,
                  reply_to<bool>{[done](caf::expected<bool> res) {
                    if (!res || !*res)
                      return done(error_response(ec::not_ready,
-                                                "MySQL or Redis unreachable"));
+                                                "MySQL, Redis or Kafka unreachable"));
                    done(json_response(http::status::ok,
                                       json{{"status", "ready"}}));
                  }});

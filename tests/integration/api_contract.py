@@ -1,0 +1,129 @@
+"""The v1 API contract of PRODUCT.md on a real node: every call, its status
+and its JSON fields, the opening window, `?wait=true`, ALREADY_ISSUED with
+the existing id, status ACCEPTED then ISSUED, a user's coupons from MySQL,
+health, readiness and metrics.
+
+    python3 tests/integration/api_contract.py
+"""
+
+import time
+
+import harness as h
+
+failures = []
+
+
+def expect(what, cond, detail=""):
+    h.log(f"{'ok  ' if cond else 'FAIL'} {what}" + ("" if cond else f": {detail}"))
+    if not cond:
+        failures.append(what)
+
+
+def iso(offset_s):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_s))
+
+
+def main():
+    h.node("start")
+    status, body, _ = h.call("GET", "/healthz")
+    expect("healthz 200", status == 200 and body == {"status": "ok"}, body)
+    status, body, _ = h.call("GET", "/readyz")
+    expect("readyz 200", status == 200 and body == {"status": "ready"}, body)
+
+    status, c, _ = h.call("POST", "/api/coupons",
+                          {"name": "contract", "discount": 500,
+                           "totalQuantity": 2, "opensAt": iso(-60),
+                           "closesAt": iso(3600)}, token=h.ADMIN_TOKEN)
+    expect("create 201", status == 201, c)
+    fields = {"couponId", "name", "discount", "totalQuantity",
+              "remainingQuantity", "issuedQuantity", "opensAt", "closesAt"}
+    expect("create answers the coupon", fields <= set(c) and
+           c["remainingQuantity"] == 2 and c["issuedQuantity"] == 0, c)
+    cid = c["couponId"]
+    status, again, _ = h.call("POST", "/api/coupons",
+                              {"name": "next", "discount": 1,
+                               "totalQuantity": 1}, token=h.ADMIN_TOKEN)
+    expect("ids count up", status == 201 and again["couponId"] == cid + 1, again)
+
+    status, body, _ = h.call("POST", f"/api/coupons/{cid}/issue?wait=true",
+                             {"userId": 7})
+    expect("wait=true answers 201 ISSUED once committed",
+           status == 201 and body.get("status") == "ISSUED"
+           and body.get("couponId") == cid and body.get("userId") == 7
+           and isinstance(body.get("issuanceId"), int), (status, body))
+    first_id = body.get("issuanceId")
+    rows = h.sql(f"SELECT issuance_id FROM user_coupons WHERE coupon_id = {cid} AND user_id = 7")
+    expect("201 means the row is in MySQL", rows == [[str(first_id)]], rows)
+
+    status, body, _ = h.call("POST", f"/api/coupons/{cid}/issue", {"userId": 8})
+    expect("async issue answers 202 ACCEPTED",
+           status == 202 and body.get("status") == "ACCEPTED", (status, body))
+    second_id = body.get("issuanceId")
+
+    status, body, _ = h.call("POST", f"/api/coupons/{cid}/issue", {"userId": 7})
+    expect("ALREADY_ISSUED carries the existing id",
+           status == 409 and body.get("code") == "ALREADY_ISSUED"
+           and body.get("issuanceId") == first_id, (status, body))
+    status, body, _ = h.call("POST", f"/api/coupons/{cid}/issue", {"userId": 9})
+    expect("SOLD_OUT after the last unit",
+           status == 409 and body.get("code") == "SOLD_OUT", (status, body))
+
+    status, body, _ = h.call("GET", f"/api/coupons/{cid}")
+    expect("live stock", status == 200 and body["remainingQuantity"] == 0
+           and body["issuedQuantity"] == 2, body)
+
+    # Status turns ISSUED once the writers commit.
+    deadline = time.time() + 20
+    while True:
+        status, body, _ = h.call("GET", f"/api/coupons/{cid}/issuances/8")
+        if body.get("status") == "ISSUED" or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    expect("status ISSUED after the commit",
+           status == 200 and body.get("status") == "ISSUED"
+           and body.get("issuanceId") == second_id, (status, body))
+    status, body, _ = h.call("GET", f"/api/coupons/{cid}/issuances/9")
+    expect("status NOT_ISSUED", status == 404 and body.get("code") == "NOT_ISSUED", body)
+
+    status, body, _ = h.call("GET", "/api/users/7/coupons")
+    listed = [x for x in body.get("coupons", []) if x["couponId"] == cid]
+    expect("a user's coupons from MySQL",
+           status == 200 and len(listed) == 1
+           and listed[0]["issuanceId"] == first_id
+           and listed[0]["name"] == "contract", body)
+
+    status, later, _ = h.call("POST", "/api/coupons",
+                              {"name": "later", "discount": 1, "totalQuantity": 5,
+                               "opensAt": iso(3600)}, token=h.ADMIN_TOKEN)
+    status, body, _ = h.call("POST", f"/api/coupons/{later['couponId']}/issue",
+                             {"userId": 1})
+    expect("NOT_OPEN before the window",
+           status == 403 and body.get("code") == "NOT_OPEN", (status, body))
+    status, over, _ = h.call("POST", "/api/coupons",
+                             {"name": "over", "discount": 1, "totalQuantity": 5,
+                              "opensAt": iso(-7200), "closesAt": iso(-3600)},
+                             token=h.ADMIN_TOKEN)
+    status, body, _ = h.call("POST", f"/api/coupons/{over['couponId']}/issue",
+                             {"userId": 1})
+    expect("CLOSED after the window",
+           status == 403 and body.get("code") == "CLOSED", (status, body))
+
+    status, text, hdrs = h.call("GET", "/metrics")
+    expect("metrics in Prometheus text", status == 200
+           and hdrs.get("Content-Type", "").startswith("text/plain")
+           and 'dibs_http_requests_total{route="issue",status="202"} 1' in text,
+           text)
+    h.node("stop")
+    # A stopped node answers nothing; readiness of a fresh start is back.
+    h.node("start")
+    status, body, _ = h.call("GET", f"/api/coupons/{cid}")
+    expect("state survives a restart", status == 200
+           and body["remainingQuantity"] == 0 and body["issuedQuantity"] == 2, body)
+    h.node("stop")
+    if failures:
+        h.fail(f"{len(failures)} checks: {failures}")
+    h.log("the API contract holds")
+
+
+if __name__ == "__main__":
+    main()
