@@ -35,11 +35,6 @@ public:
     return result;
   }
 
-  size_t size() const {
-    std::shared_lock<std::shared_mutex> guard{mtx_};
-    return actors_.size();
-  }
-
   /// Drops every handle; the actor system cannot shut down while any lives.
   void clear() {
     std::unique_lock<std::shared_mutex> guard{mtx_};

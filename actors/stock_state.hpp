@@ -77,11 +77,6 @@ public:
 
   uint32_t remaining() const;
 
-  /// Reservations waiting for Kafka (pending or unresolved).
-  size_t in_flight() const {
-    return in_flight_.size();
-  }
-
   /// The clock used for the opening window; tests replace it.
   std::function<epoch_ms()> clock = now_ms;
 

@@ -122,10 +122,6 @@ int kafka_producer::flush(int timeout_ms) {
   return producer_->outq_len();
 }
 
-int kafka_producer::outstanding() const {
-  return producer_->outq_len();
-}
-
 // -- consumer -----------------------------------------------------------------
 
 struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {

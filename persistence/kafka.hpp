@@ -80,9 +80,6 @@ public:
   /// Returns the number still outstanding.
   int flush(int timeout_ms);
 
-  /// Records queued or in flight.
-  int outstanding() const;
-
 private:
   kafka_producer() = default;
   struct dr_callback;
