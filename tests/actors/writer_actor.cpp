@@ -75,6 +75,27 @@ struct fixture : test::test_store {
     return rows() == n;
   }
 
+  /// Waits up to 30 s until a writer stored offsets for the test's topic.
+  bool wait_for_offsets() {
+    auto stored = [&] {
+      auto offsets = store->load_offsets(
+        log_ref{kafka.topic, producer_log_id()});
+      return offsets && !offsets->empty();
+    };
+    for (int i = 0; i < 300 && !stored(); ++i)
+      std::this_thread::sleep_for(100ms);
+    return stored();
+  }
+
+  /// The cluster id the writers store with their offsets.
+  std::string producer_log_id() {
+    auto scanner = kafka_log::scanner(kafka);
+    CAF_REQUIRE(scanner);
+    auto id = (*scanner)->identity(10'000);
+    CAF_REQUIRE(id);
+    return id->log_id;
+  }
+
   void stop(caf::actor& writer) {
     caf::scoped_actor self{*sys};
     self->send_exit(writer, caf::exit_reason::kill);
@@ -116,7 +137,8 @@ CAF_TEST(writer_replaying_from_the_start_changes_nothing) {
   CAF_REQUIRE(store->execute("DELETE FROM writer_offsets WHERE topic = '"
                              + kafka.topic + "'"));
   writer = spawn_writer();
-  std::this_thread::sleep_for(5s);
+  // The replay has happened once the offsets are stored again.
+  CAF_REQUIRE(wait_for_offsets());
   CAF_CHECK_EQUAL(rows(), 500u);
   auto remaining = store->remaining_quantity(c.id);
   CAF_REQUIRE(remaining);
