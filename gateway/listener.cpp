@@ -12,7 +12,7 @@ using tcp = net::ip::tcp;
 
 listener::listener(std::vector<net::io_context*> iocs, session_context& ctx)
   : iocs_(std::move(iocs)), acceptor_(iocs_.front()->get_executor()),
-    ctx_(ctx) {
+    backoff_(iocs_.front()->get_executor()), ctx_(ctx) {
   // Empty.
 }
 
@@ -36,6 +36,7 @@ void listener::stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {
     beast::error_code ignored;
     self->acceptor_.close(ignored);
+    self->backoff_.cancel();
   });
 }
 
@@ -49,10 +50,17 @@ void listener::do_accept() {
 void listener::on_accept(beast::error_code err, tcp_socket socket) {
   if (err == net::error::operation_aborted)
     return;
-  if (err)
+  if (err) {
     spdlog::warn("accept: {}", err.message());
-  else
-    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+    constexpr std::chrono::milliseconds accept_backoff{50};
+    backoff_.expires_after(accept_backoff);
+    backoff_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec)
+        self->do_accept();
+    });
+    return;
+  }
+  std::make_shared<http_session>(std::move(socket), ctx_)->run();
   do_accept();
 }
 

@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gateway/http_session.hpp"
 
@@ -32,6 +33,12 @@ private:
   size_t next_ = 0;
   boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, io_executor>
     acceptor_;
+  /// Paces accepting after an error such as running out of descriptors,
+  /// which would otherwise repeat at once, forever.
+  boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
+    io_executor>
+    backoff_;
   session_context& ctx_;
 };
 
