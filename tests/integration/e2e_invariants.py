@@ -150,8 +150,13 @@ def check(ledger, totals, views, hot):
     # 2. No duplicate.
     if dups:
         failures.append(f"duplicate (user, coupon) rows {dups[:5]}")
-    # 5. Conservation: total - remaining = rows, in MySQL and in memory.
+    # 5. Conservation: total - remaining = rows = distinct issuance events in
+    # Kafka, in MySQL and in memory.
+    in_kafka = h.kafka_counts()
     for c, total in totals.items():
+        if in_kafka.get(c, 0) != per_coupon[c]:
+            failures.append(f"coupon {c}: {in_kafka.get(c, 0)} distinct "
+                            f"events in Kafka != rows {per_coupon[c]}")
         if total - stocks[c] != per_coupon[c]:
             failures.append(f"coupon {c}: total {total} - remaining "
                             f"{stocks[c]} != rows {per_coupon[c]}")

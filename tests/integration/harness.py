@@ -16,6 +16,7 @@ RUN_DIR = os.environ.get("DIBS_RUN_DIR", os.path.join(ROOT, ".run", "test"))
 HTTP_PORT = int(os.environ.get("DIBS_HTTP_PORT", "18080"))
 ADMIN_TOKEN = os.environ.get("DIBS_ADMIN_TOKEN", "test-admin-token")
 MYSQL_SOCKET = os.path.join(RUN_DIR, "mysql", "mysqld.sock")
+BUILD_DIR = os.environ.get("DIBS_BUILD_DIR", os.path.join(ROOT, "build"))
 BASE = f"http://127.0.0.1:{HTTP_PORT}"
 
 
@@ -37,6 +38,15 @@ def sql(query):
                           "-N", "-B", "dibs", "-e", query],
                          check=True, capture_output=True, text=True).stdout
     return [line.split("\t") for line in out.splitlines() if line]
+
+
+def kafka_counts():
+    """Distinct issuance events per coupon in the embedded broker's topic."""
+    out = subprocess.run(
+        [os.path.join(BUILD_DIR, "persistence", "dibs-log-count"),
+         "--bootstrap-file", os.path.join(RUN_DIR, "kafka.bootstrap")],
+        check=True, capture_output=True, text=True).stdout
+    return {int(c): int(n) for c, n in (line.split() for line in out.splitlines())}
 
 
 def call(method, path, body=None, token=None, raw=None, headers=None):
