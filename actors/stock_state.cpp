@@ -51,7 +51,7 @@ issuance stock_state::reply_of(const holding& h) const {
 }
 
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply) {
-  auto now = clock();
+  auto now = now_ms();
   if (info_.opens_at != 0 && now < info_.opens_at)
     return reply(caf::make_error(ec::not_open));
   if (info_.closes_at != 0 && now >= info_.closes_at)

@@ -77,9 +77,6 @@ public:
 
   uint32_t remaining() const;
 
-  /// The clock used for the opening window; tests replace it.
-  std::function<epoch_ms()> clock = now_ms;
-
 private:
   struct waiter {
     replier<issuance> reply;

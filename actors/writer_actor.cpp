@@ -61,7 +61,6 @@ bool writer_state::step() {
         // Accepted issuances are gone from the log before they reached
         // MySQL. Loud, since only a node that still remembers them could
         // publish them again.
-        records_lost += r.offset - i->second;
         spdlog::error("writer: records {}..{} of partition {} were dropped "
                       "by the broker before they were written",
                       i->second, r.offset - 1, r.partition);
@@ -84,8 +83,6 @@ bool writer_state::step() {
                  to_string(res.error()));
     return false;
   }
-  rows_written += *res;
-  ++batches_written;
   notify(pending_events);
   pending_events.clear();
   pending_offsets.clear();

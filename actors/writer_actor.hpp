@@ -50,11 +50,6 @@ struct writer_state {
   /// dropped before they were written (retention of the embedded broker).
   std::map<int32_t, int64_t> expected;
 
-  /// Records that vanished from the log unwritten.
-  uint64_t records_lost = 0;
-
-  uint64_t rows_written = 0;
-  uint64_t batches_written = 0;
 
   /// Opens MySQL and joins the group if not done yet.
   caf::error connect();

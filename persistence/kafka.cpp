@@ -258,9 +258,7 @@ caf::expected<std::vector<int32_t>> kafka_log::partitions(int timeout_ms) {
 }
 
 caf::expected<log_ref> kafka_log::identity(int timeout_ms) {
-  // Asking for metadata first makes sure the cluster id is known.
-  if (auto parts = partitions(timeout_ms); !parts)
-    return std::move(parts.error());
+  // clusterid() waits up to the timeout for the first metadata answer.
   return log_ref{topic_, consumer_->clusterid(timeout_ms)};
 }
 
