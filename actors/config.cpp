@@ -25,6 +25,7 @@ config::config()
     kafka_message_timeout_ms(d::kafka::message_timeout_ms),
     kafka_linger_ms(d::kafka::linger_ms),
     kafka_session_timeout_ms(d::kafka::session_timeout_ms),
+    kafka_fetch_wait_max_ms(d::kafka::fetch_wait_max_ms),
     kafka_resolve_grace_ms(d::kafka::resolve_grace_ms),
     mysql_host(d::mysql::host),
     mysql_port(d::mysql::port),
@@ -63,6 +64,8 @@ config::config()
     .add(kafka_linger_ms, "linger-ms", "producer batching delay")
     .add(kafka_session_timeout_ms, "session-timeout-ms",
          "consumer group session timeout")
+    .add(kafka_fetch_wait_max_ms, "fetch-wait-max-ms",
+         "longest a writer's fetch waits for new records")
     .add(kafka_resolve_grace_ms, "resolve-grace-ms",
          "wait before searching the log for a possibly stored record");
   opt_group{custom_options_, "mysql"}
@@ -104,6 +107,7 @@ caf::expected<kafka_settings> config::kafka() const {
   s.message_timeout_ms = static_cast<int>(kafka_message_timeout_ms);
   s.linger_ms = static_cast<int>(kafka_linger_ms);
   s.session_timeout_ms = static_cast<int>(kafka_session_timeout_ms);
+  s.fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms);
   return s;
 }
 

@@ -33,6 +33,7 @@ public:
   size_t kafka_message_timeout_ms;
   size_t kafka_linger_ms;
   size_t kafka_session_timeout_ms;
+  size_t kafka_fetch_wait_max_ms;
   size_t kafka_resolve_grace_ms;
 
   std::string mysql_host;

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libcaf-dev libboost-dev libboost-system-dev
   libhiredis-dev librdkafka-dev libmysqlcppconn-dev
-  nlohmann-json3-dev libspdlog-dev
+  nlohmann-json3-dev libspdlog-dev libcli11-dev
   mariadb-server mariadb-client redis-server
   python3 curl wrk nginx-light
 )

@@ -154,6 +154,7 @@ kafka_log::join_group(const kafka_settings& s, start_fn start_at) {
     {"session.timeout.ms", std::to_string(s.session_timeout_ms)},
     {"heartbeat.interval.ms", std::to_string(s.session_timeout_ms / 3)},
     {"enable.partition.eof", "false"},
+    {"fetch.wait.max.ms", std::to_string(s.fetch_wait_max_ms)},
   });
   if (!conf)
     return std::move(conf.error());

@@ -35,6 +35,9 @@ struct kafka_settings {
   /// The embedded broker's group rejoin waits this minus 1 s after a member
   /// leaves (see STACK.md), so keep it short.
   int session_timeout_ms = 6000;
+  /// Longest a consumer's fetch waits for new records (librdkafka's
+  /// fetch.wait.max.ms, 500 by default).
+  int fetch_wait_max_ms = 10;
 };
 
 /// What a delivery report said about one record.

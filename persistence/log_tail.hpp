@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -16,8 +17,16 @@ caf::expected<std::vector<issuance_event>>
 unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms);
 
 /// How many records lie between the writers' stored offsets and the high
-/// watermarks: 0 once the writers have drained Kafka.
+/// watermarks, per partition: the writers' lag, 0 once they drained Kafka.
+caf::expected<std::map<int32_t, int64_t>>
+unwritten_by_partition(mysql_store& store, kafka_log& scanner, int timeout_ms);
+
+/// The sum of `unwritten_by_partition`.
 caf::expected<int64_t> unwritten_count(mysql_store& store, kafka_log& scanner,
                                        int timeout_ms);
+
+/// The distinct issuance ids in the whole topic, per coupon.
+caf::expected<std::map<coupon_id_t, size_t>>
+distinct_events_per_coupon(kafka_log& scanner, int timeout_ms);
 
 } // namespace dibs

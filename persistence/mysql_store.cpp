@@ -9,6 +9,7 @@
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
+#include <cppconn/resultset_metadata.h>
 #include <cppconn/statement.h>
 #include <spdlog/spdlog.h>
 
@@ -394,6 +395,25 @@ caf::expected<void> mysql_store::execute(const std::string& statement) {
     st->execute(statement);
     conn_->commit();
     return caf::unit;
+  });
+}
+
+caf::expected<std::vector<std::vector<std::string>>>
+mysql_store::query(const std::string& statement) {
+  using rows = std::vector<std::vector<std::string>>;
+  return guarded("query", [&]() -> caf::expected<rows> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(statement)};
+    auto columns = rs->getMetaData()->getColumnCount();
+    rows result;
+    while (rs->next()) {
+      auto& row = result.emplace_back();
+      for (unsigned i = 1; i <= columns; ++i)
+        row.push_back(rs->isNull(i) ? std::string{} : std::string{rs->getString(i)});
+    }
+    // Ends the transaction, so the next query sees what others committed.
+    conn_->commit();
+    return result;
   });
 }
 

@@ -76,6 +76,11 @@ public:
   /// Runs a statement that returns nothing; for tests and tools.
   caf::expected<void> execute(const std::string& statement);
 
+  /// Runs a query and returns its rows as text (NULL as ""), then commits
+  /// so the next query sees what others committed since; for tools.
+  caf::expected<std::vector<std::vector<std::string>>>
+  query(const std::string& statement);
+
 private:
   explicit mysql_store(std::unique_ptr<sql::Connection> conn);
 

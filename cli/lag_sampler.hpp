@@ -1,0 +1,48 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/report.hpp"
+#include "persistence/kafka.hpp"
+#include "persistence/mysql_store.hpp"
+
+namespace dibs::load {
+
+/// Samples the writers' lag (Kafka high watermarks minus the offsets the
+/// writers stored in MySQL) on a thread of its own while a load runs.
+class lag_sampler {
+public:
+  lag_sampler(kafka_settings kafka, mysql_settings mysql, millis interval,
+              clock::time_point start);
+  ~lag_sampler();
+
+  /// Stops sampling and returns the samples.
+  std::vector<lag_sample> stop();
+
+  /// The last error a sample ran into, if any.
+  std::optional<std::string> error() const;
+
+private:
+  void run(kafka_settings kafka, mysql_settings mysql);
+
+  millis interval_;
+  clock::time_point start_;
+  std::atomic<bool> running_{true};
+  mutable std::mutex mtx_;
+  std::vector<lag_sample> samples_;
+  std::optional<std::string> error_;
+  std::thread thread_;
+};
+
+/// One sample of the writers' lag; `error` says why there is none.
+std::optional<lag_sample> sample_lag(mysql_store& db, kafka_log& log,
+                                     clock::time_point start,
+                                     std::string& error);
+
+} // namespace dibs::load
