@@ -76,8 +76,9 @@ uint64_t histogram::percentile(double percent) const {
   if (count_ == 0)
     return 0;
   percent = std::clamp(percent, 0.0, 100.0);
+  // The epsilon keeps 99.9 % of 1,000 at rank 999 despite binary fractions.
   auto rank = static_cast<uint64_t>(
-    std::ceil(percent / 100.0 * static_cast<double>(count_)));
+    std::ceil(percent * static_cast<double>(count_) / 100.0 - 1e-9));
   rank = std::clamp<uint64_t>(rank, 1, count_);
   uint64_t seen = 0;
   for (size_t i = 0; i < counts_.size(); ++i) {

@@ -117,7 +117,8 @@ std::optional<std::string> check_integrity(mysql_store& db,
            " WHERE c.id IN ({})"
            " GROUP BY c.id, c.total_quantity, s.remaining_quantity"
            " HAVING s.remaining_quantity IS NULL"
-           " OR s.remaining_quantity <> c.total_quantity - COUNT(uc.id)",
+           " OR CAST(s.remaining_quantity AS SIGNED)"
+           " <> CAST(c.total_quantity AS SIGNED) - COUNT(uc.id)",
            ids)))
       stock.add(fmt::format("coupon {}: remaining {} but {} - {} rows", r[0],
                             r[2].empty() ? "missing" : r[2], r[1], r[3]));

@@ -40,12 +40,21 @@ def sql(query):
     return [line.split("\t") for line in out.splitlines() if line]
 
 
+def dibsctl(command, *args, check=True):
+    """Runs `dibsctl <command>` against the test node and its dependencies;
+    returns the completed process (stdout and stderr captured as text)."""
+    kafka = ["--kafka.bootstrap-file", os.path.join(RUN_DIR, "kafka.bootstrap")]
+    node = ["--url", BASE, "--admin-token", ADMIN_TOKEN,
+            "--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306")]
+    return subprocess.run(
+        [os.path.join(BUILD_DIR, "cli", "dibsctl"), command, *kafka,
+         *(node if command != "log-count" else []), *args],
+        check=check, capture_output=True, text=True)
+
+
 def kafka_counts():
     """Distinct issuance events per coupon in the embedded broker's topic."""
-    out = subprocess.run(
-        [os.path.join(BUILD_DIR, "persistence", "dibs-log-count"),
-         "--bootstrap-file", os.path.join(RUN_DIR, "kafka.bootstrap")],
-        check=True, capture_output=True, text=True).stdout
+    out = dibsctl("log-count").stdout
     return {int(c): int(n) for c, n in (line.split() for line in out.splitlines())}
 
 
