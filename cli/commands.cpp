@@ -123,13 +123,19 @@ std::optional<double> wait_drained(mysql_store& db, kafka_log& log,
   auto deadline = clock::now() + timeout;
   for (;;) {
     auto lag = unwritten_count(db, log, kafka_timeout_ms);
+    std::map<uint32_t, int64_t> issued;
     if (lag && *lag == 0) {
-      std::map<uint32_t, int64_t> issued;
-      for (auto id : ids) {
-        auto view = node.coupon(id);
-        issued[id] = view.value("issuedQuantity", int64_t{-1});
-        live[id] = view.value("remainingQuantity", int64_t{-1});
+      try {
+        for (auto id : ids) {
+          auto view = node.coupon(id);
+          issued[id] = view.value("issuedQuantity", int64_t{-1});
+          live[id] = view.value("remainingQuantity", int64_t{-1});
+        }
+      } catch (const std::exception&) {
+        issued.clear(); // The node is restarting, say: ask again.
       }
+    }
+    if (!issued.empty()) {
       auto rows = db.query(fmt::format("SELECT coupon_id, COUNT(*) FROM "
                                        "user_coupons WHERE coupon_id IN ({}) "
                                        "GROUP BY coupon_id",

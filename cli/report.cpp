@@ -51,8 +51,9 @@ std::string load_text(const scenario& s) {
              : fmt::format("{}{} → {} VUs", out.empty() ? "" : ", ",
                            to_string(st.duration), st.target);
   out = "closed loop: " + out;
-  if (s.think_time.count() > 0)
-    out += fmt::format("; think time {}", to_string(s.think_time));
+  out += s.think_time.count() > 0
+           ? fmt::format("; think time {}", to_string(s.think_time))
+           : std::string{"; no think time"};
   return out;
 }
 

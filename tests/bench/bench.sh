@@ -82,7 +82,7 @@ PY
 
 run_wrk() { # label url first count users -> prints the wrk summary lines
   DIBS_FIRST_COUPON=$3 DIBS_COUPONS=$4 DIBS_USERS=$5 \
-    wrk -t1 -c100 -d"${duration}s" --latency -s "$root/tests/bench/issue.lua" "$2" \
+    wrk -t1 -c100 -d"${duration}s" --latency -s "$root/cli/wrk/issue.lua" "$2" \
     >"$DIBS_RUN_DIR/wrk-$1.txt"
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")

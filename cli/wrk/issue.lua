@@ -1,8 +1,8 @@
 -- wrk script: POST /api/coupons/{c}/issue with a random coupon in
 -- [DIBS_FIRST_COUPON, DIBS_FIRST_COUPON + DIBS_COUPONS) and a random user in
--- 1..DIBS_USERS. Used by tests/bench/bench.sh; works on its own too:
+-- 1..DIBS_USERS, for quick throughput checks; tests/bench/bench.sh uses it:
 --   DIBS_FIRST_COUPON=1 DIBS_COUPONS=100 wrk -t1 -c100 -d10s --latency \
---     -s tests/bench/issue.lua http://127.0.0.1:8080
+--     -s cli/wrk/issue.lua http://127.0.0.1:8080
 local first = tonumber(os.getenv("DIBS_FIRST_COUPON") or "1")
 local count = tonumber(os.getenv("DIBS_COUPONS") or "100")
 local users = tonumber(os.getenv("DIBS_USERS") or "1000000")
