@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -117,15 +118,19 @@ const std::vector<std::pair<std::string, std::string>>& figure_names() {
   return names;
 }
 
-std::string number(double v) {
-  if (std::fabs(v - std::round(v)) < 1e-9 && std::fabs(v) >= 1000)
+/// Counts print as integers, everything else with two decimals.
+std::string number(const std::string& key, double v) {
+  static const std::set<std::string> counts{
+    "requests", "issueRequests", "statusRequests", "issued", "refused",
+    "soldOut"};
+  if (counts.count(key) && v >= 0)
     return grouped(static_cast<uint64_t>(std::llround(v)));
   return fmt::format("{:.2f}", v);
 }
 
-std::string reference_value(const json& v) {
+std::string reference_value(const std::string& key, const json& v) {
   if (v.is_number())
-    return number(v.get<double>());
+    return number(key, v.get<double>());
   if (v.is_string())
     return v.get<std::string>();
   return v.dump();
@@ -350,8 +355,8 @@ std::string to_markdown(const report& r) {
       if (!figures.contains(key))
         continue;
       auto v = ours(r, key);
-      line("| {} | {} | {} |", name, v ? number(*v) : std::string{"-"},
-           reference_value(figures[key]));
+      line("| {} | {} | {} |", name, v ? number(key, *v) : std::string{"-"},
+           reference_value(key, figures[key]));
     }
     if (ref.contains("note"))
       line("\n{}", ref["note"].get<std::string>());

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
     return usage(argv[0]);
   char err[512];
   auto* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "socket.nagle.disable", "true", err, sizeof(err));
   auto* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (!rk) {
     std::fprintf(stderr, "dibs-kafka: %s\n", err);

@@ -10,7 +10,8 @@
 #
 #   bash tests/bench/reports.sh "hundred-coupons:--think-time 0ms --duration-scale 0.3"
 #
-# A run with extra arguments writes <scenario>-<n>.md for its n-th argument.
+# A run with extra arguments writes <scenario>-<n>.md for its n-th argument,
+# unless it is labelled: "label=scenario:args" writes label.md.
 # It starts its own dependencies and node under .run/reports on ports
 # 38080 (HTTP), 33306 (MariaDB), 36379 (Redis) and stops them at the end.
 set -euo pipefail
@@ -41,6 +42,8 @@ status=0
 n=0
 for run in "${runs[@]}"; do
   n=$((n + 1))
+  label=
+  if [[ $run == *=* ]]; then label=${run%%=*}; run=${run#*=}; fi
   scenario=${run%%:*}
   extra=()
   name=$scenario
@@ -48,6 +51,7 @@ for run in "${runs[@]}"; do
     read -r -a extra <<<"${run#*:}"
     name=$scenario-$n
   fi
+  name=${label:-$name}
   echo "== $scenario ${extra[*]:-} -> docs/reports/$name.md" >&2
   "$DIBS_BUILD_DIR/cli/dibsctl" load --scenario "$scenario" "${extra[@]}" \
     --url "http://127.0.0.1:$DIBS_HTTP_PORT" --mysql.port "$DIBS_MYSQL_PORT" \

@@ -169,7 +169,7 @@ CAF_TEST(the markdown states shares and the reference side by side) {
   CAF_CHECK(md.find("| accepted | 600 | 59.41 % |") != std::string::npos);
   CAF_CHECK(md.find("issue 503: 100") != std::string::npos);
   CAF_CHECK(md.find("| throughput (req/s) | 505.00 | 100.00 |") != std::string::npos);
-  CAF_CHECK(md.find("| coupons issued | 600.00 | 17,189 |") != std::string::npos);
+  CAF_CHECK(md.find("| coupons issued | 600 | 17,189 |") != std::string::npos);
   CAF_CHECK(md.find("| latency p99 (ms) | 1.00 | 33.00 |") != std::string::npos);
 }
 
