@@ -2,7 +2,8 @@
 hundred-coupons at full pressure (demand far above the stock of its 100-unit
 coupons), with its ledger of every answer, while this test kill -9s and
 restarts processes at random instants: the node (several times) and
-mariadbd, and SIGSTOPs and SIGCONTs mariadbd and redis-server. When the load
+mariadbd, and SIGSTOPs and SIGCONTs mariadbd, redis-server and the embedded
+Kafka broker. When the load
 ends, dibsctl waits for the writers to drain and runs its integrity checks
 against every answer the clients got: nothing over-issued, no duplicates,
 nothing acknowledged lost, no phantoms, conservation exact, no stranded
@@ -25,7 +26,7 @@ import harness as h
 
 def pid_of(name):
     path = {"node": "node/dibs.pid", "mariadb": "mysql/mysqld.pid",
-            "redis": "redis/redis.pid"}[name]
+            "redis": "redis/redis.pid", "kafka": "kafka/kafka.pid"}[name]
     with open(os.path.join(h.RUN_DIR, path)) as f:
         return int(f.read().strip())
 
@@ -64,13 +65,18 @@ FAULTS = {
     "SIGSTOP redis-server 2 s": lambda rng: (os.kill(pid_of("redis"), signal.SIGSTOP),
                                              time.sleep(2),
                                              os.kill(pid_of("redis"), signal.SIGCONT)),
+    # Longer than the producer's message timeout (5 s): deliveries fail or
+    # end "possibly stored", and the stock actors resolve them from the log.
+    "SIGSTOP the Kafka broker 7 s": lambda rng: (os.kill(pid_of("kafka"), signal.SIGSTOP),
+                                                 time.sleep(7),
+                                                 os.kill(pid_of("kafka"), signal.SIGCONT)),
 }
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seconds", type=float, default=40)
+    p.add_argument("--seconds", type=float, default=60)
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -91,7 +97,7 @@ def main():
     # over the first four fifths of the run, one after the other.
     schedule = ["kill -9 node, restart"] * 3 + [
         "kill -9 mariadbd, restart", "SIGSTOP mariadbd 3 s",
-        "SIGSTOP redis-server 2 s"]
+        "SIGSTOP redis-server 2 s", "SIGSTOP the Kafka broker 7 s"]
     rng.shuffle(schedule)
     start = time.time()
     slot = args.seconds * 0.8 / len(schedule)
