@@ -117,9 +117,7 @@ std::optional<double> wait_drained(mysql_store& db, kafka_log& log,
                                    clock::time_point since,
                                    millis timeout,
                                    std::map<uint32_t, int64_t>& live) {
-  std::string list;
-  for (auto id : ids)
-    list += (list.empty() ? "" : ",") + std::to_string(id);
+  auto list = fmt::format("{}", fmt::join(ids, ","));
   auto deadline = clock::now() + timeout;
   for (;;) {
     auto lag = unwritten_count(db, log, kafka_timeout_ms);

@@ -53,9 +53,7 @@ std::optional<std::string> check_integrity(mysql_store& db,
   out = integrity_report{};
   if (in.coupon_ids.empty())
     return "no coupons to check";
-  std::string ids;
-  for (auto id : in.coupon_ids)
-    ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  auto ids = fmt::format("{}", fmt::join(in.coupon_ids, ","));
   auto run = [&db](const std::string& sql) {
     auto rows = db.query(sql);
     if (!rows)
