@@ -34,6 +34,8 @@ config::config()
     mysql_database(d::mysql::database),
     redis_host(d::redis::host),
     redis_port(d::redis::port),
+    snapshot_every_events(d::snapshot::every_events),
+    snapshot_interval_ms(d::snapshot::interval_ms),
     writer_count(d::writer::count),
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
@@ -77,6 +79,11 @@ config::config()
   opt_group{custom_options_, "redis"}
     .add(redis_host, "host", "Redis host")
     .add(redis_port, "port", "Redis TCP port");
+  opt_group{custom_options_, "snapshot"}
+    .add(snapshot_every_events, "every-events",
+         "a stock actor writes its snapshot once this many issuances are new")
+    .add(snapshot_interval_ms, "interval-ms",
+         "...or this long after the last write, whichever comes first");
   opt_group{custom_options_, "writer"}
     .add(writer_count, "count", "writer actors in the consumer group")
     .add(writer_batch_max_rows, "batch-max-rows", "rows per MySQL transaction")

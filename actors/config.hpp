@@ -45,6 +45,9 @@ public:
   std::string redis_host;
   uint16_t redis_port;
 
+  size_t snapshot_every_events;
+  size_t snapshot_interval_ms;
+
   size_t writer_count;
   size_t writer_batch_max_rows;
   size_t writer_batch_max_ms;

@@ -52,6 +52,14 @@ constexpr const char* host = "127.0.0.1";
 constexpr uint16_t port = 6379;
 } // namespace redis
 
+namespace snapshot {
+/// A stock actor writes its Redis snapshot (only what is new) once this many
+/// issuances are pending...
+constexpr size_t every_events = 1'000;
+/// ...or this long after the last write, whichever comes first.
+constexpr size_t interval_ms = 1'000;
+} // namespace snapshot
+
 namespace writer {
 /// Writer actors (Kafka consumers in one group, one MySQL connection each).
 constexpr size_t count = 1;

@@ -7,11 +7,14 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/recovery.hpp"
 #include "actors/resolver_actor.hpp"
+#include "actors/snapshotter_actor.hpp"
 #include "actors/stock_actor.hpp"
 #include "actors/store_actor.hpp"
 #include "actors/writer_actor.hpp"
 #include "persistence/log_tail.hpp"
+#include "persistence/snapshot_store.hpp"
 
 namespace dibs {
 
@@ -27,17 +30,30 @@ using clock_type = std::chrono::steady_clock;
 node::node(caf::actor_system& sys, const config& cfg) : sys_(sys), cfg_(cfg) {
   stock_settings_.wait_timeout = milliseconds(cfg.http_wait_timeout_ms);
   stock_settings_.resolve_grace = milliseconds(cfg.kafka_resolve_grace_ms);
+  stock_settings_.snapshot_every_events = cfg.snapshot_every_events;
+  stock_settings_.snapshot_interval = milliseconds(cfg.snapshot_interval_ms);
 }
 
 node::~node() {
   stop();
 }
 
-void node::spawn_stock(const coupon& info, std::vector<issuance_event> rows,
-                       std::vector<issuance_event> tail) {
-  auto hdl = sys_.spawn(stock_actor, info, std::move(rows), std::move(tail),
-                        sink_.get(), resolver_, stock_settings_);
-  directory_.add(info.id, std::move(hdl));
+void node::spawn_stock(recovered_stock state) {
+  auto id = state.info.id;
+  auto hdl = sys_.spawn(stock_actor, std::move(state),
+                        stock_deps{sink_.get(), resolver_, snapshotter_,
+                                   stock_settings_});
+  directory_.add(id, std::move(hdl));
+}
+
+void node::spawn_new_stock(const coupon& info) {
+  recovered_stock st;
+  st.info = info;
+  // `create_coupon` gave it owner epoch 1; nothing of it is in Kafka yet.
+  st.snapshot.epoch = 1;
+  st.snapshot.log_id = log_id_;
+  st.snapshot.partition = partition_of(info.id, partition_count_);
+  spawn_stock(std::move(st));
 }
 
 caf::error node::start() {
@@ -56,39 +72,58 @@ caf::error node::start() {
     return std::move(producer.error());
   producer_ = std::move(*producer);
   sink_ = std::make_unique<kafka_sink>(*producer_);
-  // Recovery: MySQL holds what the writers committed; the Kafka tail past
-  // their stored offsets holds what was accepted but not yet written.
+  // Recovery: a snapshot in Redis plus the Kafka records after it, or, for
+  // coupons without a good snapshot, MySQL's rows plus the Kafka tail the
+  // writers have not committed.
   auto started = clock_type::now();
   auto scanner = kafka_log::scanner(kafka_);
   if (!scanner)
     return std::move(scanner.error());
-  auto tail = unwritten_tail(**store, **scanner, startup_kafka_timeout_ms);
-  if (!tail)
-    return std::move(tail.error());
-  std::map<coupon_id_t, std::vector<issuance_event>> tail_by_coupon;
-  for (auto& e : *tail)
-    tail_by_coupon[e.coupon_id].push_back(e);
+  auto log = (*scanner)->identity(startup_kafka_timeout_ms);
+  if (!log)
+    return std::move(log.error());
+  log_id_ = log->log_id;
+  auto parts = (*scanner)->partitions(startup_kafka_timeout_ms);
+  if (!parts)
+    return std::move(parts.error());
+  partition_count_ = static_cast<int32_t>(parts->size());
   auto coupons = (*store)->load_coupons();
   if (!coupons)
     return std::move(coupons.error());
+  auto epochs = (*store)->claim_epochs();
+  if (!epochs)
+    return std::move(epochs.error());
+  auto snapshots = snapshot_store::connect(cfg_.redis());
+  if (!snapshots)
+    spdlog::warn("Redis unreachable ({}): every coupon is rebuilt from MySQL",
+                 to_string(snapshots.error()));
+  auto recovered = recover_stock(*coupons, *epochs, **store, **scanner,
+                                 snapshots ? snapshots->get() : nullptr,
+                                 metrics_, startup_kafka_timeout_ms);
+  if (!recovered)
+    return std::move(recovered.error());
   resolver_ = sys_.spawn<caf::detached>(resolver_actor, kafka_, cfg_.mysql());
+  snapshotter_ = sys_.spawn<caf::detached>(snapshotter_actor, cfg_.redis(),
+                                           &metrics_);
   size_t rows_total = 0;
-  for (auto& c : *coupons) {
-    auto rows = (*store)->load_issuances(c.id);
-    if (!rows)
-      return std::move(rows.error());
-    rows_total += rows->size();
-    spawn_stock(c, std::move(*rows), std::move(tail_by_coupon[c.id]));
+  size_t tail_total = 0;
+  for (auto& st : *recovered) {
+    rows_total += st.rows.size();
+    tail_total += st.tail.size();
+    spawn_stock(std::move(st));
   }
-  spdlog::info("recovered {} coupons, {} rows from MySQL and {} from the "
-               "Kafka tail in {} ms",
-               coupons->size(), rows_total, tail->size(),
-               std::chrono::duration_cast<milliseconds>(clock_type::now()
-                                                        - started)
-                 .count());
+  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                       - started)
+                .count();
+  metrics_.recovery_ms = static_cast<uint64_t>(took);
+  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
+               "holding {} committed and {} uncommitted issuances in {} ms",
+               coupons->size(), metrics_.recovered_from_snapshot.load(),
+               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
+               took);
   store_ = sys_.spawn<caf::detached>(
     store_actor, cfg_.mysql(), cfg_.redis(), kafka_,
-    [this](const coupon& c) { spawn_stock(c, {}, {}); });
+    [this](const coupon& c) { spawn_new_stock(c); });
   writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
                      cfg_.writer_retry_backoff_ms};
   // A node without writers leaves writing to other nodes.
@@ -140,6 +175,8 @@ void node::stop() {
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store_, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(resolver_, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(snapshotter_, caf::exit_reason::user_shutdown);
+  snapshotter_ = nullptr;
   writers_.clear();
   directory_.clear();
   store_ = nullptr;

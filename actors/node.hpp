@@ -10,6 +10,7 @@
 #include "actors/config.hpp"
 #include "actors/coupon_directory.hpp"
 #include "actors/event_sink.hpp"
+#include "actors/node_metrics.hpp"
 #include "actors/stock_state.hpp"
 
 namespace dibs {
@@ -65,9 +66,15 @@ public:
     return sys_;
   }
 
+  node_metrics& metrics() {
+    return metrics_;
+  }
+
 private:
-  void spawn_stock(const coupon& info, std::vector<issuance_event> rows,
-                   std::vector<issuance_event> tail);
+  void spawn_stock(recovered_stock state);
+
+  /// The stock actor of a coupon created while the node runs.
+  void spawn_new_stock(const coupon& info);
 
   caf::actor_system& sys_;
   const config& cfg_;
@@ -77,7 +84,12 @@ private:
   std::unique_ptr<kafka_sink> sink_;
   coupon_directory directory_;
   caf::actor resolver_;
+  caf::actor snapshotter_;
   caf::actor store_;
+  /// The Kafka log and its partition count, for new coupons' snapshots.
+  std::string log_id_;
+  int32_t partition_count_ = 0;
+  node_metrics metrics_;
   std::vector<caf::actor> writers_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> writers_assigned_{false};

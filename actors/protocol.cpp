@@ -19,6 +19,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<user_coupon>>(
     "std::vector<dibs::user_coupon>");
   cfg.add_message_type<delivery_report>("dibs::delivery_report");
+  cfg.add_message_type<snapshot_meta>("dibs::snapshot_meta");
+  cfg.add_message_type<snapshot_write>("dibs::snapshot_write");
 }
 
 } // namespace dibs

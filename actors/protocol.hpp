@@ -16,6 +16,7 @@
 #include "persistence/error.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/records.hpp"
+#include "persistence/snapshot_store.hpp"
 
 namespace caf {
 class actor_system_config;
@@ -119,6 +120,11 @@ using committed_atom = caf::atom_constant<caf::atom("committed")>;
 
 /// (expire_atom, user_id_t): the wait limit of a `?wait=true` request passed.
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+
+/// (snapshot_atom): time to write the snapshot if anything is pending.
+/// To the snapshotter: (snapshot_atom, coupon_id_t, snapshot_meta,
+/// std::vector<issuance_event>, bool whole) -> snapshot_write.
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
 // -- writer -------------------------------------------------------------------
 

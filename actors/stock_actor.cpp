@@ -2,12 +2,9 @@
 
 namespace dibs {
 
-caf::behavior stock_actor(caf::stateful_actor<stock_state>* self, coupon info,
-                          std::vector<issuance_event> rows,
-                          std::vector<issuance_event> tail, event_sink* sink,
-                          caf::actor resolver, stock_settings settings) {
-  self->state.init(std::move(info), rows, tail, sink, std::move(resolver),
-                   settings);
+caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
+                          recovered_stock state, stock_deps deps) {
+  self->state.init(state, std::move(deps));
   return {
     [=](issue_atom, user_id_t user, bool wait) {
       auto rp = self->make_response_promise<issuance>();
@@ -36,6 +33,11 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self, coupon info,
       self->state.on_committed(rows);
     },
     [=](expire_atom, user_id_t user) { self->state.on_wait_expired(user); },
+    [=](snapshot_atom) {
+      self->state.write_snapshot();
+      self->delayed_send(self, self->state.settings().snapshot_interval,
+                         snapshot_atom::value);
+    },
   };
 }
 

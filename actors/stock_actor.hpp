@@ -9,9 +9,7 @@
 namespace dibs {
 
 /// One actor per coupon. See `stock_state` for what it owns.
-caf::behavior stock_actor(caf::stateful_actor<stock_state>* self, coupon info,
-                          std::vector<issuance_event> rows,
-                          std::vector<issuance_event> tail, event_sink* sink,
-                          caf::actor resolver, stock_settings settings);
+caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
+                          recovered_stock state, stock_deps deps);
 
 } // namespace dibs

@@ -13,14 +13,12 @@ stock_state::stock_state(caf::stateful_actor<stock_state>* self)
   // Empty.
 }
 
-void stock_state::init(coupon info, const std::vector<issuance_event>& rows,
-                       const std::vector<issuance_event>& tail,
-                       event_sink* sink, caf::actor resolver,
-                       stock_settings settings) {
-  info_ = std::move(info);
-  sink_ = sink;
-  resolver_ = std::move(resolver);
-  settings_ = settings;
+void stock_state::init(const recovered_stock& state, stock_deps deps) {
+  info_ = state.info;
+  sink_ = deps.sink;
+  resolver_ = std::move(deps.resolver);
+  snapshotter_ = std::move(deps.snapshotter);
+  settings_ = deps.settings;
   auto add = [&](const issuance_event& e, phase p) {
     auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
     if (!added && i->second.event.issuance_id != e.issuance_id)
@@ -29,13 +27,67 @@ void stock_state::init(coupon info, const std::vector<issuance_event>& rows,
                     e.issuance_id);
     next_seq_ = std::max(next_seq_, issuance_seq(e.issuance_id) + 1);
   };
-  for (auto& e : rows)
+  for (auto& e : state.rows)
     add(e, phase::issued);
-  for (auto& e : tail)
+  for (auto& e : state.tail)
     add(e, phase::accepted);
   if (holders_.size() > info_.total_quantity)
     spdlog::error("coupon {}: {} holders exceed the total of {}", info_.id,
                   holders_.size(), info_.total_quantity);
+  auto base = state.snapshot;
+  base.count = holders_.size();
+  base.checksum = 0;
+  for (auto& [user, h] : holders_)
+    base.checksum = snapshot_checksum(base.checksum, h.event);
+  snap_.start(std::move(base));
+  if (snapshotter_) {
+    write_snapshot();
+    self_->delayed_send(self_, settings_.snapshot_interval,
+                        snapshot_atom::value);
+  }
+}
+
+std::vector<issuance_event> stock_state::stored_events() const {
+  std::vector<issuance_event> result;
+  result.reserve(holders_.size());
+  for (auto& [user, h] : holders_)
+    if (h.state == phase::accepted || h.state == phase::issued)
+      result.push_back(h.event);
+  return result;
+}
+
+void stock_state::write_snapshot() {
+  if (!snapshotter_ || snap_.writing() || snap_.fenced())
+    return;
+  auto whole = snap_.needs_rewrite();
+  if (!whole && snap_.pending() == 0)
+    return;
+  std::vector<issuance_event> events;
+  snapshot_meta after;
+  if (whole) {
+    events = stored_events();
+    after = snap_.begin_rewrite(events);
+  } else {
+    std::tie(after, events) = snap_.begin_append();
+  }
+  self_
+    ->request(snapshotter_, caf::infinite, snapshot_atom::value, info_.id,
+              after, std::move(events), whole)
+    .then(
+      [this, after](snapshot_write res) {
+        snap_.end_write(res, after);
+        if (res == snapshot_write::fenced)
+          spdlog::error("coupon {}: a newer owner epoch than {} holds the "
+                        "snapshot; this actor stops snapshotting",
+                        info_.id, after.epoch);
+        else if (res == snapshot_write::diverged
+                 || snap_.pending() >= settings_.snapshot_every_events)
+          write_snapshot();
+      },
+      [this](caf::error&) {
+        // The snapshotter logged it; the next tick tries again.
+        snap_.write_failed();
+      });
 }
 
 uint32_t stock_state::remaining() const {
@@ -98,7 +150,7 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
     return;
   switch (rep.outcome) {
     case delivery_outcome::stored:
-      settle(id, true);
+      settle(id, true, rep.partition, rep.offset);
       break;
     case delivery_outcome::failed:
       spdlog::warn("coupon {}: issuance {} not stored: {}", info_.id, id,
@@ -112,6 +164,7 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
                    info_.id, id, rep.error);
       holders_.at(i->second.user).state = phase::unresolved;
+      snap_.on_unresolved();
       self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
                           id);
       break;
@@ -138,9 +191,11 @@ void stock_state::on_resolved(issuance_id_t id, bool found) {
   spdlog::info("coupon {}: issuance {} resolved as {}", info_.id, id,
                found ? "stored" : "not stored");
   settle(id, found);
+  snap_.on_unresolved_settled();
 }
 
-void stock_state::settle(issuance_id_t id, bool stored) {
+void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
+                         int64_t offset) {
   auto i = in_flight_.find(id);
   if (i == in_flight_.end())
     return;
@@ -157,6 +212,9 @@ void stock_state::settle(issuance_id_t id, bool stored) {
   // The writers may have committed the row before the delivery report came.
   if (h->second.state != phase::issued)
     h->second.state = phase::accepted;
+  snap_.on_stored(h->second.event, partition, offset);
+  if (snap_.pending() >= settings_.snapshot_every_events)
+    write_snapshot();
   auto reply = reply_of(h->second);
   for (auto& w : res.waiters) {
     if (!w.first) {

@@ -12,6 +12,7 @@
 
 #include "actors/event_sink.hpp"
 #include "actors/protocol.hpp"
+#include "actors/snapshot_tracker.hpp"
 
 namespace dibs {
 
@@ -25,6 +26,33 @@ struct stock_settings {
   std::chrono::milliseconds resolve_grace{2000};
   /// Backoff between attempts when the resolver itself fails.
   std::chrono::milliseconds resolve_retry{1000};
+  /// A snapshot is written once this many issuances are pending...
+  size_t snapshot_every_events = 1000;
+  /// ...or this long after the last one, whichever comes first.
+  std::chrono::milliseconds snapshot_interval{1000};
+};
+
+/// What recovery hands a stock actor: its coupon, what is issued, and where
+/// its snapshot starts.
+struct recovered_stock {
+  coupon info;
+  /// Issuances committed in MySQL.
+  std::vector<issuance_event> rows;
+  /// Issuances durable in Kafka, not yet in MySQL.
+  std::vector<issuance_event> tail;
+  /// The new owner epoch, the log, the coupon's partition and the position
+  /// up to which `rows` and `tail` hold every issuance of the coupon in it;
+  /// count and checksum are filled in by the actor.
+  snapshot_meta snapshot;
+};
+
+/// The actors and objects a stock actor talks to.
+struct stock_deps {
+  event_sink* sink = nullptr;
+  caf::actor resolver;
+  /// Writes snapshots to Redis; none in tests that do not snapshot.
+  caf::actor snapshotter;
+  stock_settings settings;
 };
 
 /// The state of one coupon's stock actor: the remaining stock, the users who
@@ -53,11 +81,9 @@ public:
 
   explicit stock_state(caf::stateful_actor<stock_state>* self);
 
-  /// Sets the coupon and what is already issued: `rows` are in MySQL,
-  /// `tail` only in Kafka (accepted, not yet written).
-  void init(coupon info, const std::vector<issuance_event>& rows,
-            const std::vector<issuance_event>& tail, event_sink* sink,
-            caf::actor resolver, stock_settings settings);
+  /// Sets the coupon and what is already issued, then writes a whole
+  /// snapshot under the new epoch.
+  void init(const recovered_stock& state, stock_deps deps);
 
   void issue(user_id_t user, bool wait, replier<issuance> reply);
 
@@ -75,7 +101,19 @@ public:
 
   void on_wait_expired(user_id_t user);
 
+  /// Writes the snapshot when anything is pending and no write is running;
+  /// whole when the tracker says so.
+  void write_snapshot();
+
   uint32_t remaining() const;
+
+  const snapshot_tracker& snapshots() const {
+    return snap_;
+  }
+
+  const stock_settings& settings() const {
+    return settings_;
+  }
 
 private:
   struct waiter {
@@ -85,8 +123,13 @@ private:
     bool first;
   };
 
-  /// Gives a pending reservation its final outcome.
-  void settle(issuance_id_t id, bool stored);
+  /// Gives a pending reservation its final outcome; `partition` and
+  /// `offset` are -1 unless a delivery report gave them.
+  void settle(issuance_id_t id, bool stored, int32_t partition = -1,
+              int64_t offset = -1);
+
+  /// Every issuance durable in Kafka or MySQL.
+  std::vector<issuance_event> stored_events() const;
 
   issuance reply_of(const holding& h) const;
 
@@ -94,7 +137,9 @@ private:
   coupon info_;
   event_sink* sink_ = nullptr;
   caf::actor resolver_;
+  caf::actor snapshotter_;
   stock_settings settings_;
+  snapshot_tracker snap_;
   uint32_t next_seq_ = 1;
   std::unordered_map<user_id_t, holding> holders_;
   struct reservation {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -67,6 +68,9 @@ kafka_producer::make(const kafka_settings& s) {
     // embedded broker's retention is counted in bytes, so this also widens
     // the window a lagging writer has before the broker drops records.
     {"compression.type", "lz4"},
+    // Named, not left to the default: recovery computes a coupon's
+    // partition with the same function (`partition_of`).
+    {"partitioner", "consistent_random"},
   });
   if (!conf)
     return std::move(conf.error());
@@ -99,9 +103,20 @@ kafka_producer::~kafka_producer() {
     producer_->poll(0);
 }
 
+std::string partition_key(coupon_id_t coupon) {
+  return std::to_string(coupon);
+}
+
+int32_t partition_of(coupon_id_t coupon, int32_t partition_count) {
+  auto key = partition_key(coupon);
+  // The producer's partitioner; it reads neither the topic nor the opaques.
+  return rd_kafka_msg_partitioner_consistent_random(
+    nullptr, key.data(), key.size(), partition_count, nullptr, nullptr);
+}
+
 void kafka_producer::produce(const issuance_event& event, callback done) {
   auto payload = encode(event);
-  auto key = std::to_string(event.coupon_id);
+  auto key = partition_key(event.coupon_id);
   auto opaque = std::make_unique<callback>(std::move(done));
   auto err = producer_->produce(topic_.get(), RdKafka::Topic::PARTITION_UA,
                                 RdKafka::Producer::RK_MSG_COPY,
@@ -185,6 +200,9 @@ kafka_log::scanner(const kafka_settings& s) {
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "false"},
+    // The embedded broker holds every fetch this long: recovery and the
+    // resolver read many short ranges.
+    {"fetch.wait.max.ms", std::to_string(s.fetch_wait_max_ms)},
   });
   if (!conf)
     return std::move(conf.error());

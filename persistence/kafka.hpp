@@ -64,6 +64,13 @@ typename Inspector::result_type inspect(Inspector& f, delivery_report& x) {
            x.offset, x.error);
 }
 
+/// The key of a coupon's records.
+std::string partition_key(coupon_id_t coupon);
+
+/// The partition the producer's partitioner (`consistent_random`: CRC32 of
+/// the key) gives a coupon's records.
+int32_t partition_of(coupon_id_t coupon, int32_t partition_count);
+
 /// Idempotent producer (acks=all) of issuance events, keyed by coupon id.
 /// Thread-safe. Delivery reports are served on one thread of its own.
 class kafka_producer {

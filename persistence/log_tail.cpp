@@ -5,10 +5,6 @@
 
 namespace dibs {
 
-namespace {
-
-/// Where the writers stand in each partition of the current log: the
-/// offset stored in MySQL for this log id, 0 where none is.
 caf::expected<std::map<int32_t, int64_t>>
 stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms) {
   auto log = scanner.identity(timeout_ms);
@@ -28,8 +24,6 @@ stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms) {
       result[o.partition] = o.next_offset;
   return result;
 }
-
-} // namespace
 
 caf::expected<std::vector<issuance_event>>
 unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms) {

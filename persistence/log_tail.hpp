@@ -10,6 +10,11 @@
 
 namespace dibs {
 
+/// Where the writers stand in each partition of the current log: the offset
+/// stored in MySQL for this log id, 0 where none is.
+caf::expected<std::map<int32_t, int64_t>>
+stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms);
+
 /// The issuance events in Kafka that the writers have not committed to MySQL
 /// yet: every partition read from the offset stored in `writer_offsets` for
 /// this log (from its start when none is) to its high watermark.

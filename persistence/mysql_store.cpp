@@ -60,6 +60,13 @@ const char* schema_statements[] = {
   ") ENGINE=InnoDB",
   "ALTER TABLE writer_offsets ADD COLUMN IF NOT EXISTS"
   " log_id VARCHAR(200) NOT NULL DEFAULT ''",
+  // The owner epoch of each coupon's stock actor: raised each time a node
+  // takes the coupon over, so a snapshot written by an earlier owner is
+  // recognized and a late write of that owner is fenced.
+  "CREATE TABLE IF NOT EXISTS coupon_owners ("
+  " coupon_id INT UNSIGNED NOT NULL PRIMARY KEY,"
+  " epoch BIGINT UNSIGNED NOT NULL"
+  ") ENGINE=InnoDB",
 };
 
 /// Renders an epoch-millisecond value as a SQL expression (NULL for 0).
@@ -196,6 +203,8 @@ caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
                       "remaining_quantity) VALUES ("
                       + std::to_string(result.id) + ", "
                       + std::to_string(result.total_quantity) + ")");
+    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) VALUES ("
+                      + std::to_string(result.id) + ", 1)");
     conn_->commit();
     return result;
   });
@@ -209,6 +218,23 @@ caf::expected<std::vector<coupon>> mysql_store::load_coupons() {
       std::string{"SELECT "} + coupon_columns + " FROM coupons ORDER BY id")};
     while (rs->next())
       result.emplace_back(read_coupon(*rs));
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
+  return guarded("claim_epochs",
+                 [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) SELECT id, "
+                      "1 FROM coupons ON DUPLICATE KEY UPDATE epoch = epoch "
+                      "+ 1");
+    std::unique_ptr<sql::ResultSet> rs{
+      st->executeQuery("SELECT coupon_id, epoch FROM coupon_owners")};
+    std::map<coupon_id_t, uint64_t> result;
+    while (rs->next())
+      result[rs->getUInt("coupon_id")] = rs->getUInt64("epoch");
     conn_->commit();
     return result;
   });

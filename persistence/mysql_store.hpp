@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,11 @@ public:
 
   /// Every coupon, by ascending id.
   caf::expected<std::vector<coupon>> load_coupons();
+
+  /// Takes every coupon over for this node: raises each coupon's owner
+  /// epoch by one (a coupon without one gets 1) and returns the new epochs.
+  /// A snapshot written under the epoch before is this node's to trust.
+  caf::expected<std::map<coupon_id_t, uint64_t>> claim_epochs();
 
   /// Every issuance row of one coupon.
   caf::expected<std::vector<issuance_event>> load_issuances(coupon_id_t id);

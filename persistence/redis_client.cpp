@@ -4,6 +4,37 @@
 
 namespace dibs {
 
+namespace {
+
+redis_value copy_reply(const redisReply* r) {
+  redis_value v;
+  switch (r->type) {
+    case REDIS_REPLY_INTEGER:
+      v.kind = redis_value::integer;
+      v.number = r->integer;
+      break;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+      v.kind = r->type == REDIS_REPLY_STRING   ? redis_value::string
+               : r->type == REDIS_REPLY_STATUS ? redis_value::status
+                                               : redis_value::error;
+      v.text.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ARRAY:
+      v.kind = redis_value::array;
+      v.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i)
+        v.elements.push_back(copy_reply(r->element[i]));
+      break;
+    default:
+      break;
+  }
+  return v;
+}
+
+} // namespace
+
 void redis_client::context_deleter::operator()(redisContext* ctx) const {
   redisFree(ctx);
 }
@@ -24,15 +55,59 @@ redis_client::connect(const redis_settings& s) {
 
 redis_client::~redis_client() = default;
 
+bool redis_client::broken() const {
+  return ctx_->err != 0;
+}
+
 caf::expected<void> redis_client::ping() {
-  auto* raw = static_cast<redisReply*>(redisCommand(ctx_.get(), "PING"));
-  if (!raw)
-    return caf::make_error(ec::storage_failure,
-                           std::string{"redis ping: "} + ctx_->errstr);
-  std::unique_ptr<redisReply, void (*)(void*)> reply{raw, freeReplyObject};
-  if (reply->type != REDIS_REPLY_STATUS || std::string{reply->str} != "PONG")
+  auto reply = command({"PING"});
+  if (!reply)
+    return std::move(reply.error());
+  if (reply->kind != redis_value::status || reply->text != "PONG")
     return caf::make_error(ec::storage_failure, "redis ping: unexpected reply");
   return caf::unit;
+}
+
+caf::expected<std::vector<redis_value>>
+redis_client::pipeline(const std::vector<command_args>& commands) {
+  auto fail = [this](const char* what) {
+    return caf::make_error(ec::storage_failure,
+                           std::string{"redis "} + what + ": " + ctx_->errstr);
+  };
+  if (broken())
+    return fail("connection");
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& cmd : commands) {
+    argv.clear();
+    lens.clear();
+    for (auto& arg : cmd) {
+      argv.push_back(arg.data());
+      lens.push_back(arg.size());
+    }
+    if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(argv.size()),
+                               argv.data(), lens.data())
+        != REDIS_OK)
+      return fail("append");
+  }
+  std::vector<redis_value> result;
+  result.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || !raw)
+      return fail("reply");
+    std::unique_ptr<redisReply, void (*)(void*)> reply{
+      static_cast<redisReply*>(raw), freeReplyObject};
+    result.push_back(copy_reply(reply.get()));
+  }
+  return result;
+}
+
+caf::expected<redis_value> redis_client::command(const command_args& args) {
+  auto replies = pipeline({args});
+  if (!replies)
+    return std::move(replies.error());
+  return std::move(replies->front());
 }
 
 } // namespace dibs

@@ -47,9 +47,12 @@ struct fixture : test_coordinator_fixture<dibs::config> {
                     epoch_ms closes_at = 0,
                     std::vector<issuance_event> rows = {},
                     std::vector<issuance_event> tail = {}) {
-    coupon c{coupon_id, "noon", 1000, total, opens_at, closes_at, 0};
-    stock = sys.spawn(stock_actor, c, rows, tail, &sink, resolver,
-                      stock_settings{});
+    recovered_stock st;
+    st.info = coupon{coupon_id, "noon", 1000, total, opens_at, closes_at, 0};
+    st.rows = std::move(rows);
+    st.tail = std::move(tail);
+    stock = sys.spawn(stock_actor, std::move(st),
+                      stock_deps{&sink, resolver, {}, stock_settings{}});
     consume_messages();
   }
 
