@@ -30,6 +30,57 @@ struct plan {
 
 } // namespace
 
+std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
+                             const std::string& log_id, int32_t partition,
+                             int64_t low) {
+  auto& m = loaded.snap.meta;
+  switch (loaded.fault) {
+    case snapshot_fault::absent:
+      return "no snapshot";
+    case snapshot_fault::corrupt:
+      return "corrupt snapshot (" + loaded.reason + ")";
+    case snapshot_fault::ok:
+      break;
+  }
+  if (m.epoch + 1 != epoch)
+    return "snapshot of epoch " + std::to_string(m.epoch) + ", expected "
+           + std::to_string(epoch - 1);
+  if (m.log_id != log_id)
+    return "snapshot of another Kafka log";
+  if (m.partition != partition)
+    return "snapshot of partition " + std::to_string(m.partition);
+  if (m.position < low)
+    return "Kafka no longer holds the snapshot's position";
+  return {};
+}
+
+std::vector<issuance_event>
+rows_from_snapshot(const snapshot& snap,
+                   const std::vector<std::pair<int64_t, issuance_event>>& committed,
+                   const std::vector<issuance_event>& tail) {
+  std::unordered_set<issuance_id_t> in_tail;
+  for (auto& e : tail)
+    in_tail.insert(e.issuance_id);
+  std::vector<issuance_event> rows;
+  rows.reserve(snap.events.size());
+  for (auto& e : snap.events)
+    if (!in_tail.count(e.issuance_id))
+      rows.push_back(e);
+  // Records past the snapshot's position it may already hold (its position
+  // waits while an outcome is unresolved).
+  std::unordered_set<issuance_id_t> held;
+  for (auto& [offset, e] : committed) {
+    if (offset < snap.meta.position || in_tail.count(e.issuance_id))
+      continue;
+    if (held.empty())
+      for (auto& s : snap.events)
+        held.insert(s.issuance_id);
+    if (held.insert(e.issuance_id).second)
+      rows.push_back(e);
+  }
+  return rows;
+}
+
 caf::expected<std::vector<recovered_stock>>
 recover_stock(const std::vector<coupon>& coupons,
               const std::map<coupon_id_t, uint64_t>& epochs,
@@ -67,22 +118,11 @@ recover_stock(const std::vector<coupon>& coupons,
       why = "Redis unreachable";
     } else if (auto loaded = snapshots->load(c.id); !loaded) {
       why = "Redis: " + to_string(loaded.error());
-    } else if (loaded->fault == snapshot_fault::absent) {
-      why = "no snapshot";
-    } else if (loaded->fault == snapshot_fault::corrupt) {
-      why = "corrupt snapshot (" + loaded->reason + ")";
-    } else if (auto& m = loaded->snap.meta; m.epoch + 1 != pl.epoch) {
-      why = "snapshot of epoch " + std::to_string(m.epoch) + ", expected "
-            + std::to_string(pl.epoch - 1);
-    } else if (m.log_id != log->log_id) {
-      why = "snapshot of another Kafka log";
-    } else if (m.partition != pl.partition) {
-      why = "snapshot of partition " + std::to_string(m.partition);
-    } else if (m.position < low[pl.partition]) {
-      why = "Kafka no longer holds the snapshot's position";
-    } else {
+    } else if (why = snapshot_problem(*loaded, pl.epoch, log->log_id,
+                                      pl.partition, low[pl.partition]);
+               why.empty()) {
       auto& from = read_from[pl.partition];
-      from = std::min(from, m.position);
+      from = std::min(from, loaded->snap.meta.position);
       pl.snap = std::move(loaded->snap);
     }
     if (!pl.snap)
@@ -127,25 +167,7 @@ recover_stock(const std::vector<coupon>& coupons,
     st.info = *pl.info;
     st.tail = std::move(unwritten[id]);
     if (pl.snap) {
-      std::unordered_set<issuance_id_t> in_tail;
-      for (auto& e : st.tail)
-        in_tail.insert(e.issuance_id);
-      st.rows.reserve(pl.snap->events.size());
-      for (auto& e : pl.snap->events)
-        if (!in_tail.count(e.issuance_id))
-          st.rows.push_back(e);
-      // Records past the snapshot's position it may already hold (its
-      // position waits while an outcome is unresolved).
-      std::unordered_set<issuance_id_t> held;
-      for (auto& [offset, e] : seen[id]) {
-        if (offset < pl.snap->meta.position || in_tail.count(e.issuance_id))
-          continue;
-        if (held.empty())
-          for (auto& s : pl.snap->events)
-            held.insert(s.issuance_id);
-        if (held.insert(e.issuance_id).second)
-          st.rows.push_back(e);
-      }
+      st.rows = rows_from_snapshot(*pl.snap, seen[id], st.tail);
       metrics.recovered_from_snapshot.fetch_add(1, std::memory_order_relaxed);
     } else {
       auto rows = store.load_issuances(id);

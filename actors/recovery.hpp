@@ -1,6 +1,8 @@
 #pragma once
 
 #include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -12,6 +14,22 @@
 #include "persistence/snapshot_store.hpp"
 
 namespace dibs {
+
+/// Why a loaded snapshot cannot serve the owner of `epoch` reading `log_id`,
+/// whose coupon lives in `partition` with Kafka holding offsets from `low`
+/// on; empty when it can.
+std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
+                             const std::string& log_id, int32_t partition,
+                             int64_t low);
+
+/// The committed issuances of a coupon recovered from its snapshot: the
+/// snapshot's own plus the records at or past its position in `committed`
+/// (offset and event, below the writers' offset), without those in `tail`
+/// (past the writers' offset: accepted, not committed).
+std::vector<issuance_event>
+rows_from_snapshot(const snapshot& snap,
+                   const std::vector<std::pair<int64_t, issuance_event>>& committed,
+                   const std::vector<issuance_event>& tail);
 
 /// Rebuilds the state of stock actors before they serve.
 ///
