@@ -40,7 +40,8 @@ config::config()
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
     writer_retry_backoff_ms(d::writer::retry_backoff_ms),
-    node_drain_timeout_ms(d::node::drain_timeout_ms) {
+    node_drain_timeout_ms(d::node::drain_timeout_ms),
+    node_fault_injection(d::node::fault_injection) {
   opt_group{custom_options_, "http"}
     .add(http_address, "address", "address the HTTP gateway binds")
     .add(http_port, "port", "TCP port of the HTTP gateway")
@@ -91,9 +92,11 @@ config::config()
          "longest wait to fill a batch")
     .add(writer_retry_backoff_ms, "retry-backoff-ms",
          "pause before retrying a batch MySQL refused");
-  opt_group{custom_options_, "node"}.add(
-    node_drain_timeout_ms, "drain-timeout-ms",
-    "on SIGTERM, longest wait for in-flight requests and writer drain");
+  opt_group{custom_options_, "node"}
+    .add(node_drain_timeout_ms, "drain-timeout-ms",
+         "on SIGTERM, longest wait for in-flight requests and writer drain")
+    .add(node_fault_injection, "fault-injection",
+         "accept POST /admin/faults (tests and drills only)");
   register_message_types(*this);
 }
 

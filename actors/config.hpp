@@ -54,6 +54,7 @@ public:
   size_t writer_retry_backoff_ms;
 
   size_t node_drain_timeout_ms;
+  bool node_fault_injection;
 
   /// Kafka settings; reads the bootstrap file when no servers are given.
   caf::expected<kafka_settings> kafka() const;

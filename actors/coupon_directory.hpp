@@ -2,6 +2,7 @@
 
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -11,8 +12,9 @@
 namespace dibs {
 
 /// Which stock actor owns which coupon on this node. Read on every request
-/// by the gateway's io threads, written only when a coupon is created or the
-/// node starts, hence a reader-writer lock rather than an actor round trip.
+/// by the gateway's io threads, written only when a coupon is created, the
+/// node starts or the supervisor replaces a crashed stock actor, hence a
+/// reader-writer lock rather than an actor round trip.
 class coupon_directory {
 public:
   /// The coupon's stock actor, or an invalid handle.
@@ -22,9 +24,24 @@ public:
     return i != actors_.end() ? i->second : caf::actor{};
   }
 
-  void add(coupon_id_t id, caf::actor hdl) {
+  /// Registers or replaces the coupon's stock actor.
+  void set(coupon_id_t id, caf::actor hdl) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    actors_.emplace(id, std::move(hdl));
+    actors_.insert_or_assign(id, std::move(hdl));
+    recovering_.erase(id);
+  }
+
+  /// The coupon's stock actor died and is being recovered: `find` gives no
+  /// handle and `recovering` is true until `set` installs the new one.
+  void set_recovering(coupon_id_t id) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    actors_.erase(id);
+    recovering_.insert(id);
+  }
+
+  bool recovering(coupon_id_t id) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return recovering_.count(id) > 0;
   }
 
   std::vector<caf::actor> all() const {
@@ -39,11 +56,13 @@ public:
   void clear() {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     actors_.clear();
+    recovering_.clear();
   }
 
 private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<coupon_id_t, caf::actor> actors_;
+  std::unordered_set<coupon_id_t> recovering_;
 };
 
 } // namespace dibs

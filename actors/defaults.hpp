@@ -73,6 +73,9 @@ namespace node {
 /// On SIGTERM, how long to wait for in-flight requests and for the writers
 /// to drain Kafka into MySQL.
 constexpr size_t drain_timeout_ms = 30'000;
+/// Accept `POST /admin/faults` (crash an actor, break the producer): for
+/// fault-injection tests and drills, never in production.
+constexpr bool fault_injection = false;
 } // namespace node
 
 } // namespace dibs::defaults

@@ -4,9 +4,11 @@
 #include <map>
 #include <thread>
 
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/producer_guard.hpp"
 #include "actors/recovery.hpp"
 #include "actors/resolver_actor.hpp"
 #include "actors/snapshotter_actor.hpp"
@@ -38,21 +40,101 @@ node::~node() {
   stop();
 }
 
+void node::supervise(child_spec spec) {
+  caf::anon_send(supervisor_, supervise_atom::value, std::move(spec));
+}
+
 void node::spawn_stock(recovered_stock state) {
   auto id = state.info.id;
   auto hdl = sys_.spawn(stock_actor, std::move(state),
-                        stock_deps{sink_.get(), resolver_, snapshotter_,
+                        stock_deps{sink_.get(), &resolver_, &snapshotter_,
                                    stock_settings_});
-  directory_.add(id, std::move(hdl));
+  directory_.set(id, hdl);
+  child_spec spec;
+  spec.name = "stock-" + std::to_string(id);
+  spec.kind = child_kind::stock;
+  spec.hdl = std::move(hdl);
+  spec.restart = [this, id] { return restart_stock(id); };
+  // Requests get 503 at once instead of waiting on a dead actor.
+  spec.on_down = [this, id] { directory_.set_recovering(id); };
+  // Records the dead actor had in flight are reported (or timed out) within
+  // the producer's message timeout; only then is the log final for them.
+  spec.min_delay = milliseconds(cfg_.kafka_message_timeout_ms + 1000);
+  supervise(std::move(spec));
 }
 
-void node::spawn_new_stock(const coupon& info) {
+caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
+  auto store = mysql_store::open(cfg_.mysql());
+  if (!store)
+    return std::move(store.error());
+  auto scanner = kafka_log::scanner(kafka_);
+  if (!scanner)
+    return std::move(scanner.error());
+  auto coupons = (*store)->load_coupons();
+  if (!coupons)
+    return std::move(coupons.error());
+  std::vector<coupon> one;
+  for (auto& c : *coupons)
+    if (c.id == id)
+      one.push_back(c);
+  if (one.empty())
+    return caf::make_error(ec::coupon_not_found);
+  auto epoch = (*store)->claim_epoch(id);
+  if (!epoch)
+    return std::move(epoch.error());
+  auto snapshots = snapshot_store::connect(cfg_.redis());
+  auto recovered = recover_stock(one, {{id, *epoch}}, **store, **scanner,
+                                 snapshots ? snapshots->get() : nullptr,
+                                 metrics_, startup_kafka_timeout_ms);
+  if (!recovered)
+    return std::move(recovered.error());
+  auto hdl = sys_.spawn(stock_actor, std::move(recovered->front()),
+                        stock_deps{sink_.get(), &resolver_, &snapshotter_,
+                                   stock_settings_});
+  directory_.set(id, hdl);
+  return hdl;
+}
+
+caf::actor node::spawn_writer() {
+  writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
+                     cfg_.writer_retry_backoff_ms};
+  return sys_.spawn<caf::detached>(writer_actor, kafka_, cfg_.mysql(), ws,
+                                   &directory_, &writers_assigned_);
+}
+
+caf::error node::inject_fault(const std::string& fault, coupon_id_t coupon) {
+  auto crash = [](const caf::actor& hdl) -> caf::error {
+    if (!hdl)
+      return caf::make_error(ec::coupon_not_found);
+    caf::anon_send_exit(hdl, caf::exit_reason::kill);
+    return caf::none;
+  };
+  if (fault == "crash-stock")
+    return crash(directory_.find(coupon));
+  if (fault == "crash-writer") {
+    std::lock_guard<std::mutex> guard{writers_mtx_};
+    return writers_.empty() ? caf::make_error(ec::not_found)
+                            : crash(writers_.front());
+  }
+  if (fault == "crash-snapshotter")
+    return crash(snapshotter_.get());
+  if (fault == "crash-resolver")
+    return crash(resolver_.get());
+  if (fault == "producer-fatal") {
+    sink_->current()->inject_fatal_error();
+    return caf::none;
+  }
+  return caf::make_error(ec::bad_request, "unknown fault " + fault);
+}
+
+void node::spawn_new_stock(const coupon& info, int64_t position) {
   recovered_stock st;
   st.info = info;
   // `create_coupon` gave it owner epoch 1; nothing of it is in Kafka yet.
   st.snapshot.epoch = 1;
   st.snapshot.log_id = log_id_;
   st.snapshot.partition = partition_of(info.id, partition_count_);
+  st.snapshot.position = position;
   spawn_stock(std::move(st));
 }
 
@@ -70,8 +152,7 @@ caf::error node::start() {
   auto producer = kafka_producer::make(kafka_);
   if (!producer)
     return std::move(producer.error());
-  producer_ = std::move(*producer);
-  sink_ = std::make_unique<kafka_sink>(*producer_);
+  sink_ = std::make_unique<kafka_sink>(std::move(*producer));
   // Recovery: a snapshot in Redis plus the Kafka records after it, or, for
   // coupons without a good snapshot, MySQL's rows plus the Kafka tail the
   // writers have not committed.
@@ -102,9 +183,44 @@ caf::error node::start() {
                                  metrics_, startup_kafka_timeout_ms);
   if (!recovered)
     return std::move(recovered.error());
-  resolver_ = sys_.spawn<caf::detached>(resolver_actor, kafka_, cfg_.mysql());
-  snapshotter_ = sys_.spawn<caf::detached>(snapshotter_actor, cfg_.redis(),
-                                           &metrics_);
+  supervisor_ = sys_.spawn<caf::detached>(supervisor_actor,
+                                          supervisor_settings{}, &metrics_);
+  auto serve = [this](const char* name, child_kind kind, service_handle& ref,
+                      std::function<caf::actor()> make) {
+    ref.set(make());
+    child_spec spec;
+    spec.name = name;
+    spec.kind = kind;
+    spec.hdl = ref.get();
+    spec.restart = [&ref, make]() -> caf::expected<caf::actor> {
+      ref.set(make());
+      return ref.get();
+    };
+    supervise(std::move(spec));
+  };
+  serve("resolver", child_kind::resolver, resolver_, [this] {
+    return sys_.spawn<caf::detached>(resolver_actor, kafka_, cfg_.mysql());
+  });
+  serve("snapshotter", child_kind::snapshotter, snapshotter_, [this] {
+    return sys_.spawn<caf::detached>(snapshotter_actor, cfg_.redis(),
+                                     &metrics_);
+  });
+  {
+    auto make_guard = [this] {
+      return sys_.spawn<caf::detached>(producer_guard, kafka_, sink_.get(),
+                                       &metrics_);
+    };
+    producer_guard_ = make_guard();
+    child_spec spec;
+    spec.name = "producer-guard";
+    spec.kind = child_kind::producer;
+    spec.hdl = producer_guard_;
+    spec.restart = [this, make_guard]() -> caf::expected<caf::actor> {
+      producer_guard_ = make_guard();
+      return producer_guard_;
+    };
+    supervise(std::move(spec));
+  }
   size_t rows_total = 0;
   size_t tail_total = 0;
   for (auto& st : *recovered) {
@@ -122,32 +238,49 @@ caf::error node::start() {
                metrics_.recovered_from_mysql.load(), rows_total, tail_total,
                took);
   store_ = sys_.spawn<caf::detached>(
-    store_actor, cfg_.mysql(), cfg_.redis(), kafka_,
-    [this](const coupon& c) { spawn_new_stock(c); });
-  writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
-                     cfg_.writer_retry_backoff_ms};
+    store_actor, cfg_.mysql(), kafka_,
+    [this](const coupon& c, int64_t position) {
+      spawn_new_stock(c, position);
+    });
   // A node without writers leaves writing to other nodes.
   writers_assigned_ = cfg_.writer_count == 0;
-  for (size_t i = 0; i < cfg_.writer_count; ++i)
-    writers_.push_back(sys_.spawn<caf::detached>(writer_actor, kafka_,
-                                                 cfg_.mysql(), ws,
-                                                 &directory_,
-                                                 &writers_assigned_));
+  for (size_t i = 0; i < cfg_.writer_count; ++i) {
+    writers_.push_back(spawn_writer());
+    child_spec spec;
+    spec.name = "writer-" + std::to_string(i);
+    spec.kind = child_kind::writer;
+    spec.hdl = writers_.back();
+    spec.restart = [this, i]() -> caf::expected<caf::actor> {
+      std::lock_guard<std::mutex> guard{writers_mtx_};
+      writers_[i] = spawn_writer();
+      return writers_[i];
+    };
+    supervise(std::move(spec));
+  }
   ready_ = true;
   return caf::none;
 }
 
 void node::stop() {
-  if (!producer_)
+  if (!supervisor_) {
+    // Never started (or stopped already).
+    sink_.reset();
     return;
+  }
   ready_ = false;
+  // Actors stopped from here on are not restarted.
+  {
+    caf::scoped_actor self{sys_};
+    self->request(supervisor_, caf::infinite, stop_atom::value)
+      .receive([](bool) {}, [](caf::error&) {});
+  }
   auto deadline = clock_type::now() + milliseconds(cfg_.node_drain_timeout_ms);
   auto left_ms = [&] {
     return static_cast<int>(std::max<int64_t>(
       0, std::chrono::duration_cast<milliseconds>(deadline - clock_type::now())
            .count()));
   };
-  if (auto n = producer_->flush(left_ms()); n > 0)
+  if (auto n = sink_->current()->flush(left_ms()); n > 0)
     spdlog::error("{} records still unacknowledged at shutdown", n);
   // Let the writers drain: done when MySQL's offsets reach the watermarks.
   // A node without writers leaves that to the nodes that have them.
@@ -169,20 +302,28 @@ void node::stop() {
       std::this_thread::sleep_for(milliseconds(50));
     }
   }
-  for (auto& w : writers_)
-    caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+  auto shutdown = [](const caf::actor& hdl) {
+    if (hdl)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+  };
+  {
+    std::lock_guard<std::mutex> guard{writers_mtx_};
+    for (auto& w : writers_)
+      shutdown(w);
+    writers_.clear();
+  }
   for (auto& a : directory_.all())
-    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(store_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(resolver_, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(snapshotter_, caf::exit_reason::user_shutdown);
-  snapshotter_ = nullptr;
-  writers_.clear();
+    shutdown(a);
+  for (auto& a : {store_, resolver_.get(), snapshotter_.get(),
+                  producer_guard_, supervisor_})
+    shutdown(a);
   directory_.clear();
   store_ = nullptr;
-  resolver_ = nullptr;
+  resolver_.set(nullptr);
+  snapshotter_.set(nullptr);
+  producer_guard_ = nullptr;
+  supervisor_ = nullptr;
   sink_.reset();
-  producer_.reset();
 }
 
 } // namespace dibs

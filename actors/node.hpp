@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -11,21 +12,26 @@
 #include "actors/coupon_directory.hpp"
 #include "actors/event_sink.hpp"
 #include "actors/node_metrics.hpp"
+#include "actors/service_handle.hpp"
 #include "actors/stock_state.hpp"
+#include "actors/supervisor.hpp"
 
 namespace dibs {
 
 /// One dibs node: the Kafka producer, the stock actors, the writers, the
-/// resolver and the store actor, wired together. The gateway talks to it.
+/// resolver, the snapshotter, the store actor and their supervisor, wired
+/// together. The gateway talks to it.
 class node {
 public:
   node(caf::actor_system& sys, const config& cfg);
 
   ~node();
 
-  /// Creates the schema, rebuilds every stock actor from MySQL plus the
-  /// Kafka tail the writers have not committed, then starts the writers.
-  /// Blocks; call before the gateway listens.
+  /// Creates the schema, recovers every stock actor (`recover_stock`:
+  /// Redis snapshot plus Kafka, or MySQL plus the Kafka tail), then starts
+  /// the writers, the snapshotter, the resolver and the supervisor that
+  /// restarts them. Blocks; `ready()` turns true at the end. On an error
+  /// nothing was spawned and it may be called again.
   caf::error start();
 
   /// Stops taking new issuances (readiness turns false); in-flight ones
@@ -42,6 +48,17 @@ public:
   caf::actor stock(coupon_id_t id) const {
     return directory_.find(id);
   }
+
+  /// The coupon's stock actor crashed and is being recovered.
+  bool recovering(coupon_id_t id) const {
+    return directory_.recovering(id);
+  }
+
+  /// Fault injection (`node.fault-injection`): `crash-stock` (of
+  /// `coupon`), `crash-writer`, `crash-snapshotter`, `crash-resolver`,
+  /// `producer-fatal`. The actor is killed as a crash would; the
+  /// supervisor takes it from there.
+  caf::error inject_fault(const std::string& fault, coupon_id_t coupon);
 
   caf::actor store() const {
     return store_;
@@ -73,23 +90,35 @@ public:
 private:
   void spawn_stock(recovered_stock state);
 
-  /// The stock actor of a coupon created while the node runs.
-  void spawn_new_stock(const coupon& info);
+  /// Hands an actor to the supervisor.
+  void supervise(child_spec spec);
+
+  /// Recovers one coupon's stock actor after its crash (supervisor thread).
+  caf::expected<caf::actor> restart_stock(coupon_id_t id);
+
+  caf::actor spawn_writer();
+
+  /// The stock actor of a coupon created while the node runs; `position`
+  /// is the high watermark of its partition at creation.
+  void spawn_new_stock(const coupon& info, int64_t position);
 
   caf::actor_system& sys_;
   const config& cfg_;
   kafka_settings kafka_;
   stock_settings stock_settings_;
-  std::unique_ptr<kafka_producer> producer_;
   std::unique_ptr<kafka_sink> sink_;
   coupon_directory directory_;
-  caf::actor resolver_;
-  caf::actor snapshotter_;
+  service_handle resolver_;
+  service_handle snapshotter_;
+  caf::actor supervisor_;
+  caf::actor producer_guard_;
   caf::actor store_;
   /// The Kafka log and its partition count, for new coupons' snapshots.
   std::string log_id_;
   int32_t partition_count_ = 0;
   node_metrics metrics_;
+  /// Replaced by the supervisor's thread when one crashes.
+  std::mutex writers_mtx_;
   std::vector<caf::actor> writers_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> writers_assigned_{false};

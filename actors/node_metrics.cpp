@@ -40,6 +40,8 @@ std::string node_metrics::render() const {
                      writer_restarts.load(std::memory_order_relaxed));
   out += fmt::format("dibs_supervisor_restarts_total{{kind=\"producer\"}} {}\n",
                      producer_restarts.load(std::memory_order_relaxed));
+  out += fmt::format("dibs_supervisor_restarts_total{{kind=\"other\"}} {}\n",
+                     other_restarts.load(std::memory_order_relaxed));
   return out;
 }
 

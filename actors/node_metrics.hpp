@@ -27,6 +27,8 @@ struct node_metrics {
   std::atomic<uint64_t> stock_restarts{0};
   std::atomic<uint64_t> writer_restarts{0};
   std::atomic<uint64_t> producer_restarts{0};
+  /// Snapshotter and resolver.
+  std::atomic<uint64_t> other_restarts{0};
 
   std::string render() const;
 };

@@ -141,7 +141,7 @@ using create_atom = caf::atom_constant<caf::atom("create")>;
 /// (holdings_atom, user_id_t, reply_to<std::vector<user_coupon>>)
 using holdings_atom = caf::atom_constant<caf::atom("holdings")>;
 
-/// (ready_atom, reply_to<bool>): are MySQL, Redis and Kafka reachable?
+/// (ready_atom, reply_to<bool>): are MySQL and Kafka reachable?
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// Registers every type above with CAF.

@@ -105,9 +105,14 @@ recover_stock(const std::vector<coupon>& coupons,
                     "writers reached them",
                     p, w, marks->first - 1);
   }
-  // Decide per coupon, and how far back each partition must be read.
+  // Decide per coupon, and how far back each partition must be read: only
+  // the partitions of these coupons.
   auto t0 = clock_type::now();
-  std::map<int32_t, int64_t> read_from = *written;
+  std::map<int32_t, int64_t> read_from;
+  for (auto& c : coupons) {
+    auto p = partition_of(c.id, partition_count);
+    read_from[p] = (*written)[p];
+  }
   std::vector<plan> plans;
   for (auto& c : coupons) {
     plan pl{&c, partition_of(c.id, partition_count), 0, std::nullopt};

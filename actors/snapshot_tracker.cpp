@@ -54,6 +54,12 @@ snapshot_tracker::begin_append() {
   return {std::move(after), pending_};
 }
 
+snapshot_meta snapshot_tracker::begin_verify() {
+  writing_ = true;
+  in_flight_ = 0;
+  return written_;
+}
+
 snapshot_meta
 snapshot_tracker::begin_rewrite(const std::vector<issuance_event>& all) {
   writing_ = true;

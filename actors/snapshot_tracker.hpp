@@ -58,6 +58,10 @@ public:
   /// Redis will hold after the write.
   std::pair<snapshot_meta, std::vector<issuance_event>> begin_append();
 
+  /// Begins a check that Redis still holds what this tracker wrote (an
+  /// append of nothing); `diverged` makes the next write whole.
+  snapshot_meta begin_verify();
+
   /// Begins a whole write of `all` (every issuance the actor holds as
   /// stored): returns the meta Redis will hold after it.
   snapshot_meta begin_rewrite(const std::vector<issuance_event>& all);

@@ -50,7 +50,7 @@ snapshotter_state::write(coupon_id_t coupon, const snapshot_meta& meta,
     metrics->snapshots_paused = 0;
     spdlog::info("snapshots resumed");
   }
-  if (*res == snapshot_write::done)
+  if (*res == snapshot_write::done && (whole || !events.empty()))
     (whole ? metrics->snapshot_rewrites : metrics->snapshot_appends)
       .fetch_add(1, std::memory_order_relaxed);
   else if (*res == snapshot_write::fenced)

@@ -34,7 +34,7 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
     },
     [=](expire_atom, user_id_t user) { self->state.on_wait_expired(user); },
     [=](snapshot_atom) {
-      self->state.write_snapshot();
+      self->state.on_snapshot_tick();
       self->delayed_send(self, self->state.settings().snapshot_interval,
                          snapshot_atom::value);
     },

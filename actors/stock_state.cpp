@@ -16,8 +16,8 @@ stock_state::stock_state(caf::stateful_actor<stock_state>* self)
 void stock_state::init(const recovered_stock& state, stock_deps deps) {
   info_ = state.info;
   sink_ = deps.sink;
-  resolver_ = std::move(deps.resolver);
-  snapshotter_ = std::move(deps.snapshotter);
+  resolver_ = deps.resolver;
+  snapshotter_ = deps.snapshotter;
   settings_ = deps.settings;
   auto add = [&](const issuance_event& e, phase p) {
     auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
@@ -47,6 +47,15 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   }
 }
 
+void stock_state::on_snapshot_tick() {
+  // An idle coupon writes nothing, so every tenth tick it checks instead.
+  constexpr size_t verify_every_ticks = 10;
+  auto verify = ++ticks_since_verify_ >= verify_every_ticks;
+  if (verify)
+    ticks_since_verify_ = 0;
+  write_snapshot(verify);
+}
+
 std::vector<issuance_event> stock_state::stored_events() const {
   std::vector<issuance_event> result;
   result.reserve(holders_.size());
@@ -56,23 +65,25 @@ std::vector<issuance_event> stock_state::stored_events() const {
   return result;
 }
 
-void stock_state::write_snapshot() {
+void stock_state::write_snapshot(bool verify) {
   if (!snapshotter_ || snap_.writing() || snap_.fenced())
     return;
   auto whole = snap_.needs_rewrite();
-  if (!whole && snap_.pending() == 0)
+  if (!whole && snap_.pending() == 0 && !verify)
     return;
   std::vector<issuance_event> events;
   snapshot_meta after;
   if (whole) {
     events = stored_events();
     after = snap_.begin_rewrite(events);
-  } else {
+  } else if (snap_.pending() > 0) {
     std::tie(after, events) = snap_.begin_append();
+  } else {
+    after = snap_.begin_verify();
   }
   self_
-    ->request(snapshotter_, caf::infinite, snapshot_atom::value, info_.id,
-              after, std::move(events), whole)
+    ->request(snapshotter_->get(), settings_.service_timeout,
+              snapshot_atom::value, info_.id, after, std::move(events), whole)
     .then(
       [this, after](snapshot_write res) {
         snap_.end_write(res, after);
@@ -177,7 +188,8 @@ void stock_state::on_resolve_due(issuance_id_t id) {
   if (i == in_flight_.end())
     return;
   auto event = holders_.at(i->second.user).event;
-  self_->request(resolver_, caf::infinite, resolve_atom::value, event)
+  self_->request(resolver_->get(), settings_.service_timeout,
+                 resolve_atom::value, event)
     .then([this, id](bool found) { on_resolved(id, found); },
           [this, id](caf::error& err) {
             spdlog::warn("coupon {}: resolving {} failed: {}; retrying",

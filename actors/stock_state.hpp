@@ -12,6 +12,7 @@
 
 #include "actors/event_sink.hpp"
 #include "actors/protocol.hpp"
+#include "actors/service_handle.hpp"
 #include "actors/snapshot_tracker.hpp"
 
 namespace dibs {
@@ -26,6 +27,9 @@ struct stock_settings {
   std::chrono::milliseconds resolve_grace{2000};
   /// Backoff between attempts when the resolver itself fails.
   std::chrono::milliseconds resolve_retry{1000};
+  /// A request to the resolver or the snapshotter that got no answer by
+  /// then (the actor crashed with it) fails and is tried again.
+  std::chrono::milliseconds service_timeout{30'000};
   /// A snapshot is written once this many issuances are pending...
   size_t snapshot_every_events = 1000;
   /// ...or this long after the last one, whichever comes first.
@@ -49,9 +53,9 @@ struct recovered_stock {
 /// The actors and objects a stock actor talks to.
 struct stock_deps {
   event_sink* sink = nullptr;
-  caf::actor resolver;
-  /// Writes snapshots to Redis; none in tests that do not snapshot.
-  caf::actor snapshotter;
+  const service_handle* resolver = nullptr;
+  /// Writes snapshots to Redis; null in tests that do not snapshot.
+  const service_handle* snapshotter = nullptr;
   stock_settings settings;
 };
 
@@ -102,8 +106,13 @@ public:
   void on_wait_expired(user_id_t user);
 
   /// Writes the snapshot when anything is pending and no write is running;
-  /// whole when the tracker says so.
-  void write_snapshot();
+  /// whole when the tracker says so. With `verify` and nothing pending, it
+  /// checks that Redis still holds the snapshot (it may have restarted
+  /// empty) and rewrites it if not.
+  void write_snapshot(bool verify = false);
+
+  /// The snapshot timer fired.
+  void on_snapshot_tick();
 
   uint32_t remaining() const;
 
@@ -136,10 +145,12 @@ private:
   caf::stateful_actor<stock_state>* self_;
   coupon info_;
   event_sink* sink_ = nullptr;
-  caf::actor resolver_;
-  caf::actor snapshotter_;
+  const service_handle* resolver_ = nullptr;
+  const service_handle* snapshotter_ = nullptr;
   stock_settings settings_;
   snapshot_tracker snap_;
+  /// Snapshot ticks since the last check that Redis holds the snapshot.
+  size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
   std::unordered_map<user_id_t, holding> holders_;
   struct reservation {

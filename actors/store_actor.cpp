@@ -14,13 +14,29 @@ caf::error store_state::connect() {
   return caf::none;
 }
 
+int64_t store_state::partition_end(coupon_id_t id) {
+  constexpr int timeout_ms = 1000;
+  if (!log) {
+    auto l = kafka_log::scanner(kafka);
+    if (!l)
+      return 0;
+    log = std::move(*l);
+  }
+  auto parts = log->partitions(timeout_ms);
+  if (!parts || parts->empty())
+    return 0;
+  auto marks = log->watermarks(
+    partition_of(id, static_cast<int32_t>(parts->size())), timeout_ms);
+  return marks ? marks->second : 0;
+}
+
 caf::expected<coupon_view> store_state::create(coupon spec) {
   if (auto err = connect())
     return caf::make_error(ec::unavailable, to_string(err));
   auto c = store->create_coupon(std::move(spec));
   if (!c)
     return caf::make_error(ec::unavailable, to_string(c.error()));
-  spawn_stock(*c);
+  spawn_stock(*c, partition_end(c->id));
   spdlog::info("coupon {} created: {} units of '{}'", c->id, c->total_quantity,
                c->name);
   return coupon_view{*c, c->total_quantity, 0};
@@ -40,16 +56,6 @@ bool store_state::ready() {
     store.reset();
     return false;
   }
-  if (!cache) {
-    auto c = redis_client::connect(redis);
-    if (!c)
-      return false;
-    cache = std::move(*c);
-  }
-  if (!cache->ping()) {
-    cache.reset();
-    return false;
-  }
   if (!log) {
     auto l = kafka_log::scanner(kafka);
     if (!l)
@@ -66,11 +72,10 @@ bool store_state::ready() {
 }
 
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
-                          mysql_settings mysql, redis_settings redis,
+                          mysql_settings mysql,
                           kafka_settings kafka,
                           store_state::spawn_fn spawn_stock) {
   self->state.mysql = std::move(mysql);
-  self->state.redis = std::move(redis);
   self->state.kafka = std::move(kafka);
   self->state.spawn_stock = std::move(spawn_stock);
   return {

@@ -20,7 +20,8 @@ dibs_node_args() {
        "--http.port=$DIBS_HTTP_PORT" \
        "--mysql.port=$DIBS_MYSQL_PORT" \
        "--redis.port=$DIBS_REDIS_PORT" \
-       "--kafka.bootstrap-file=$DIBS_KAFKA_BOOTSTRAP_FILE"
+       "--kafka.bootstrap-file=$DIBS_KAFKA_BOOTSTRAP_FILE" \
+       ${DIBS_NODE_ARGS:-}
 }
 
 # Is the process in pid file $1 alive?

@@ -40,6 +40,9 @@ int run(config& cfg) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write to a peer that went away (hiredis after Redis was killed) must
+  // fail with EPIPE, not kill the node.
+  std::signal(SIGPIPE, SIG_IGN);
   const char* token = std::getenv("DIBS_ADMIN_TOKEN");
   if (!token || !*token)
     spdlog::warn("DIBS_ADMIN_TOKEN is not set: admin routes refuse every "
@@ -48,10 +51,6 @@ int run(config& cfg) {
   int exit_code = 0;
   {
     node n{sys, cfg};
-    if (auto err = n.start()) {
-      spdlog::critical("cannot start: {}", sys.render(err));
-      return 1;
-    }
     gateway_metrics metrics;
     routes api{n, token ? token : "", metrics};
     session_context ctx{api, cfg.http_body_limit_bytes,
@@ -76,7 +75,6 @@ int run(config& cfg) {
     if (auto err = lst->open({addr, cfg.http_port})) {
       spdlog::critical("cannot listen on {}:{}: {}", cfg.http_address,
                        cfg.http_port, err.message());
-      n.stop();
       return 1;
     }
     lst->run();
@@ -89,8 +87,21 @@ int run(config& cfg) {
     }
     std::cout << "dibs listening on http://" << cfg.http_address << ':'
               << cfg.http_port << std::endl;
+    // Recover, then take issuances; until then /readyz and every issuing
+    // route answer 503. A dependency that is down delays the start instead
+    // of failing it.
     int sig = 0;
-    sigwait(&signals, &sig);
+    auto retry = milliseconds(500);
+    while (auto err = n.start()) {
+      spdlog::error("cannot start yet: {}; retrying in {} ms", sys.render(err),
+                    retry.count());
+      timespec wait{retry.count() / 1000, (retry.count() % 1000) * 1'000'000};
+      if ((sig = sigtimedwait(&signals, nullptr, &wait)) > 0)
+        break;
+      retry = std::min(retry * 2, milliseconds(5000));
+    }
+    if (sig <= 0)
+      sigwait(&signals, &sig);
     spdlog::info("signal {}: draining", sig);
     // Graceful stop: no new connections, answer what is in flight, flush
     // Kafka, let the writers drain, then stop.

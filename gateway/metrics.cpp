@@ -14,6 +14,7 @@ const char* to_string(route r) {
     case route::healthz: return "healthz";
     case route::readyz: return "readyz";
     case route::metrics: return "metrics";
+    case route::faults: return "faults";
     case route::unmatched: return "unmatched";
   }
   return "unmatched";

@@ -17,6 +17,7 @@ enum class route : uint8_t {
   healthz,
   readyz,
   metrics,
+  faults,
   unmatched,
 };
 

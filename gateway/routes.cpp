@@ -8,6 +8,7 @@
 #include <caf/make_message.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <caf/send.hpp>
 #include "gateway/http_errors.hpp"
@@ -176,10 +177,13 @@ http_response routes::error_response(ec code, std::string message) {
   return res;
 }
 
-http_response routes::no_stock_actor() const {
+http_response routes::no_stock_actor(coupon_id_t id) const {
   // While the node starts or stops, a coupon may exist without its actor.
   if (!node_.ready())
     return error_response(ec::not_ready, "the node is not ready");
+  if (node_.recovering(id))
+    return error_response(ec::unavailable,
+                          "the coupon's stock is being recovered");
   return error_response(ec::coupon_not_found, "no such coupon");
 }
 
@@ -251,6 +255,15 @@ void routes::handle(const http_request& req, respond_fn done) {
     }
     return;
   }
+  if (seg.size() == 2 && seg[0] == "admin" && seg[1] == "faults") {
+    r = route::faults;
+    if (!expect_method(http::verb::post))
+      return;
+    if (auto code = authorize(req); code != ec::none)
+      return fail(code, code == ec::unauthorized ? "admin token required"
+                                                 : "admin token rejected");
+    return inject_fault(req, answer);
+  }
   if (seg.size() < 2 || seg[0] != "api")
     return fail(ec::not_found, "no such route");
   if (seg[1] == "coupons") {
@@ -310,6 +323,31 @@ void routes::handle(const http_request& req, respond_fn done) {
     return user_coupons(*user, counted());
   }
   fail(ec::not_found, "no such route");
+}
+
+void routes::inject_fault(const http_request& req, const respond_fn& done) {
+  if (!node_.cfg().node_fault_injection)
+    return done(error_response(ec::forbidden, "fault injection is off "
+                                              "(node.fault-injection)"));
+  auto body = parse_object(req.body());
+  if (!body || !body->contains("fault") || !(*body)["fault"].is_string())
+    return done(error_response(ec::bad_request,
+                               "the body must be {\"fault\": NAME, "
+                               "\"couponId\": ID}"));
+  auto fault = (*body)["fault"].get<std::string>();
+  coupon_id_t coupon = 0;
+  if (body->contains("couponId")) {
+    auto v = get_int((*body)["couponId"], 1, max_coupon_id);
+    if (!v)
+      return done(error_response(ec::bad_request,
+                                 "couponId must be a positive integer"));
+    coupon = static_cast<coupon_id_t>(*v);
+  }
+  if (auto err = node_.inject_fault(fault, coupon))
+    return done(actor_error(err));
+  spdlog::warn("fault injected: {} {}", fault, coupon);
+  done(json_response(http::status::accepted,
+                     json{{"fault", fault}, {"status", "INJECTED"}}));
 }
 
 void routes::create_coupon(const http_request& req, respond_fn done) {
@@ -373,7 +411,7 @@ void routes::create_coupon(const http_request& req, respond_fn done) {
 void routes::get_coupon(coupon_id_t id, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
-    return done(no_stock_actor());
+    return done(no_stock_actor(id));
   caf::anon_send(stock, view_atom::value,
                  reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
                    if (!res)
@@ -400,7 +438,7 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
     return done(error_response(ec::not_ready, "the node is not ready"));
   auto stock = node_.stock(id);
   if (!stock)
-    return done(no_stock_actor());
+    return done(no_stock_actor(id));
   caf::anon_send(stock, issue_atom::value, static_cast<user_id_t>(*user), wait,
                  reply_to<issuance>{[done](caf::expected<issuance> res) {
                   if (!res)
@@ -415,7 +453,7 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
   auto stock = node_.stock(id);
   if (!stock)
-    return done(no_stock_actor());
+    return done(no_stock_actor(id));
   caf::anon_send(stock, status_atom::value, user,
                  reply_to<issuance>{[done](caf::expected<issuance> res) {
                    if (!res)
@@ -426,6 +464,8 @@ void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
 
 void routes::user_coupons(user_id_t user, respond_fn done) {
   using holdings = std::vector<user_coupon>;
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
   caf::anon_send(
     node_.store(), holdings_atom::value, user,
     reply_to<holdings>{[done, user](caf::expected<holdings> res) {
@@ -454,7 +494,7 @@ void routes::readyz(respond_fn done) {
                  reply_to<bool>{[done](caf::expected<bool> res) {
                    if (!res || !*res)
                      return done(error_response(ec::not_ready,
-                                                "MySQL, Redis or Kafka unreachable"));
+                                                "MySQL or Kafka unreachable"));
                    done(json_response(http::status::ok,
                                       json{{"status", "ready"}}));
                  }});

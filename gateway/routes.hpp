@@ -41,9 +41,10 @@ private:
   void issuance_status(coupon_id_t id, user_id_t user, respond_fn done);
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
+  void inject_fault(const http_request& req, const respond_fn& done);
 
   /// The answer when no stock actor owns a coupon id.
-  http_response no_stock_actor() const;
+  http_response no_stock_actor(coupon_id_t id) const;
 
   /// Checks the admin token: none on success, else unauthorized/forbidden.
   ec authorize(const http_request& req) const;

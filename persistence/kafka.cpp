@@ -52,6 +52,19 @@ struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
   }
 };
 
+/// Notices a fatal error (fenced, idempotence broken): the producer is
+/// unusable and must be replaced.
+struct kafka_producer::event_callback : RdKafka::EventCb {
+  std::atomic<bool> fatal{false};
+
+  void event_cb(RdKafka::Event& e) override {
+    if (e.type() == RdKafka::Event::EVENT_ERROR && e.fatal()) {
+      spdlog::error("kafka producer fatal error: {}", e.str());
+      fatal = true;
+    }
+  }
+};
+
 caf::expected<std::unique_ptr<kafka_producer>>
 kafka_producer::make(const kafka_settings& s) {
   auto conf = make_conf({
@@ -79,6 +92,10 @@ kafka_producer::make(const kafka_settings& s) {
   std::string err;
   if ((*conf)->set("dr_cb", self->dr_.get(), err) != RdKafka::Conf::CONF_OK)
     return caf::make_error(ec::storage_failure, "kafka dr_cb: " + err);
+  self->events_ = std::make_unique<event_callback>();
+  if ((*conf)->set("event_cb", self->events_.get(), err)
+      != RdKafka::Conf::CONF_OK)
+    return caf::make_error(ec::storage_failure, "kafka event_cb: " + err);
   self->producer_.reset(RdKafka::Producer::create(conf->get(), err));
   if (!self->producer_)
     return caf::make_error(ec::storage_failure, "kafka producer: " + err);
@@ -130,6 +147,16 @@ void kafka_producer::produce(const issuance_event& event, callback done) {
   rep.outcome = delivery_outcome::failed;
   rep.error = RdKafka::err2str(err);
   (*opaque)(std::move(rep));
+}
+
+bool kafka_producer::fatal() const {
+  return events_->fatal.load();
+}
+
+void kafka_producer::inject_fatal_error() {
+  rd_kafka_test_fatal_error(producer_->c_ptr(),
+                            RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                            "injected by dibs fault injection");
 }
 
 int kafka_producer::flush(int timeout_ms) {

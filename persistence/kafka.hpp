@@ -90,10 +90,20 @@ public:
   /// Returns the number still outstanding.
   int flush(int timeout_ms);
 
+  /// librdkafka raised a fatal error (e.g. fenced, broken idempotence
+  /// sequence): every record fails from now on; replace the producer.
+  bool fatal() const;
+
+  /// Raises a fatal error, as librdkafka's own test hook does (fault
+  /// injection).
+  void inject_fatal_error();
+
 private:
   kafka_producer() = default;
   struct dr_callback;
+  struct event_callback;
   std::unique_ptr<dr_callback> dr_;
+  std::unique_ptr<event_callback> events_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::Topic> topic_;
   std::atomic<bool> running_{true};

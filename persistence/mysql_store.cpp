@@ -240,6 +240,22 @@ caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
   });
 }
 
+caf::expected<uint64_t> mysql_store::claim_epoch(coupon_id_t id) {
+  return guarded("claim_epoch", [&]() -> caf::expected<uint64_t> {
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    auto key = std::to_string(id);
+    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) VALUES ("
+                      + key + ", 1) ON DUPLICATE KEY UPDATE epoch = epoch + 1");
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      "SELECT epoch FROM coupon_owners WHERE coupon_id = " + key)};
+    if (!rs->next())
+      return caf::make_error(ec::storage_failure, "owner epoch vanished");
+    auto epoch = rs->getUInt64("epoch");
+    conn_->commit();
+    return epoch;
+  });
+}
+
 caf::expected<std::vector<issuance_event>>
 mysql_store::load_issuances(coupon_id_t id) {
   return guarded("load_issuances",

@@ -55,6 +55,10 @@ public:
   /// A snapshot written under the epoch before is this node's to trust.
   caf::expected<std::map<coupon_id_t, uint64_t>> claim_epochs();
 
+  /// Takes one coupon over (a restarted stock actor): raises its owner
+  /// epoch by one and returns it.
+  caf::expected<uint64_t> claim_epoch(coupon_id_t id);
+
   /// Every issuance row of one coupon.
   caf::expected<std::vector<issuance_event>> load_issuances(coupon_id_t id);
 

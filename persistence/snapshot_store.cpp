@@ -78,6 +78,22 @@ redis.call('HSET', KEYS[1], 'chunks', prev + 1, 'log_id', ARGV[4],
 return 1
 )lua";
 
+// Checks that the snapshot is still the one its writer last wrote (Redis may
+// have restarted empty or been flushed since). Returns 1 yes, -1 no, 0
+// fenced. ARGV: epoch, chunks, checksum.
+constexpr const char* verify_script = R"lua(
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'chunks', 'checksum')
+if not m[1] then return -1 end
+local epoch = tonumber(m[1])
+if epoch > tonumber(ARGV[1]) then return 0 end
+if epoch == tonumber(ARGV[1]) and tonumber(m[2]) == tonumber(ARGV[2])
+   and m[3] == ARGV[3]
+   and redis.call('LLEN', KEYS[2]) == tonumber(ARGV[2]) then
+  return 1
+end
+return -1
+)lua";
+
 // Replaces the snapshot unless a newer epoch owns it. Returns 1 or 0.
 // ARGV: epoch, chunk, log_id, partition, position, count, checksum.
 constexpr const char* rewrite_script = R"lua(
@@ -225,6 +241,11 @@ caf::expected<loaded_snapshot> snapshot_store::load(coupon_id_t coupon) {
 caf::expected<snapshot_write>
 snapshot_store::append(coupon_id_t coupon, const snapshot_meta& after,
                        const std::vector<issuance_event>& added) {
+  if (added.empty())
+    return script_result(redis_->command(
+      {"EVAL", verify_script, "2", meta_key(coupon), chunks_key(coupon),
+       std::to_string(after.epoch), std::to_string(after.chunks),
+       std::to_string(after.checksum)}));
   return script_result(redis_->command(
     {"EVAL", append_script, "2", meta_key(coupon), chunks_key(coupon),
      std::to_string(after.epoch), std::to_string(after.chunks - 1),

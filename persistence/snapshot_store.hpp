@@ -85,7 +85,8 @@ public:
 
   /// Appends `added` as one chunk to the snapshot that has
   /// `after.chunks - 1` chunks and was written under `after.epoch`; `after`
-  /// describes the snapshot once `added` is in it.
+  /// describes the snapshot once `added` is in it. With nothing added it
+  /// only checks that Redis still holds the snapshot `after` describes.
   caf::expected<snapshot_write> append(coupon_id_t coupon,
                                        const snapshot_meta& after,
                                        const std::vector<issuance_event>& added);

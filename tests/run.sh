@@ -15,6 +15,8 @@ export DIBS_HTTP_PORT=${DIBS_TEST_HTTP_PORT:-18080}
 export DIBS_MYSQL_PORT=${DIBS_TEST_MYSQL_PORT:-13306}
 export DIBS_REDIS_PORT=${DIBS_TEST_REDIS_PORT:-16379}
 export DIBS_ADMIN_TOKEN=test-admin-token
+# The fault-injection tests crash actors through POST /admin/faults.
+export DIBS_NODE_ARGS=--node.fault-injection
 
 bash "$root/cluster-config/install.sh"
 bash "$root/cluster-config/build.sh"

@@ -148,6 +148,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   sim_sink sink;
   actor snapshotter;
   actor resolver;
+  service_handle snapshotter_ref;
+  service_handle resolver_ref;
   actor stock;
   world* w = nullptr;
 
@@ -191,7 +193,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     stock_settings settings;
     settings.snapshot_every_events = w->pick(1, 4);
     stock = sys.spawn(stock_actor, std::move(st),
-                      stock_deps{&sink, resolver, snapshotter, settings});
+                      stock_deps{&sink, &resolver_ref, &snapshotter_ref, settings});
     sched.run();
     // Recovery found exactly what the log holds.
     auto users = w->log_users();
@@ -348,6 +350,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     sink.w = w;
     snapshotter = sys.spawn(sim_snapshotter, w);
     resolver = sys.spawn(sim_resolver, w);
+    snapshotter_ref.set(snapshotter);
+    resolver_ref.set(resolver);
     start_stock();
     auto steps = w->pick(50, 250);
     std::ostringstream trace;

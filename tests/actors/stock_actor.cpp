@@ -37,10 +37,12 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   recording_sink sink;
   bool in_log = false;
   actor resolver;
+  service_handle resolver_ref;
   actor stock;
 
   fixture() {
     resolver = sys.spawn(fake_resolver, &in_log);
+    resolver_ref.set(resolver);
   }
 
   void spawn_coupon(uint32_t total, epoch_ms opens_at = 0,
@@ -52,7 +54,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     st.rows = std::move(rows);
     st.tail = std::move(tail);
     stock = sys.spawn(stock_actor, std::move(st),
-                      stock_deps{&sink, resolver, {}, stock_settings{}});
+                      stock_deps{&sink, &resolver_ref, nullptr, stock_settings{}});
     consume_messages();
   }
 

@@ -1,10 +1,12 @@
 """Fault injection on real processes under load. `dibsctl load` drives
 hundred-coupons at full pressure (demand far above the stock of its 100-unit
 coupons), with its ledger of every answer, while this test kill -9s and
-restarts processes at random instants: the node (several times) and
-mariadbd, and SIGSTOPs and SIGCONTs mariadbd, redis-server and the embedded
-Kafka broker. When the load
-ends, dibsctl waits for the writers to drain and runs its integrity checks
+restarts processes at random instants: the node (several times), mariadbd
+and redis-server; SIGSTOPs and SIGCONTs mariadbd, redis-server and the
+embedded Kafka broker; and, through the node's fault-injection route, crashes
+a stock actor, a writer and the snapshotter (the supervisor restarts them)
+and raises a fatal error in the Kafka producer (it is replaced). When the
+load ends, dibsctl waits for the writers to drain and runs its integrity checks
 against every answer the clients got: nothing over-issued, no duplicates,
 nothing acknowledged lost, no phantoms, conservation exact, no stranded
 stock.
@@ -52,6 +54,19 @@ def kill9(name):
     wait_gone(pid)
 
 
+def inject(fault, **extra):
+    status, body, _ = h.call("POST", "/admin/faults", {"fault": fault, **extra},
+                             token=h.ADMIN_TOKEN)
+    if status != 202:
+        h.fail(f"injecting {fault}: {status} {body}")
+
+
+def crash_stock(rng):
+    """Crashes the stock actor of one of the load's busiest coupons."""
+    rows = h.sql("SELECT id FROM coupons ORDER BY id DESC LIMIT 100")
+    inject("crash-stock", couponId=int(rng.choice(rows)[0]))
+
+
 FAULTS = {
     "kill -9 node, restart": lambda rng: (kill9("node"),
                                           time.sleep(rng.uniform(0.2, 1.5)),
@@ -62,6 +77,13 @@ FAULTS = {
     "SIGSTOP mariadbd 3 s": lambda rng: (os.kill(pid_of("mariadb"), signal.SIGSTOP),
                                          time.sleep(3),
                                          os.kill(pid_of("mariadb"), signal.SIGCONT)),
+    "kill -9 redis-server, restart": lambda rng: (kill9("redis"),
+                                                  time.sleep(rng.uniform(0.5, 2)),
+                                                  deps("start")),
+    "crash a stock actor": crash_stock,
+    "crash a writer": lambda rng: inject("crash-writer"),
+    "crash the snapshotter": lambda rng: inject("crash-snapshotter"),
+    "fatal error in the Kafka producer": lambda rng: inject("producer-fatal"),
     "SIGSTOP redis-server 2 s": lambda rng: (os.kill(pid_of("redis"), signal.SIGSTOP),
                                              time.sleep(2),
                                              os.kill(pid_of("redis"), signal.SIGCONT)),
@@ -76,13 +98,15 @@ FAULTS = {
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--seconds", type=float, default=90)
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     h.log(f"seed {seed}")
     h.node("start")
     report_path = os.path.join(h.RUN_DIR, "faults-report.json")
+    if os.path.exists(report_path):
+        os.remove(report_path)
     kafka = ["--kafka.bootstrap-file", os.path.join(h.RUN_DIR, "kafka.bootstrap")]
     load = subprocess.Popen(
         [os.path.join(h.BUILD_DIR, "cli", "dibsctl"), "load", *kafka,
@@ -96,15 +120,15 @@ def main():
     # Node kills three times, the others once each, at random instants
     # over the first four fifths of the run, one after the other.
     schedule = ["kill -9 node, restart"] * 3 + [
-        "kill -9 mariadbd, restart", "SIGSTOP mariadbd 3 s",
-        "SIGSTOP redis-server 2 s", "SIGSTOP the Kafka broker 7 s"]
+        f for f in FAULTS if f != "kill -9 node, restart"]
     rng.shuffle(schedule)
-    start = time.time()
-    slot = args.seconds * 0.8 / len(schedule)
+    # The generator first creates its coupons; faults start after that.
+    start = time.time() + 3
+    slot = (args.seconds * 0.8 - 3) / len(schedule)
     for i, fault in enumerate(schedule):
         at = i * slot + rng.uniform(0.5, slot * 0.5)
         time.sleep(max(0, start + at - time.time()))
-        h.log(f"{time.time() - start:6.1f} s  {fault}")
+        h.log(f"{time.time() - start + 3:6.1f} s  {fault}")
         FAULTS[fault](rng)
     out, _ = load.communicate(timeout=args.seconds + 300)
     report = json.load(open(report_path))

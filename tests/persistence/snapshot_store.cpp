@@ -62,6 +62,11 @@ struct fixture {
     return m;
   }
 
+  static snapshot_write ok(caf::expected<snapshot_write> r) {
+    CAF_REQUIRE(r);
+    return *r;
+  }
+
   loaded_snapshot load() {
     auto l = store->load(coupon);
     CAF_REQUIRE(l);
@@ -97,12 +102,12 @@ CAF_TEST(absent_snapshot_loads_as_absent) {
 CAF_TEST(rewrite_then_appends_load_back_whole) {
   auto first = events(1, 100);
   auto m1 = meta_of(4, first, 1, 120);
-  CAF_REQUIRE_EQUAL(*store->rewrite(coupon, m1, first), snapshot_write::done);
+  CAF_REQUIRE_EQUAL(ok(store->rewrite(coupon, m1, first)), snapshot_write::done);
   auto all = first;
   auto more = events(101, 30);
   all.insert(all.end(), more.begin(), more.end());
   auto m2 = meta_of(4, all, 2, 160);
-  CAF_REQUIRE_EQUAL(*store->append(coupon, m2, more), snapshot_write::done);
+  CAF_REQUIRE_EQUAL(ok(store->append(coupon, m2, more)), snapshot_write::done);
   auto l = load();
   CAF_REQUIRE(l.fault == snapshot_fault::ok);
   CAF_CHECK_EQUAL(l.snap.meta.epoch, 4u);
@@ -113,6 +118,20 @@ CAF_TEST(rewrite_then_appends_load_back_whole) {
   CAF_CHECK(l.snap.events == all);
 }
 
+CAF_TEST(an_empty_append_verifies_the_snapshot) {
+  auto first = events(1, 10);
+  auto m = meta_of(3, first, 1, 10);
+  ok(store->rewrite(coupon, m, first));
+  CAF_CHECK_EQUAL(ok(store->append(coupon, m, {})), snapshot_write::done);
+  CAF_CHECK_EQUAL(load().snap.meta.chunks, 1u);
+  auto older = meta_of(2, first, 1, 10);
+  CAF_CHECK_EQUAL(ok(store->append(coupon, older, {})),
+                  snapshot_write::fenced);
+  // Redis restarted empty.
+  store->erase(coupon);
+  CAF_CHECK_EQUAL(ok(store->append(coupon, m, {})), snapshot_write::diverged);
+}
+
 CAF_TEST(a_retried_append_is_not_applied_twice) {
   auto first = events(1, 10);
   store->rewrite(coupon, meta_of(1, first, 1, 10), first);
@@ -120,9 +139,9 @@ CAF_TEST(a_retried_append_is_not_applied_twice) {
   auto all = first;
   all.insert(all.end(), more.begin(), more.end());
   auto m2 = meta_of(1, all, 2, 15);
-  CAF_CHECK_EQUAL(*store->append(coupon, m2, more), snapshot_write::done);
+  CAF_CHECK_EQUAL(ok(store->append(coupon, m2, more)), snapshot_write::done);
   // The reply was lost; the writer tries again with the same chunk.
-  CAF_CHECK_EQUAL(*store->append(coupon, m2, more), snapshot_write::done);
+  CAF_CHECK_EQUAL(ok(store->append(coupon, m2, more)), snapshot_write::done);
   auto l = load();
   CAF_REQUIRE(l.fault == snapshot_fault::ok);
   CAF_CHECK_EQUAL(l.snap.events.size(), 15u);
@@ -134,28 +153,28 @@ CAF_TEST(append_to_a_missing_or_foreign_snapshot_diverges) {
   auto all = first;
   all.insert(all.end(), more.begin(), more.end());
   // Redis was flushed: nothing to append to.
-  CAF_CHECK_EQUAL(*store->append(coupon, meta_of(1, all, 2, 15), more),
+  CAF_CHECK_EQUAL(ok(store->append(coupon, meta_of(1, all, 2, 15), more)),
                   snapshot_write::diverged);
   // The snapshot has other chunks than the writer believes.
   store->rewrite(coupon, meta_of(1, first, 1, 10), first);
-  CAF_CHECK_EQUAL(*store->append(coupon, meta_of(1, all, 3, 15), more),
+  CAF_CHECK_EQUAL(ok(store->append(coupon, meta_of(1, all, 3, 15), more)),
                   snapshot_write::diverged);
   // An older epoch's snapshot is replaced, not extended.
   store->rewrite(coupon, meta_of(1, first, 1, 10), first);
-  CAF_CHECK_EQUAL(*store->append(coupon, meta_of(2, all, 2, 15), more),
+  CAF_CHECK_EQUAL(ok(store->append(coupon, meta_of(2, all, 2, 15), more)),
                   snapshot_write::diverged);
 }
 
 CAF_TEST(a_newer_epoch_fences_older_writers) {
   auto first = events(1, 10);
-  CAF_CHECK_EQUAL(*store->rewrite(coupon, meta_of(7, first, 1, 10), first),
+  CAF_CHECK_EQUAL(ok(store->rewrite(coupon, meta_of(7, first, 1, 10), first)),
                   snapshot_write::done);
   auto more = events(11, 5);
   auto all = first;
   all.insert(all.end(), more.begin(), more.end());
-  CAF_CHECK_EQUAL(*store->append(coupon, meta_of(6, all, 2, 15), more),
+  CAF_CHECK_EQUAL(ok(store->append(coupon, meta_of(6, all, 2, 15), more)),
                   snapshot_write::fenced);
-  CAF_CHECK_EQUAL(*store->rewrite(coupon, meta_of(6, all, 1, 15), all),
+  CAF_CHECK_EQUAL(ok(store->rewrite(coupon, meta_of(6, all, 1, 15), all)),
                   snapshot_write::fenced);
   auto l = load();
   CAF_REQUIRE(l.fault == snapshot_fault::ok);
