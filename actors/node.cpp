@@ -67,7 +67,7 @@ caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
   auto store = mysql_store::open(cfg_.mysql());
   if (!store)
     return std::move(store.error());
-  auto scanner = kafka_log::scanner(kafka_);
+  auto scanner = kafka_log::scanner(kafka());
   if (!scanner)
     return std::move(scanner.error());
   auto coupons = (*store)->load_coupons();
@@ -98,8 +98,55 @@ caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
 caf::actor node::spawn_writer() {
   writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
                      cfg_.writer_retry_backoff_ms};
-  return sys_.spawn<caf::detached>(writer_actor, kafka_, cfg_.mysql(), ws,
+  return sys_.spawn<caf::detached>(writer_actor, kafka(), cfg_.mysql(), ws,
                                    &directory_, &writers_assigned_);
+}
+
+std::optional<kafka_settings> node::kafka_moved() const {
+  if (!cfg_.kafka_bootstrap_servers.empty())
+    return std::nullopt; // A real cluster: its address does not move.
+  auto next = cfg_.kafka();
+  auto now = kafka();
+  if (!next || next->bootstrap_servers == now.bootstrap_servers)
+    return std::nullopt;
+  return std::move(*next);
+}
+
+void node::follow_log(const kafka_settings& next) {
+  auto scanner = kafka_log::scanner(next);
+  auto log = scanner ? (*scanner)->identity(startup_kafka_timeout_ms)
+                     : caf::expected<log_ref>{scanner.error()};
+  auto parts = log ? (*scanner)->partitions(startup_kafka_timeout_ms)
+                   : caf::expected<std::vector<int32_t>>{log.error()};
+  if (!parts) {
+    spdlog::error("cannot read the new Kafka log: {}", to_string(parts.error()));
+    return;
+  }
+  spdlog::warn("Kafka moved to {} (log {}): writers and resolver restart on "
+               "it, stock actors publish again what MySQL may lack",
+               next.bootstrap_servers, log->log_id);
+  auto count = static_cast<int32_t>(parts->size());
+  {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    kafka_ = next;
+    log_id_ = log->log_id;
+    partition_count_ = count;
+  }
+  caf::anon_send(store_, kafka_atom::value, next);
+  // They exit with this reason; the supervisor restarts them on `kafka()`.
+  auto restart = [](const caf::actor& hdl) {
+    caf::anon_send(hdl, caf::exit_msg{caf::actor_addr{},
+                                      caf::make_error(ec::storage_failure,
+                                                      "the Kafka log changed")});
+  };
+  {
+    std::lock_guard<std::mutex> guard{writers_mtx_};
+    for (auto& w : writers_)
+      restart(w);
+  }
+  restart(resolver_.get());
+  for (auto& a : directory_.all())
+    caf::anon_send(a, republish_atom::value, log->log_id, count);
 }
 
 caf::error node::inject_fault(const std::string& fault, coupon_id_t coupon) {
@@ -132,8 +179,11 @@ void node::spawn_new_stock(const coupon& info, int64_t position) {
   st.info = info;
   // `create_coupon` gave it owner epoch 1; nothing of it is in Kafka yet.
   st.snapshot.epoch = 1;
-  st.snapshot.log_id = log_id_;
-  st.snapshot.partition = partition_of(info.id, partition_count_);
+  {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    st.snapshot.log_id = log_id_;
+    st.snapshot.partition = partition_of(info.id, partition_count_);
+  }
   st.snapshot.position = position;
   spawn_stock(std::move(st));
 }
@@ -143,13 +193,16 @@ caf::error node::start() {
   auto k = cfg_.kafka();
   if (!k)
     return std::move(k.error());
-  kafka_ = std::move(*k);
+  {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    kafka_ = std::move(*k);
+  }
   auto store = mysql_store::open(cfg_.mysql());
   if (!store)
     return std::move(store.error());
   if (auto res = (*store)->ensure_schema(); !res)
     return std::move(res.error());
-  auto producer = kafka_producer::make(kafka_);
+  auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());
   sink_ = std::make_unique<kafka_sink>(std::move(*producer));
@@ -157,7 +210,7 @@ caf::error node::start() {
   // coupons without a good snapshot, MySQL's rows plus the Kafka tail the
   // writers have not committed.
   auto started = clock_type::now();
-  auto scanner = kafka_log::scanner(kafka_);
+  auto scanner = kafka_log::scanner(kafka());
   if (!scanner)
     return std::move(scanner.error());
   auto log = (*scanner)->identity(startup_kafka_timeout_ms);
@@ -199,7 +252,7 @@ caf::error node::start() {
     supervise(std::move(spec));
   };
   serve("resolver", child_kind::resolver, resolver_, [this] {
-    return sys_.spawn<caf::detached>(resolver_actor, kafka_, cfg_.mysql());
+    return sys_.spawn<caf::detached>(resolver_actor, kafka(), cfg_.mysql());
   });
   serve("snapshotter", child_kind::snapshotter, snapshotter_, [this] {
     return sys_.spawn<caf::detached>(snapshotter_actor, cfg_.redis(),
@@ -207,8 +260,13 @@ caf::error node::start() {
   });
   {
     auto make_guard = [this] {
-      return sys_.spawn<caf::detached>(producer_guard, kafka_, sink_.get(),
-                                       &metrics_);
+      return sys_.spawn<caf::detached>(
+        producer_guard, sink_.get(), &metrics_,
+        producer_guard_state::hooks{[this] { return kafka(); },
+                                    [this] { return kafka_moved(); },
+                                    [this](const kafka_settings& next) {
+                                      follow_log(next);
+                                    }});
     };
     producer_guard_ = make_guard();
     child_spec spec;
@@ -238,7 +296,7 @@ caf::error node::start() {
                metrics_.recovered_from_mysql.load(), rows_total, tail_total,
                took);
   store_ = sys_.spawn<caf::detached>(
-    store_actor, cfg_.mysql(), kafka_,
+    store_actor, cfg_.mysql(), kafka(),
     [this](const coupon& c, int64_t position) {
       spawn_new_stock(c, position);
     });
@@ -285,7 +343,7 @@ void node::stop() {
   // Let the writers drain: done when MySQL's offsets reach the watermarks.
   // A node without writers leaves that to the nodes that have them.
   auto store = mysql_store::open(cfg_.mysql());
-  auto scanner = kafka_log::scanner(kafka_);
+  auto scanner = kafka_log::scanner(kafka());
   if (!writers_.empty() && store && scanner) {
     for (;;) {
       auto n = unwritten_count(**store, **scanner, 2000);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -98,12 +99,30 @@ private:
 
   caf::actor spawn_writer();
 
+  /// The current Kafka settings.
+  kafka_settings kafka() const {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    return kafka_;
+  }
+
+  /// New Kafka settings when the bootstrap file names other brokers (the
+  /// embedded broker restarted), else none. Producer guard's thread.
+  std::optional<kafka_settings> kafka_moved() const;
+
+  /// Moves the node to a new Kafka log (producer guard's thread, after the
+  /// new producer is installed): writers and resolver restart on it, the
+  /// store actor reads it, every stock actor publishes again what it
+  /// accepted that MySQL may lack.
+  void follow_log(const kafka_settings& next);
+
   /// The stock actor of a coupon created while the node runs; `position`
   /// is the high watermark of its partition at creation.
   void spawn_new_stock(const coupon& info, int64_t position);
 
   caf::actor_system& sys_;
   const config& cfg_;
+  /// Where Kafka is now; replaced when the embedded broker restarts.
+  mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;
   stock_settings stock_settings_;
   std::unique_ptr<kafka_sink> sink_;

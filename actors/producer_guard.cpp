@@ -9,33 +9,46 @@ namespace dibs {
 namespace {
 
 constexpr auto check_interval = std::chrono::milliseconds(100);
+/// Whether Kafka moved is asked every tenth check (it reads a file).
+constexpr size_t moved_check_ticks = 10;
 
 } // namespace
 
-void producer_guard_state::check() {
-  if (!sink->current()->fatal())
-    return;
-  auto next = kafka_producer::make(kafka);
+bool producer_guard_state::replace(const kafka_settings& settings,
+                                   const char* why) {
+  auto next = kafka_producer::make(settings);
   if (!next) {
-    spdlog::error("cannot replace the fatally failed Kafka producer: {}; "
-                  "retrying",
+    spdlog::error("cannot replace the Kafka producer ({}): {}; retrying", why,
                   to_string(next.error()));
-    return;
+    return false;
   }
   auto old = sink->replace(std::move(*next));
   metrics->producer_restarts.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("Kafka producer replaced after a fatal error");
-  // Its outstanding records are reported (as failed or possibly stored)
-  // before it is gone.
-  old->flush(0);
+  spdlog::warn("Kafka producer replaced: {}", why);
+  // Every record it still holds is reported (stored, failed or possibly
+  // stored) within its message timeout; only then may it go.
+  if (auto n = old->flush(settings.message_timeout_ms + 1000); n > 0)
+    spdlog::error("the old Kafka producer still holds {} records", n);
+  return true;
+}
+
+void producer_guard_state::check() {
+  if (sink->current()->fatal()) {
+    replace(node.current(), "fatal error");
+    return;
+  }
+  if (++ticks % moved_check_ticks != 0)
+    return;
+  if (auto next = node.moved(); next && replace(*next, "Kafka moved"))
+    node.follow(*next);
 }
 
 caf::behavior producer_guard(caf::stateful_actor<producer_guard_state>* self,
-                             kafka_settings kafka, kafka_sink* sink,
-                             node_metrics* metrics) {
-  self->state.kafka = std::move(kafka);
+                             kafka_sink* sink, node_metrics* metrics,
+                             producer_guard_state::hooks node) {
   self->state.sink = sink;
   self->state.metrics = metrics;
+  self->state.node = std::move(node);
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {

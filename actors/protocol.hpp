@@ -126,6 +126,15 @@ using expire_atom = caf::atom_constant<caf::atom("expire")>;
 /// std::vector<issuance_event>, bool whole) -> snapshot_write.
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
+/// (republish_atom, std::string log_id, int32_t partition_count): Kafka
+/// moved to a new log; publish again every issuance accepted but not known
+/// committed, and base the snapshot on the new log.
+using republish_atom = caf::atom_constant<caf::atom("republish")>;
+
+/// (republished_atom, issuance_id_t, delivery_report): the outcome of
+/// publishing an accepted issuance again.
+using republished_atom = caf::atom_constant<caf::atom("repub_done")>;
+
 // -- writer -------------------------------------------------------------------
 
 /// (poll_atom): read and write the next batch.
@@ -141,6 +150,9 @@ using create_atom = caf::atom_constant<caf::atom("create")>;
 /// (holdings_atom, user_id_t, reply_to<std::vector<user_coupon>>)
 using holdings_atom = caf::atom_constant<caf::atom("holdings")>;
 
+/// (kafka_atom, kafka_settings): Kafka moved; use these settings.
+using kafka_atom = caf::atom_constant<caf::atom("kafka")>;
+
 /// (ready_atom, reply_to<bool>): are MySQL and Kafka reachable?
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
@@ -153,3 +165,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::issuance>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::coupon_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<std::vector<dibs::user_coupon>>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<bool>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::kafka_settings)

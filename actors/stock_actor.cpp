@@ -33,6 +33,12 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
       self->state.on_committed(rows);
     },
     [=](expire_atom, user_id_t user) { self->state.on_wait_expired(user); },
+    [=](republish_atom, const std::string& log_id, int32_t partitions) {
+      self->state.republish(log_id, partitions);
+    },
+    [=](republished_atom, issuance_id_t id, const delivery_report& rep) {
+      self->state.on_republished(id, rep);
+    },
     [=](snapshot_atom) {
       self->state.on_snapshot_tick();
       self->delayed_send(self, self->state.settings().snapshot_interval,

@@ -47,7 +47,66 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   }
 }
 
+void stock_state::republish(const std::string& log_id,
+                            int32_t partition_count) {
+  republishing_.clear();
+  for (auto& [user, h] : holders_)
+    if (h.state == phase::accepted)
+      republishing_[h.event.issuance_id] = user;
+  spdlog::info("coupon {}: publishing {} accepted issuances again in Kafka "
+               "log {}",
+               info_.id, republishing_.size(), log_id);
+  retry_republish();
+  // Every issuance of the coupon in the new log is one this actor holds:
+  // the snapshot starts over there at position 0.
+  auto base = snap_.written();
+  base.log_id = log_id;
+  base.partition = partition_of(info_.id, partition_count);
+  base.position = 0;
+  base.count = 0;
+  base.checksum = 0;
+  snap_.start(std::move(base));
+  write_snapshot();
+}
+
+void stock_state::retry_republish() {
+  for (auto i = republishing_.begin(); i != republishing_.end();) {
+    auto h = holders_.find(i->second);
+    if (h == holders_.end() || h->second.state != phase::accepted) {
+      i = republishing_.erase(i); // Committed meanwhile.
+      continue;
+    }
+    sink_->publish(h->second.event, [hdl = caf::actor{self_},
+                                     id = i->first](delivery_report rep) {
+      caf::anon_send(hdl, republished_atom::value, id, std::move(rep));
+    });
+    ++i;
+  }
+}
+
+void stock_state::on_republished(issuance_id_t id,
+                                 const delivery_report& rep) {
+  auto i = republishing_.find(id);
+  if (i == republishing_.end())
+    return;
+  if (rep.outcome == delivery_outcome::stored) {
+    republishing_.erase(i);
+    if (republishing_.empty())
+      spdlog::info("coupon {}: every accepted issuance is in the new log",
+                   info_.id);
+    return;
+  }
+  spdlog::warn("coupon {}: publishing issuance {} again failed ({}); "
+               "retrying at the next tick",
+               info_.id, id, rep.error);
+  republish_due_ = true;
+}
+
 void stock_state::on_snapshot_tick() {
+  if (republish_due_) {
+    republish_due_ = false;
+    retry_republish();
+  }
   // An idle coupon writes nothing, so every tenth tick it checks instead.
   constexpr size_t verify_every_ticks = 10;
   auto verify = ++ticks_since_verify_ >= verify_every_ticks;

@@ -114,6 +114,15 @@ public:
   /// The snapshot timer fired.
   void on_snapshot_tick();
 
+  /// Kafka moved to a new, empty log: publishes again every issuance that
+  /// is accepted but not known committed (MySQL drops repeats by issuance
+  /// id), and bases the snapshot on the new log.
+  void republish(const std::string& log_id, int32_t partition_count);
+
+  /// The outcome of publishing `id` again; a failure is retried at the
+  /// next snapshot tick.
+  void on_republished(issuance_id_t id, const delivery_report& rep);
+
   uint32_t remaining() const;
 
   const snapshot_tracker& snapshots() const {
@@ -149,6 +158,14 @@ private:
   const service_handle* snapshotter_ = nullptr;
   stock_settings settings_;
   snapshot_tracker snap_;
+  /// Publishes every issuance in `republishing_` (again).
+  void retry_republish();
+
+  /// Accepted issuances being published again into a new Kafka log, until
+  /// stored there.
+  std::unordered_map<issuance_id_t, user_id_t> republishing_;
+  /// One of them failed: publish the rest again at the next tick.
+  bool republish_due_ = false;
   /// Snapshot ticks since the last check that Redis holds the snapshot.
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;

@@ -87,6 +87,10 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
       r.fn(self->state.holdings(user));
     },
     [=](ready_atom, reply_to<bool>& r) { r.fn(self->state.ready()); },
+    [=](kafka_atom, const kafka_settings& next) {
+      self->state.kafka = next;
+      self->state.log.reset();
+    },
   };
 }
 

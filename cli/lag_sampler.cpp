@@ -8,7 +8,7 @@ namespace dibs::load {
 
 namespace {
 
-constexpr int kafka_timeout_ms = 5'000;
+constexpr int kafka_timeout_ms = 2'000;
 
 } // namespace
 
@@ -28,10 +28,12 @@ std::optional<lag_sample> sample_lag(mysql_store& db, kafka_log& log,
   return s;
 }
 
-lag_sampler::lag_sampler(kafka_settings kafka, mysql_settings mysql,
+lag_sampler::lag_sampler(kafka_fn kafka, mysql_settings mysql,
                          millis interval, clock::time_point start)
   : interval_(interval), start_(start) {
-  thread_ = std::thread{[this, kafka, mysql] { run(kafka, mysql); }};
+  thread_ = std::thread{[this, kafka = std::move(kafka), mysql] {
+    run(kafka, mysql);
+  }};
 }
 
 lag_sampler::~lag_sampler() {
@@ -51,7 +53,7 @@ std::optional<std::string> lag_sampler::error() const {
   return error_;
 }
 
-void lag_sampler::run(kafka_settings kafka, mysql_settings mysql) {
+void lag_sampler::run(kafka_fn kafka, mysql_settings mysql) {
   auto fail = [this](std::string what) {
     std::lock_guard<std::mutex> guard{mtx_};
     error_ = std::move(what);
@@ -59,13 +61,33 @@ void lag_sampler::run(kafka_settings kafka, mysql_settings mysql) {
   auto db = mysql_store::open(mysql);
   if (!db)
     return fail(caf::to_string(db.error()));
-  auto log = kafka_log::scanner(kafka);
-  if (!log)
-    return fail(caf::to_string(log.error()));
+  std::string bootstrap;
+  std::unique_ptr<kafka_log> log;
+  // (Re)opens the scanner when Kafka's address changed.
+  auto reopen = [&]() -> bool {
+    try {
+      auto settings = kafka();
+      if (log && settings.bootstrap_servers == bootstrap)
+        return true;
+      auto next = kafka_log::scanner(settings);
+      if (!next) {
+        fail(caf::to_string(next.error()));
+        return false;
+      }
+      log = std::move(*next);
+      bootstrap = settings.bootstrap_servers;
+      return true;
+    } catch (const std::exception& e) {
+      fail(e.what());
+      return false;
+    }
+  };
   auto next = clock::now();
   while (running_) {
     std::string error;
-    if (auto s = sample_lag(**db, **log, start_, error)) {
+    if (!reopen()) {
+      // Tried again at the next interval.
+    } else if (auto s = sample_lag(**db, *log, start_, error)) {
       std::lock_guard<std::mutex> guard{mtx_};
       samples_.push_back(std::move(*s));
     } else {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,7 +19,11 @@ namespace dibs::load {
 /// writers stored in MySQL) on a thread of its own while a load runs.
 class lag_sampler {
 public:
-  lag_sampler(kafka_settings kafka, mysql_settings mysql, millis interval,
+  /// Where Kafka is; asked again when a sample fails, since the embedded
+  /// broker may have restarted on other ports.
+  using kafka_fn = std::function<kafka_settings()>;
+
+  lag_sampler(kafka_fn kafka, mysql_settings mysql, millis interval,
               clock::time_point start);
   ~lag_sampler();
 
@@ -29,7 +34,7 @@ public:
   std::optional<std::string> error() const;
 
 private:
-  void run(kafka_settings kafka, mysql_settings mysql);
+  void run(kafka_fn kafka, mysql_settings mysql);
 
   millis interval_;
   clock::time_point start_;

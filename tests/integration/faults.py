@@ -15,12 +15,10 @@ stock.
 """
 
 import argparse
-import json
 import os
 import random
 import signal
 import subprocess
-import threading
 import time
 
 import harness as h
@@ -104,19 +102,7 @@ def main():
     rng = random.Random(seed)
     h.log(f"seed {seed}")
     h.node("start")
-    report_path = os.path.join(h.RUN_DIR, "faults-report.json")
-    if os.path.exists(report_path):
-        os.remove(report_path)
-    kafka = ["--kafka.bootstrap-file", os.path.join(h.RUN_DIR, "kafka.bootstrap")]
-    load = subprocess.Popen(
-        [os.path.join(h.BUILD_DIR, "cli", "dibsctl"), "load", *kafka,
-         "--url", h.BASE, "--admin-token", h.ADMIN_TOKEN,
-         "--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306"),
-         "--scenario", "hundred-coupons", "--think-time", "0ms",
-         "--duration-scale", str(args.seconds / 600), "--vus", "100",
-         "--seed", str(seed), "--request-timeout-ms", "5000",
-         "--drain-timeout-s", "120", "--quiet", "--json", report_path],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    load = h.Load("faults-report", args.seconds, 100, "--seed", str(seed))
     # Node kills three times, the others once each, at random instants
     # over the first four fifths of the run, one after the other.
     schedule = ["kill -9 node, restart"] * 3 + [
@@ -130,21 +116,9 @@ def main():
         time.sleep(max(0, start + at - time.time()))
         h.log(f"{time.time() - start + 3:6.1f} s  {fault}")
         FAULTS[fault](rng)
-    out, _ = load.communicate(timeout=args.seconds + 300)
-    report = json.load(open(report_path))
-    integrity = report["integrity"]
-    accepted = integrity["acceptedPairs"]
-    lost = next((c["failures"] for c in integrity["checks"]
-                 if c["name"] == "accepted_are_rows"), None)
-    h.log(f"{report['requests']} requests; lost {lost} of {accepted} "
-          f"acknowledged; {integrity['undecidedPairs']} requests undecided, "
-          f"{integrity['rowsOfUndecidedRequests']} of them became rows; "
-          f"drained {report['drainS']} s after the load")
-    for c in integrity["checks"]:
-        h.log(f"  {c['name']}: {'pass' if c['passed'] else 'FAIL ' + c['detail']}")
-    if load.returncode != 0:
-        h.log(out[-4000:])
-        h.fail(f"dibsctl load exited {load.returncode} (seed {seed})")
+    problem = load.finish()
+    if problem:
+        h.fail(f"{problem} (seed {seed})")
     h.log("every invariant held through the faults")
 
 

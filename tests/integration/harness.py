@@ -52,6 +52,51 @@ def dibsctl(command, *args, check=True):
         check=check, capture_output=True, text=True)
 
 
+class Load:
+    """`dibsctl load` of hundred-coupons at full pressure in the background,
+    with its JSON report (and integrity checks) written to `name`.json in
+    the run folder; faults are injected while it runs."""
+
+    def __init__(self, name, seconds, vus, *extra):
+        self.report_path = os.path.join(RUN_DIR, f"{name}.json")
+        if os.path.exists(self.report_path):
+            os.remove(self.report_path)
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD_DIR, "cli", "dibsctl"), "load",
+             "--kafka.bootstrap-file", os.path.join(RUN_DIR, "kafka.bootstrap"),
+             "--url", BASE, "--admin-token", ADMIN_TOKEN,
+             "--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306"),
+             "--scenario", "hundred-coupons", "--think-time", "0ms",
+             "--duration-scale", str(seconds / 600), "--vus", str(vus),
+             "--request-timeout-ms", "5000", "--drain-timeout-s", "120",
+             "--quiet", "--json", self.report_path, *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.seconds = seconds
+
+    def finish(self):
+        """Waits for the load, prints its counts and checks; returns a
+        failure message or None."""
+        out, _ = self.proc.communicate(timeout=self.seconds + 300)
+        if self.proc.returncode != 0 and not os.path.exists(self.report_path):
+            log(out[-4000:])
+            return f"dibsctl load exited {self.proc.returncode} without a report"
+        report = json.load(open(self.report_path))
+        integrity = report["integrity"]
+        lost = next((c["failures"] for c in integrity["checks"]
+                     if c["name"] == "accepted_are_rows"), None)
+        log(f"{report['requests']} requests; lost {lost} of "
+            f"{integrity['acceptedPairs']} acknowledged; "
+            f"{integrity['undecidedPairs']} requests undecided, "
+            f"{integrity['rowsOfUndecidedRequests']} of them became rows; "
+            f"drained {report['drainS']:.1f} s after the load")
+        for c in integrity["checks"]:
+            log(f"  {c['name']}: {'pass' if c['passed'] else 'FAIL ' + c['detail']}")
+        if self.proc.returncode != 0:
+            log(out[-4000:])
+            return f"dibsctl load exited {self.proc.returncode}"
+        return None
+
+
 def kafka_counts():
     """Distinct issuance events per coupon in the embedded broker's topic."""
     out = dibsctl("log-count").stdout

@@ -17,7 +17,6 @@ every answer the clients got.
 """
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -83,19 +82,7 @@ def main():
     # whatever earlier tests did to Redis.
     h.node("stop")
     h.node("start")
-    report_path = os.path.join(h.RUN_DIR, "snapshot-report.json")
-    if os.path.exists(report_path):
-        os.remove(report_path)
-    kafka = ["--kafka.bootstrap-file", os.path.join(h.RUN_DIR, "kafka.bootstrap")]
-    load = subprocess.Popen(
-        [os.path.join(h.BUILD_DIR, "cli", "dibsctl"), "load", *kafka,
-         "--url", h.BASE, "--admin-token", h.ADMIN_TOKEN,
-         "--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306"),
-         "--scenario", "hundred-coupons", "--think-time", "0ms",
-         "--duration-scale", str(args.seconds / 600), "--vus", "50",
-         "--request-timeout-ms", "5000", "--drain-timeout-s", "120",
-         "--quiet", "--json", report_path],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    load = h.Load("snapshot-report", args.seconds, 50)
     started = time.time()
     failures = []
 
@@ -150,19 +137,9 @@ def main():
              None if mysql == 1 and f"coupon {drop_chunks.id}: rebuilding from MySQL: corrupt snapshot" in lines
              else f"expected coupon {drop_chunks.id} rebuilt")
 
-    out, _ = load.communicate(timeout=args.seconds + 300)
-    report = json.load(open(report_path))
-    integrity = report["integrity"]
-    lost = next((c["failures"] for c in integrity["checks"]
-                 if c["name"] == "accepted_are_rows"), None)
-    h.log(f"{report['requests']} requests; lost {lost} of "
-          f"{integrity['acceptedPairs']} acknowledged; drained "
-          f"{report['drainS']} s after the load")
-    for c in integrity["checks"]:
-        h.log(f"  {c['name']}: {'pass' if c['passed'] else 'FAIL ' + c['detail']}")
-    if load.returncode != 0:
-        h.log(out[-4000:])
-        failures.append(f"dibsctl load exited {load.returncode}")
+    problem = load.finish()
+    if problem:
+        failures.append(problem)
     # The snapshots written since match what MySQL holds once drained.
     for c in busy_coupons(3):
         count = int(redis("HGET", f"dibs:snap:{c}:meta", "count") or -1)
