@@ -258,27 +258,15 @@ caf::error node::start() {
     return sys_.spawn<caf::detached>(snapshotter_actor, cfg_.redis(),
                                      &metrics_);
   });
-  {
-    auto make_guard = [this] {
-      return sys_.spawn<caf::detached>(
-        producer_guard, sink_.get(), &metrics_,
-        producer_guard_state::hooks{[this] { return kafka(); },
-                                    [this] { return kafka_moved(); },
-                                    [this](const kafka_settings& next) {
-                                      follow_log(next);
-                                    }});
-    };
-    producer_guard_ = make_guard();
-    child_spec spec;
-    spec.name = "producer-guard";
-    spec.kind = child_kind::producer;
-    spec.hdl = producer_guard_;
-    spec.restart = [this, make_guard]() -> caf::expected<caf::actor> {
-      producer_guard_ = make_guard();
-      return producer_guard_;
-    };
-    supervise(std::move(spec));
-  }
+  serve("producer-guard", child_kind::producer, producer_guard_, [this] {
+    return sys_.spawn<caf::detached>(
+      producer_guard, sink_.get(), &metrics_,
+      producer_guard_state::hooks{[this] { return kafka(); },
+                                  [this] { return kafka_moved(); },
+                                  [this](const kafka_settings& next) {
+                                    follow_log(next);
+                                  }});
+  });
   size_t rows_total = 0;
   size_t tail_total = 0;
   for (auto& st : *recovered) {
@@ -373,13 +361,13 @@ void node::stop() {
   for (auto& a : directory_.all())
     shutdown(a);
   for (auto& a : {store_, resolver_.get(), snapshotter_.get(),
-                  producer_guard_, supervisor_})
+                  producer_guard_.get(), supervisor_})
     shutdown(a);
   directory_.clear();
   store_ = nullptr;
   resolver_.set(nullptr);
   snapshotter_.set(nullptr);
-  producer_guard_ = nullptr;
+  producer_guard_.set(nullptr);
   supervisor_ = nullptr;
   sink_.reset();
 }

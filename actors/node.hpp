@@ -130,7 +130,7 @@ private:
   service_handle resolver_;
   service_handle snapshotter_;
   caf::actor supervisor_;
-  caf::actor producer_guard_;
+  service_handle producer_guard_;
   caf::actor store_;
   /// The Kafka log and its partition count, for new coupons' snapshots.
   std::string log_id_;

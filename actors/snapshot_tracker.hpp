@@ -78,11 +78,6 @@ public:
     return written_;
   }
 
-  /// The position the next write would carry.
-  int64_t position() const {
-    return position_;
-  }
-
 private:
   snapshot_meta written_;
   /// Stored since the last write; the first `in_flight_` are being written.

@@ -125,10 +125,6 @@ public:
 
   uint32_t remaining() const;
 
-  const snapshot_tracker& snapshots() const {
-    return snap_;
-  }
-
   const stock_settings& settings() const {
     return settings_;
   }

@@ -59,15 +59,6 @@ bool redis_client::broken() const {
   return ctx_->err != 0;
 }
 
-caf::expected<void> redis_client::ping() {
-  auto reply = command({"PING"});
-  if (!reply)
-    return std::move(reply.error());
-  if (reply->kind != redis_value::status || reply->text != "PONG")
-    return caf::make_error(ec::storage_failure, "redis ping: unexpected reply");
-  return caf::unit;
-}
-
 caf::expected<std::vector<redis_value>>
 redis_client::pipeline(const std::vector<command_args>& commands) {
   auto fail = [this](const char* what) {

@@ -42,9 +42,6 @@ public:
 
   ~redis_client();
 
-  /// PING; an error when Redis does not answer PONG.
-  caf::expected<void> ping();
-
   /// Sends every command at once, then reads every reply (one round trip).
   caf::expected<std::vector<redis_value>>
   pipeline(const std::vector<command_args>& commands);
