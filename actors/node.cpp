@@ -147,6 +147,24 @@ void node::follow_log(const kafka_settings& next) {
   restart(resolver_.get());
   for (auto& a : directory_.all())
     caf::anon_send(a, republish_atom::value, log->log_id, count);
+  ++metrics_.kafka_log_changes;
+}
+
+std::string node::render_metrics() const {
+  std::string bootstrap, log_id;
+  {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    bootstrap = kafka_.bootstrap_servers;
+    log_id = log_id_;
+  }
+  // Neither holds a quote, backslash or line break: a host list and a
+  // cluster id.
+  return metrics_.render()
+         + fmt::format("# HELP dibs_kafka_log_info The Kafka log the node "
+                       "writes to.\n# TYPE dibs_kafka_log_info gauge\n"
+                       "dibs_kafka_log_info{{bootstrap=\"{}\",log_id=\"{}\"}} "
+                       "1\n",
+                       bootstrap, log_id);
 }
 
 caf::error node::inject_fault(const std::string& fault, coupon_id_t coupon) {
@@ -216,11 +234,14 @@ caf::error node::start() {
   auto log = (*scanner)->identity(startup_kafka_timeout_ms);
   if (!log)
     return std::move(log.error());
-  log_id_ = log->log_id;
   auto parts = (*scanner)->partitions(startup_kafka_timeout_ms);
   if (!parts)
     return std::move(parts.error());
-  partition_count_ = static_cast<int32_t>(parts->size());
+  {
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    log_id_ = log->log_id;
+    partition_count_ = static_cast<int32_t>(parts->size());
+  }
   auto coupons = (*store)->load_coupons();
   if (!coupons)
     return std::move(coupons.error());

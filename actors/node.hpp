@@ -88,6 +88,10 @@ public:
     return metrics_;
   }
 
+  /// The node's metrics in Prometheus' text format, with an info metric
+  /// naming the Kafka log the node writes to.
+  std::string render_metrics() const;
+
 private:
   void spawn_stock(recovered_stock state);
 

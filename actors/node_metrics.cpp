@@ -42,6 +42,10 @@ std::string node_metrics::render() const {
                      producer_restarts.load(std::memory_order_relaxed));
   out += fmt::format("dibs_supervisor_restarts_total{{kind=\"other\"}} {}\n",
                      other_restarts.load(std::memory_order_relaxed));
+  emit("dibs_kafka_log_changes_total", "counter",
+       "Times the node followed Kafka to a new, empty log and published "
+       "again the accepted issuances MySQL may lack.",
+       kafka_log_changes);
   return out;
 }
 

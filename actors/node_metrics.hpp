@@ -29,6 +29,9 @@ struct node_metrics {
   std::atomic<uint64_t> producer_restarts{0};
   /// Snapshotter and resolver.
   std::atomic<uint64_t> other_restarts{0};
+  /// Times the node followed Kafka to a new log (the embedded broker
+  /// restarted empty) and published again what MySQL may lack.
+  std::atomic<uint64_t> kafka_log_changes{0};
 
   std::string render() const;
 };

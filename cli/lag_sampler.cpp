@@ -1,5 +1,8 @@
 #include "cli/lag_sampler.hpp"
 
+#include <condition_variable>
+#include <thread>
+
 #include <caf/error.hpp>
 
 #include "persistence/log_tail.hpp"
@@ -28,12 +31,40 @@ std::optional<lag_sample> sample_lag(mysql_store& db, kafka_log& log,
   return s;
 }
 
+struct lag_sampler::state {
+  millis interval;
+  clock::time_point start;
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool running = true;
+  bool done = false;
+  std::vector<lag_sample> samples;
+  std::optional<std::string> error;
+
+  void fail(std::string what) {
+    std::lock_guard<std::mutex> guard{mtx};
+    error = std::move(what);
+  }
+
+  bool keep_running() {
+    std::lock_guard<std::mutex> guard{mtx};
+    return running;
+  }
+
+  void run(const kafka_fn& kafka, const mysql_settings& mysql);
+};
+
 lag_sampler::lag_sampler(kafka_fn kafka, mysql_settings mysql,
                          millis interval, clock::time_point start)
-  : interval_(interval), start_(start) {
-  thread_ = std::thread{[this, kafka = std::move(kafka), mysql] {
-    run(kafka, mysql);
-  }};
+  : state_(std::make_shared<state>()) {
+  state_->interval = interval;
+  state_->start = start;
+  std::thread{[st = state_, kafka = std::move(kafka), mysql] {
+    st->run(kafka, mysql);
+    std::lock_guard<std::mutex> guard{st->mtx};
+    st->done = true;
+    st->cv.notify_all();
+  }}.detach();
 }
 
 lag_sampler::~lag_sampler() {
@@ -41,23 +72,26 @@ lag_sampler::~lag_sampler() {
 }
 
 std::vector<lag_sample> lag_sampler::stop() {
-  running_ = false;
-  if (thread_.joinable())
-    thread_.join();
-  std::lock_guard<std::mutex> guard{mtx_};
-  return samples_;
+  std::unique_lock<std::mutex> guard{state_->mtx};
+  if (!state_->running)
+    return state_->samples;
+  state_->running = false;
+  // A sample in progress takes up to a few Kafka timeouts.
+  if (!state_->cv.wait_for(guard, std::chrono::seconds{10},
+                           [this] { return state_->done; })
+      && !state_->error)
+    state_->error = "a lag sample did not return (Kafka unreachable); "
+                    "sampling abandoned";
+  return state_->samples;
 }
 
 std::optional<std::string> lag_sampler::error() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return error_;
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  return state_->error;
 }
 
-void lag_sampler::run(kafka_fn kafka, mysql_settings mysql) {
-  auto fail = [this](std::string what) {
-    std::lock_guard<std::mutex> guard{mtx_};
-    error_ = std::move(what);
-  };
+void lag_sampler::state::run(const kafka_fn& kafka,
+                             const mysql_settings& mysql) {
   auto db = mysql_store::open(mysql);
   if (!db)
     return fail(caf::to_string(db.error()));
@@ -83,19 +117,19 @@ void lag_sampler::run(kafka_fn kafka, mysql_settings mysql) {
     }
   };
   auto next = clock::now();
-  while (running_) {
-    std::string error;
+  while (keep_running()) {
+    std::string what;
     if (!reopen()) {
       // Tried again at the next interval.
-    } else if (auto s = sample_lag(**db, *log, start_, error)) {
-      std::lock_guard<std::mutex> guard{mtx_};
-      samples_.push_back(std::move(*s));
+    } else if (auto s = sample_lag(**db, *log, start, what)) {
+      std::lock_guard<std::mutex> guard{mtx};
+      samples.push_back(std::move(*s));
     } else {
-      fail(error);
+      fail(what);
     }
-    next += interval_;
-    while (running_ && clock::now() < next)
-      std::this_thread::sleep_for(millis{10});
+    next += interval;
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_until(guard, next, [this] { return !running; });
   }
 }
 

@@ -1,12 +1,10 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cli/report.hpp"
@@ -17,6 +15,11 @@ namespace dibs::load {
 
 /// Samples the writers' lag (Kafka high watermarks minus the offsets the
 /// writers stored in MySQL) on a thread of its own while a load runs.
+///
+/// librdkafka 2.0.2 does not always honour the timeout of a watermark query
+/// whose brokers were killed: a sample may then never return. The thread
+/// shares its state with the sampler, and `stop` leaves such a thread
+/// behind after a grace period instead of waiting for it.
 class lag_sampler {
 public:
   /// Where Kafka is; asked again when a sample fails, since the embedded
@@ -27,22 +30,16 @@ public:
               clock::time_point start);
   ~lag_sampler();
 
-  /// Stops sampling and returns the samples.
+  /// Stops sampling and returns the samples taken so far.
   std::vector<lag_sample> stop();
 
   /// The last error a sample ran into, if any.
   std::optional<std::string> error() const;
 
 private:
-  void run(kafka_fn kafka, mysql_settings mysql);
+  struct state;
 
-  millis interval_;
-  clock::time_point start_;
-  std::atomic<bool> running_{true};
-  mutable std::mutex mtx_;
-  std::vector<lag_sample> samples_;
-  std::optional<std::string> error_;
-  std::thread thread_;
+  std::shared_ptr<state> state_;
 };
 
 /// One sample of the writers' lag; `error` says why there is none.

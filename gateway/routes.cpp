@@ -249,7 +249,7 @@ void routes::handle(const http_request& req, respond_fn done) {
     if (expect_method(http::verb::get)) {
       http_response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = metrics_.render() + node_.metrics().render();
+      res.body() = metrics_.render() + node_.render_metrics();
       res.prepare_payload();
       answer(std::move(res));
     }
