@@ -40,6 +40,7 @@ config::config()
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
     writer_retry_backoff_ms(d::writer::retry_backoff_ms),
+    node_id(d::node::id),
     node_drain_timeout_ms(d::node::drain_timeout_ms),
     node_fault_injection(d::node::fault_injection) {
   opt_group{custom_options_, "http"}
@@ -93,6 +94,7 @@ config::config()
     .add(writer_retry_backoff_ms, "retry-backoff-ms",
          "pause before retrying a batch MySQL refused");
   opt_group{custom_options_, "node"}
+    .add(node_id, "id", "the node's name in logs, metrics and the console")
     .add(node_drain_timeout_ms, "drain-timeout-ms",
          "on SIGTERM, longest wait for in-flight requests and writer drain")
     .add(node_fault_injection, "fault-injection",

@@ -70,6 +70,8 @@ constexpr size_t retry_backoff_ms = 500;
 } // namespace writer
 
 namespace node {
+/// The node's name in logs, metrics and the console.
+constexpr const char* id = "dibs-1";
 /// On SIGTERM, how long to wait for in-flight requests and for the writers
 /// to drain Kafka into MySQL.
 constexpr size_t drain_timeout_ms = 30'000;

@@ -46,9 +46,10 @@ void node::supervise(child_spec spec) {
 
 void node::spawn_stock(recovered_stock state) {
   auto id = state.info.id;
+  auto stats = figures_.stock(state.info);
   auto hdl = sys_.spawn(stock_actor, std::move(state),
                         stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_});
+                                   stock_settings_, stats});
   directory_.set(id, hdl);
   child_spec spec;
   spec.name = "stock-" + std::to_string(id);
@@ -56,7 +57,10 @@ void node::spawn_stock(recovered_stock state) {
   spec.hdl = std::move(hdl);
   spec.restart = [this, id] { return restart_stock(id); };
   // Requests get 503 at once instead of waiting on a dead actor.
-  spec.on_down = [this, id] { directory_.set_recovering(id); };
+  spec.on_down = [this, id, stats] {
+    directory_.set_recovering(id);
+    stats->phase = actor_phase::crashed;
+  };
   // Records the dead actor had in flight are reported (or timed out) within
   // the producer's message timeout; only then is the log final for them.
   spec.min_delay = milliseconds(cfg_.kafka_message_timeout_ms + 1000);
@@ -88,18 +92,22 @@ caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
                                  metrics_, startup_kafka_timeout_ms);
   if (!recovered)
     return std::move(recovered.error());
+  auto stats = figures_.stock(recovered->front().info);
+  stats->phase = actor_phase::recovering;
+  ++stats->restarts;
   auto hdl = sys_.spawn(stock_actor, std::move(recovered->front()),
                         stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_});
+                                   stock_settings_, stats});
   directory_.set(id, hdl);
   return hdl;
 }
 
-caf::actor node::spawn_writer() {
+caf::actor node::spawn_writer(size_t index) {
   writer_settings ws{cfg_.writer_batch_max_rows, cfg_.writer_batch_max_ms,
                      cfg_.writer_retry_backoff_ms};
   return sys_.spawn<caf::detached>(writer_actor, kafka(), cfg_.mysql(), ws,
-                                   &directory_, &writers_assigned_);
+                                   &directory_, &writers_assigned_,
+                                   figures_.writer(index));
 }
 
 std::optional<kafka_settings> node::kafka_moved() const {
@@ -150,21 +158,39 @@ void node::follow_log(const kafka_settings& next) {
   ++metrics_.kafka_log_changes;
 }
 
+std::pair<std::string, std::string> node::kafka_log_names() const {
+  std::lock_guard<std::mutex> guard{kafka_mtx_};
+  return {kafka_.bootstrap_servers, log_id_};
+}
+
 std::string node::render_metrics() const {
-  std::string bootstrap, log_id;
-  {
-    std::lock_guard<std::mutex> guard{kafka_mtx_};
-    bootstrap = kafka_.bootstrap_servers;
-    log_id = log_id_;
+  auto [bootstrap, log_id] = kafka_log_names();
+  auto out = metrics_.render();
+  figures_.render(out);
+  if (auto sink = this->sink()) {
+    render_family(out, "dibs_kafka_in_flight", "gauge",
+                  "Issuance records published and not yet acknowledged.");
+    out += fmt::format("dibs_kafka_in_flight {}\n", sink->in_flight());
+    render_family(out, "dibs_kafka_delivery_reports_total", "counter",
+                  "Kafka delivery reports by outcome.");
+    for (auto [x, name] : {std::pair{delivery_outcome::stored, "stored"},
+                           std::pair{delivery_outcome::failed, "failed"},
+                           std::pair{delivery_outcome::unknown, "unknown"}})
+      out += fmt::format(
+        "dibs_kafka_delivery_reports_total{{outcome=\"{}\"}} {}\n", name,
+        sink->reports(x));
+    render_family(out, "dibs_kafka_produce_duration_seconds", "histogram",
+                  "From publishing an issuance record to its delivery "
+                  "report.");
+    sink->delivery_latency().render(out, "dibs_kafka_produce_duration_seconds");
   }
   // Neither holds a quote, backslash or line break: a host list and a
   // cluster id.
-  return metrics_.render()
-         + fmt::format("# HELP dibs_kafka_log_info The Kafka log the node "
-                       "writes to.\n# TYPE dibs_kafka_log_info gauge\n"
-                       "dibs_kafka_log_info{{bootstrap=\"{}\",log_id=\"{}\"}} "
-                       "1\n",
-                       bootstrap, log_id);
+  render_family(out, "dibs_kafka_log_info", "gauge",
+                "The Kafka log the node writes to.");
+  out += fmt::format("dibs_kafka_log_info{{bootstrap=\"{}\",log_id=\"{}\"}} 1\n",
+                     bootstrap, log_id);
+  return out;
 }
 
 caf::error node::inject_fault(const std::string& fault, coupon_id_t coupon) {
@@ -223,7 +249,7 @@ caf::error node::start() {
   auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());
-  sink_ = std::make_unique<kafka_sink>(std::move(*producer));
+  std::atomic_store(&sink_, std::make_shared<kafka_sink>(std::move(*producer)));
   // Recovery: a snapshot in Redis plus the Kafka records after it, or, for
   // coupons without a good snapshot, MySQL's rows plus the Kafka tail the
   // writers have not committed.
@@ -258,7 +284,8 @@ caf::error node::start() {
   if (!recovered)
     return std::move(recovered.error());
   supervisor_ = sys_.spawn<caf::detached>(supervisor_actor,
-                                          supervisor_settings{}, &metrics_);
+                                          supervisor_settings{}, &metrics_,
+                                          &figures_.supervision());
   auto serve = [this](const char* name, child_kind kind, service_handle& ref,
                       std::function<caf::actor()> make) {
     ref.set(make());
@@ -312,15 +339,19 @@ caf::error node::start() {
   // A node without writers leaves writing to other nodes.
   writers_assigned_ = cfg_.writer_count == 0;
   for (size_t i = 0; i < cfg_.writer_count; ++i) {
-    writers_.push_back(spawn_writer());
+    writers_.push_back(spawn_writer(i));
     child_spec spec;
     spec.name = "writer-" + std::to_string(i);
     spec.kind = child_kind::writer;
     spec.hdl = writers_.back();
     spec.restart = [this, i]() -> caf::expected<caf::actor> {
       std::lock_guard<std::mutex> guard{writers_mtx_};
-      writers_[i] = spawn_writer();
+      writers_[i] = spawn_writer(i);
+      ++figures_.writer(i)->restarts;
       return writers_[i];
+    };
+    spec.on_down = [this, i] {
+      figures_.writer(i)->phase = actor_phase::crashed;
     };
     supervise(std::move(spec));
   }
@@ -331,7 +362,7 @@ caf::error node::start() {
 void node::stop() {
   if (!supervisor_) {
     // Never started (or stopped already).
-    sink_.reset();
+    std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
     return;
   }
   ready_ = false;
@@ -390,7 +421,7 @@ void node::stop() {
   snapshotter_.set(nullptr);
   producer_guard_.set(nullptr);
   supervisor_ = nullptr;
-  sink_.reset();
+  std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
 }
 
 } // namespace dibs

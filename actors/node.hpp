@@ -12,6 +12,7 @@
 #include "actors/config.hpp"
 #include "actors/coupon_directory.hpp"
 #include "actors/event_sink.hpp"
+#include "actors/introspection.hpp"
 #include "actors/node_metrics.hpp"
 #include "actors/service_handle.hpp"
 #include "actors/stock_state.hpp"
@@ -88,6 +89,29 @@ public:
     return metrics_;
   }
 
+  const node_metrics& metrics() const {
+    return metrics_;
+  }
+
+  /// When this node was made (process start, near enough).
+  epoch_ms started_at() const {
+    return started_at_;
+  }
+
+  /// The live figures of the stock actors, writers and supervisor.
+  const introspection& figures() const {
+    return figures_;
+  }
+
+  /// The Kafka sink, with its in-flight count and delivery latency; null
+  /// while the node is not started.
+  std::shared_ptr<const kafka_sink> sink() const {
+    return std::atomic_load(&sink_);
+  }
+
+  /// The Kafka log the node writes to: bootstrap servers and log id.
+  std::pair<std::string, std::string> kafka_log_names() const;
+
   /// The node's metrics in Prometheus' text format, with an info metric
   /// naming the Kafka log the node writes to.
   std::string render_metrics() const;
@@ -101,7 +125,7 @@ private:
   /// Recovers one coupon's stock actor after its crash (supervisor thread).
   caf::expected<caf::actor> restart_stock(coupon_id_t id);
 
-  caf::actor spawn_writer();
+  caf::actor spawn_writer(size_t index);
 
   /// The current Kafka settings.
   kafka_settings kafka() const {
@@ -129,7 +153,8 @@ private:
   mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;
   stock_settings stock_settings_;
-  std::unique_ptr<kafka_sink> sink_;
+  /// Set and reset with atomic_store: the gateway reads it any time.
+  std::shared_ptr<kafka_sink> sink_;
   coupon_directory directory_;
   service_handle resolver_;
   service_handle snapshotter_;
@@ -139,7 +164,9 @@ private:
   /// The Kafka log and its partition count, for new coupons' snapshots.
   std::string log_id_;
   int32_t partition_count_ = 0;
+  const epoch_ms started_at_ = now_ms();
   node_metrics metrics_;
+  introspection figures_;
   /// Replaced by the supervisor's thread when one crashes.
   std::mutex writers_mtx_;
   std::vector<caf::actor> writers_;

@@ -46,6 +46,10 @@ std::string node_metrics::render() const {
        "Times the node followed Kafka to a new, empty log and published "
        "again the accepted issuances MySQL may lack.",
        kafka_log_changes);
+  render_family(out, "dibs_snapshot_duration_seconds", "histogram",
+                "How long a snapshot write to Redis took, failed ones "
+                "included.");
+  snapshot_latency.render(out, "dibs_snapshot_duration_seconds");
   return out;
 }
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/histogram.hpp"
+
 namespace dibs {
 
 /// Counters of the node's actors (snapshots, recovery, supervision), written
@@ -32,6 +34,8 @@ struct node_metrics {
   /// Times the node followed Kafka to a new log (the embedded broker
   /// restarted empty) and published again what MySQL may lack.
   std::atomic<uint64_t> kafka_log_changes{0};
+  /// How long a snapshot write to Redis took, failed ones included.
+  latency_histogram snapshot_latency;
 
   std::string render() const;
 };

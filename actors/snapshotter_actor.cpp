@@ -39,8 +39,12 @@ snapshotter_state::write(coupon_id_t coupon, const snapshot_meta& meta,
     }
     store = std::move(*s);
   }
+  auto started = std::chrono::steady_clock::now();
   auto res = whole ? store->rewrite(coupon, meta, events)
                    : store->append(coupon, meta, events);
+  metrics->snapshot_latency.record(
+    std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started));
   if (!res) {
     pause(res.error());
     return std::move(res.error());

@@ -5,42 +5,66 @@ namespace dibs {
 caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
                           recovered_stock state, stock_deps deps) {
   self->state.init(state, std::move(deps));
+  // Every handler ends with `st.handled()`, as do the response handlers in
+  // stock_state: the actor's live figures.
+  auto& st = self->state;
   return {
-    [=](issue_atom, user_id_t user, bool wait) {
+    [=, &st](issue_atom, user_id_t user, bool wait) {
       auto rp = self->make_response_promise<issuance>();
-      self->state.issue(user, wait, replier<issuance>{rp, nullptr});
+      st.issue(user, wait, replier<issuance>{rp, nullptr});
+      st.handled();
       return rp;
     },
-    [=](issue_atom, user_id_t user, bool wait, reply_to<issuance>& r) {
-      self->state.issue(user, wait, replier<issuance>{{}, std::move(r.fn)});
+    [=, &st](issue_atom, user_id_t user, bool wait, reply_to<issuance>& r) {
+      st.issue(user, wait, replier<issuance>{{}, std::move(r.fn)});
+      st.handled();
     },
-    [=](status_atom, user_id_t user) -> caf::result<issuance> {
-      auto res = self->state.status(user);
+    [=, &st](status_atom, user_id_t user) -> caf::result<issuance> {
+      auto res = st.status(user);
+      st.handled();
       if (!res)
         return std::move(res.error());
       return std::move(*res);
     },
-    [=](status_atom, user_id_t user, reply_to<issuance>& r) {
-      r.fn(self->state.status(user));
+    [=, &st](status_atom, user_id_t user, reply_to<issuance>& r) {
+      r.fn(st.status(user));
+      st.handled();
     },
-    [=](view_atom) { return self->state.view(); },
-    [=](view_atom, reply_to<coupon_view>& r) { r.fn(self->state.view()); },
-    [=](delivered_atom, issuance_id_t id, const delivery_report& rep) {
-      self->state.on_delivered(id, rep);
+    [=, &st](view_atom) {
+      st.handled();
+      return st.view();
     },
-    [=](resolve_atom, issuance_id_t id) { self->state.on_resolve_due(id); },
-    [=](committed_atom, const std::vector<issuance_event>& rows) {
-      self->state.on_committed(rows);
+    [=, &st](view_atom, reply_to<coupon_view>& r) {
+      r.fn(st.view());
+      st.handled();
     },
-    [=](expire_atom, user_id_t user) { self->state.on_wait_expired(user); },
-    [=](republish_atom, const std::string& log_id, int32_t partitions) {
-      self->state.republish(log_id, partitions);
+    [=, &st](delivered_atom, issuance_id_t id, const delivery_report& rep) {
+      st.on_delivered(id, rep);
+      st.handled();
     },
-    [=](republished_atom, issuance_id_t id, const delivery_report& rep) {
-      self->state.on_republished(id, rep);
+    [=, &st](resolve_atom, issuance_id_t id) {
+      st.on_resolve_due(id);
+      st.handled();
     },
-    [=](snapshot_atom) {
-      self->state.on_snapshot_tick();
+    [=, &st](committed_atom, const std::vector<issuance_event>& rows) {
+      st.on_committed(rows);
+      st.handled();
+    },
+    [=, &st](expire_atom, user_id_t user) {
+      st.on_wait_expired(user);
+      st.handled();
+    },
+    [=, &st](republish_atom, const std::string& log_id, int32_t partitions) {
+      st.republish(log_id, partitions);
+      st.handled();
+    },
+    [=, &st](republished_atom, issuance_id_t id, const delivery_report& rep) {
+      st.on_republished(id, rep);
+      st.handled();
+    },
+    [=, &st](snapshot_atom) {
+      st.on_snapshot_tick();
+      st.handled();
       self->delayed_send(self, self->state.settings().snapshot_interval,
                          snapshot_atom::value);
     },

@@ -18,10 +18,13 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   sink_ = deps.sink;
   resolver_ = deps.resolver;
   snapshotter_ = deps.snapshotter;
+  stats_ = std::move(deps.stats);
   settings_ = deps.settings;
   auto add = [&](const issuance_event& e, phase p) {
     auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
-    if (!added && i->second.event.issuance_id != e.issuance_id)
+    if (added)
+      ++by_phase_[static_cast<size_t>(p)];
+    else if (i->second.event.issuance_id != e.issuance_id)
       spdlog::error("coupon {}: user {} has two issuances {} and {}",
                     info_.id, e.user_id, i->second.event.issuance_id,
                     e.issuance_id);
@@ -40,6 +43,9 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   for (auto& [user, h] : holders_)
     base.checksum = snapshot_checksum(base.checksum, h.event);
   snap_.start(std::move(base));
+  if (stats_)
+    stats_->phase = actor_phase::running;
+  handled();
   if (snapshotter_) {
     write_snapshot();
     self_->delayed_send(self_, settings_.snapshot_interval,
@@ -146,6 +152,11 @@ void stock_state::write_snapshot(bool verify) {
     .then(
       [this, after](snapshot_write res) {
         snap_.end_write(res, after);
+        if (res == snapshot_write::done && stats_) {
+          stats_->snapshot_position = after.position;
+          stats_->snapshot_count = after.count;
+          stats_->snapshot_at = now_ms();
+        }
         if (res == snapshot_write::fenced)
           spdlog::error("coupon {}: a newer owner epoch than {} holds the "
                         "snapshot; this actor stops snapshotting",
@@ -153,10 +164,12 @@ void stock_state::write_snapshot(bool verify) {
         else if (res == snapshot_write::diverged
                  || snap_.pending() >= settings_.snapshot_every_events)
           write_snapshot();
+        handled();
       },
       [this](caf::error&) {
         // The snapshotter logged it; the next tick tries again.
         snap_.write_failed();
+        handled();
       });
 }
 
@@ -174,25 +187,34 @@ issuance stock_state::reply_of(const holding& h) const {
 
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply) {
   auto now = now_ms();
-  if (info_.opens_at != 0 && now < info_.opens_at)
+  if (info_.opens_at != 0 && now < info_.opens_at) {
+    count_answer(issue_outcome::not_open, user);
     return reply(caf::make_error(ec::not_open));
-  if (info_.closes_at != 0 && now >= info_.closes_at)
+  }
+  if (info_.closes_at != 0 && now >= info_.closes_at) {
+    count_answer(issue_outcome::closed, user);
     return reply(caf::make_error(ec::closed));
+  }
   if (auto i = holders_.find(user); i != holders_.end()) {
     auto& h = i->second;
-    if (h.state == phase::accepted || h.state == phase::issued)
+    if (h.state == phase::accepted || h.state == phase::issued) {
+      count_answer(issue_outcome::already_issued, user);
       return reply(caf::make_error(ec::already_issued, h.event.issuance_id));
+    }
     // The first request of this user is still on its way to Kafka: this one
     // learns the same outcome.
     in_flight_[h.event.issuance_id].waiters.push_back(
       waiter{std::move(reply), wait, false});
     return;
   }
-  if (remaining() == 0)
+  if (remaining() == 0) {
+    count_answer(issue_outcome::sold_out, user);
     return reply(caf::make_error(ec::sold_out));
+  }
   issuance_event event{make_issuance_id(info_.id, next_seq_++), info_.id, user,
                        now};
   holders_.emplace(user, holding{event, phase::pending});
+  ++by_phase_[static_cast<size_t>(phase::pending)];
   in_flight_.emplace(event.issuance_id,
                      reservation{user, {waiter{std::move(reply), wait, true}}});
   sink_->publish(event, [hdl = caf::actor{self_}, id = event.issuance_id](
@@ -233,7 +255,7 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       // have the record in flight any more, then read the log.
       spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
                    info_.id, id, rep.error);
-      holders_.at(i->second.user).state = phase::unresolved;
+      set_phase(holders_.at(i->second.user), phase::unresolved);
       snap_.on_unresolved();
       self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
                           id);
@@ -249,13 +271,18 @@ void stock_state::on_resolve_due(issuance_id_t id) {
   auto event = holders_.at(i->second.user).event;
   self_->request(resolver_->get(), settings_.service_timeout,
                  resolve_atom::value, event)
-    .then([this, id](bool found) { on_resolved(id, found); },
-          [this, id](caf::error& err) {
-            spdlog::warn("coupon {}: resolving {} failed: {}; retrying",
-                         info_.id, id, to_string(err));
-            self_->delayed_send(self_, settings_.resolve_retry,
-                                resolve_atom::value, id);
-          });
+    .then(
+      [this, id](bool found) {
+        on_resolved(id, found);
+        handled();
+      },
+      [this, id](caf::error& err) {
+        spdlog::warn("coupon {}: resolving {} failed: {}; retrying", info_.id,
+                     id, to_string(err));
+        self_->delayed_send(self_, settings_.resolve_retry,
+                            resolve_atom::value, id);
+        handled();
+      });
 }
 
 void stock_state::on_resolved(issuance_id_t id, bool found) {
@@ -275,26 +302,31 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   auto h = holders_.find(res.user);
   if (!stored) {
     // Definitely not in the log: the unit goes back to the stock.
+    --by_phase_[static_cast<size_t>(h->second.state)];
     holders_.erase(h);
-    for (auto& w : res.waiters)
+    for (auto& w : res.waiters) {
+      count_answer(issue_outcome::unavailable, res.user);
       w.reply(caf::make_error(ec::unavailable));
+    }
     return;
   }
   // The writers may have committed the row before the delivery report came.
   if (h->second.state != phase::issued)
-    h->second.state = phase::accepted;
+    set_phase(h->second, phase::accepted);
   snap_.on_stored(h->second.event, partition, offset);
   if (snap_.pending() >= settings_.snapshot_every_events)
     write_snapshot();
   auto reply = reply_of(h->second);
   for (auto& w : res.waiters) {
     if (!w.first) {
+      count_answer(issue_outcome::already_issued, res.user);
       w.reply(caf::make_error(ec::already_issued, id));
     } else if (w.wait && h->second.state != phase::issued) {
       commit_waiters_[res.user].push_back(std::move(w.reply));
       self_->delayed_send(self_, settings_.wait_timeout, expire_atom::value,
                           res.user);
     } else {
+      count_answer(reply);
       w.reply(reply);
     }
   }
@@ -305,12 +337,14 @@ void stock_state::on_committed(const std::vector<issuance_event>& rows) {
     auto h = holders_.find(row.user_id);
     if (h == holders_.end() || h->second.event.issuance_id != row.issuance_id)
       continue;
-    h->second.state = phase::issued;
+    set_phase(h->second, phase::issued);
     if (auto w = commit_waiters_.find(row.user_id);
         w != commit_waiters_.end()) {
       auto reply = reply_of(h->second);
-      for (auto& r : w->second)
+      for (auto& r : w->second) {
+        count_answer(reply);
         r(reply);
+      }
       commit_waiters_.erase(w);
     }
   }
@@ -321,9 +355,45 @@ void stock_state::on_wait_expired(user_id_t user) {
   if (w == commit_waiters_.end())
     return;
   auto reply = reply_of(holders_.at(user));
-  for (auto& r : w->second)
+  for (auto& r : w->second) {
+    count_answer(reply);
     r(reply);
+  }
   commit_waiters_.erase(w);
+}
+
+void stock_state::set_phase(holding& h, phase p) {
+  --by_phase_[static_cast<size_t>(h.state)];
+  ++by_phase_[static_cast<size_t>(p)];
+  h.state = p;
+}
+
+void stock_state::count_answer(issue_outcome x, user_id_t user) {
+  if (stats_)
+    stats_->record(x, user, now_ms());
+}
+
+void stock_state::count_answer(const issuance& x) {
+  count_answer(x.status == issuance_status::issued ? issue_outcome::issued
+                                                   : issue_outcome::accepted,
+               x.event.user_id);
+}
+
+void stock_state::handled() {
+  if (!stats_)
+    return;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  auto& s = *stats_;
+  s.remaining.store(remaining(), relaxed);
+  s.pending.store(holders_in(phase::pending), relaxed);
+  s.unresolved.store(holders_in(phase::unresolved), relaxed);
+  s.accepted.store(holders_in(phase::accepted), relaxed);
+  s.committed.store(holders_in(phase::issued), relaxed);
+  s.messages.fetch_add(1, relaxed);
+  // What the actor took from its inbox and has not handled yet: read from
+  // the actor's own thread, it needs no lock.
+  s.mailbox.store(self_->mailbox().queue().total_task_size(), relaxed);
+  s.sample(now_ms());
 }
 
 } // namespace dibs

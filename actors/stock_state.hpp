@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/event_sink.hpp"
+#include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
 #include "actors/service_handle.hpp"
 #include "actors/snapshot_tracker.hpp"
@@ -57,6 +59,9 @@ struct stock_deps {
   /// Writes snapshots to Redis; null in tests that do not snapshot.
   const service_handle* snapshotter = nullptr;
   stock_settings settings;
+  /// Where the actor publishes its figures; null in tests that do not
+  /// look.
+  std::shared_ptr<stock_stats> stats;
 };
 
 /// The state of one coupon's stock actor: the remaining stock, the users who
@@ -125,6 +130,14 @@ public:
 
   uint32_t remaining() const;
 
+  /// Holders in `p`.
+  uint32_t holders_in(phase p) const {
+    return by_phase_[static_cast<size_t>(p)];
+  }
+
+  /// Publishes the actor's figures after a message (cheap: relaxed stores).
+  void handled();
+
   const stock_settings& settings() const {
     return settings_;
   }
@@ -147,6 +160,13 @@ private:
 
   issuance reply_of(const holding& h) const;
 
+  /// Moves a holder to `p`, keeping the counts by phase.
+  void set_phase(holding& h, phase p);
+
+  /// Counts an answer to an issue request in the actor's figures.
+  void count_answer(issue_outcome x, user_id_t user);
+  void count_answer(const issuance& x);
+
   caf::stateful_actor<stock_state>* self_;
   coupon info_;
   event_sink* sink_ = nullptr;
@@ -166,6 +186,9 @@ private:
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
   std::unordered_map<user_id_t, holding> holders_;
+  /// Holders per phase.
+  std::array<uint32_t, 4> by_phase_{};
+  std::shared_ptr<stock_stats> stats_;
   struct reservation {
     user_id_t user;
     std::vector<waiter> waiters;

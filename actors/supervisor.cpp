@@ -25,6 +25,13 @@ std::chrono::milliseconds supervisor_state::backoff(const child& c) const {
   return std::max(std::min(wait, settings.max_backoff), c.spec.min_delay);
 }
 
+void supervisor_state::show(child& c, const char* state) {
+  c.view.state = state;
+  c.view.crashes_in_a_row = c.crashes;
+  if (board)
+    board->set(c.spec.name, c.view);
+}
+
 namespace {
 
 void count_restart(node_metrics& m, child_kind kind) {
@@ -45,9 +52,11 @@ void count_restart(node_metrics& m, child_kind kind) {
 
 caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
                                supervisor_settings settings,
-                               node_metrics* metrics) {
+                               node_metrics* metrics,
+                               supervision_board* board) {
   self->state.settings = settings;
   self->state.metrics = metrics;
+  self->state.board = board;
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     auto n = st.names.find(msg.source);
@@ -58,6 +67,8 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
     auto& c = st.children.at(name);
     if (st.stopping || msg.reason == caf::exit_reason::normal
         || msg.reason == caf::exit_reason::user_shutdown) {
+      if (st.board)
+        st.board->erase(name);
       st.children.erase(name);
       return;
     }
@@ -68,7 +79,13 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
     if (c.spec.on_down)
       c.spec.on_down();
     auto wait = st.backoff(c);
-    if (c.crashes > st.settings.crash_loop_after)
+    auto& history = c.view.history;
+    if (history.size() == supervision_board::history_per_child)
+      history.erase(history.begin());
+    history.push_back({now_ms(), to_string(msg.reason)});
+    auto looping = c.crashes > st.settings.crash_loop_after;
+    st.show(c, looping ? "crash loop" : "restarting");
+    if (looping)
       spdlog::error("{} is in a crash loop: {} crashes in a row, last: {}; "
                     "next restart in {} ms",
                     name, c.crashes, to_string(msg.reason), wait.count());
@@ -86,6 +103,10 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
       auto& c = st.children[name];
       c.spec = std::move(spec);
       c.started = std::chrono::steady_clock::now();
+      c.view.name = name;
+      c.view.kind = to_string(c.spec.kind);
+      c.view.started = now_ms();
+      st.show(c, "running");
     },
     [=](restart_atom, const std::string& name) {
       auto& st = self->state;
@@ -99,6 +120,8 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
         auto wait = st.backoff(c);
         spdlog::warn("{} could not be restarted ({}); next try in {} ms",
                      name, to_string(hdl.error()), wait.count());
+        st.show(c, c.crashes > st.settings.crash_loop_after ? "crash loop"
+                                                            : "restarting");
         self->delayed_send(self, wait, restart_atom::value, name);
         return;
       }
@@ -107,6 +130,9 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
       c.started = std::chrono::steady_clock::now();
       self->monitor(c.spec.hdl);
       st.names[c.spec.hdl.address()] = name;
+      c.view.restarts += 1;
+      c.view.started = now_ms();
+      st.show(c, "running");
       spdlog::info("{} restarted", name);
     },
     [=](stop_atom) {

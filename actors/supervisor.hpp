@@ -10,6 +10,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/introspection.hpp"
 #include "actors/node_metrics.hpp"
 #include "actors/protocol.hpp"
 
@@ -60,10 +61,14 @@ struct supervisor_state {
     child_spec spec;
     size_t crashes = 0;
     std::chrono::steady_clock::time_point started;
+    /// What the board shows of it.
+    child_view view;
   };
 
   supervisor_settings settings;
   node_metrics* metrics = nullptr;
+  /// Where the tree is shown; null in tests that do not look.
+  supervision_board* board = nullptr;
   std::map<std::string, child> children;
   std::map<caf::actor_addr, std::string> names;
   /// Set by stop_atom: children going down are not restarted any more.
@@ -71,6 +76,9 @@ struct supervisor_state {
 
   /// How long the next restart of `c` waits.
   std::chrono::milliseconds backoff(const child& c) const;
+
+  /// Shows `c` on the board as `state`.
+  void show(child& c, const char* state);
 };
 
 /// (supervise_atom, child_spec): monitor a child.
@@ -82,7 +90,8 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 
 caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
                                supervisor_settings settings,
-                               node_metrics* metrics);
+                               node_metrics* metrics,
+                               supervision_board* board);
 
 } // namespace dibs
 

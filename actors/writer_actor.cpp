@@ -49,6 +49,7 @@ bool writer_state::step() {
     spdlog::warn("writer not connected: {}", to_string(err));
     return false;
   }
+  publish_lag();
   if (pending_events.empty() && pending_offsets.empty()) {
     auto records = log->poll(settings.batch_max_rows,
                              static_cast<int>(settings.batch_max_ms));
@@ -77,11 +78,23 @@ bool writer_state::step() {
     for (auto& [p, o] : next)
       pending_offsets.push_back(partition_offset{p, o});
   }
+  auto started = std::chrono::steady_clock::now();
   auto res = store->write_batch(log_id, pending_events, pending_offsets);
   if (!res) {
     spdlog::warn("writer batch of {} rows failed: {}", pending_events.size(),
                  to_string(res.error()));
+    if (stats)
+      ++stats->failed_batches;
     return false;
+  }
+  if (stats) {
+    stats->batch_latency.record(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started));
+    stats->rows += pending_events.size();
+    ++stats->batches;
+    stats->last_batch_rows = pending_events.size();
+    stats->last_commit = now_ms();
   }
   notify(pending_events);
   pending_events.clear();
@@ -98,17 +111,46 @@ void writer_state::notify(const std::vector<issuance_event>& rows) {
       caf::anon_send(hdl, committed_atom::value, std::move(events));
 }
 
+void writer_state::publish_lag() {
+  auto now = std::chrono::steady_clock::now();
+  if (!stats || now - lag_published < std::chrono::milliseconds{250})
+    return;
+  lag_published = now;
+  if (auto took = std::chrono::duration<double>(now - rate_since).count();
+      took >= 1.0) {
+    auto rows = stats->rows.load();
+    stats->rows_per_s = static_cast<double>(rows - rate_rows) / took;
+    rate_rows = rows;
+    rate_since = now;
+  }
+  std::vector<writer_stats::partition_lag> parts;
+  for (auto& a : log->assigned()) {
+    // Without an offset of its own the writer reads from the log's start.
+    auto i = expected.find(a.partition);
+    auto next = i != expected.end() ? i->second : a.low;
+    parts.push_back({a.partition, next, a.high,
+                     next < 0 || a.high < 0
+                       ? int64_t{-1}
+                       : std::max<int64_t>(0, a.high - next)});
+  }
+  stats->set_partitions(std::move(parts));
+}
+
 caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
                            kafka_settings kafka, mysql_settings mysql,
                            writer_settings settings,
                            coupon_directory* directory,
-                           std::atomic<bool>* assigned) {
+                           std::atomic<bool>* assigned,
+                           std::shared_ptr<writer_stats> stats) {
   auto& st = self->state;
   st.kafka = std::move(kafka);
   st.mysql = std::move(mysql);
   st.settings = settings;
   st.directory = directory;
   st.assigned = assigned;
+  st.stats = std::move(stats);
+  if (st.stats)
+    st.stats->phase = actor_phase::running;
   self->send(self, poll_atom::value);
   return {
     [=](poll_atom) {

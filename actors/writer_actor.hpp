@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -9,6 +10,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/coupon_directory.hpp"
+#include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
@@ -36,6 +38,13 @@ struct writer_state {
   coupon_directory* directory = nullptr;
   /// Set once this writer, or any of its group, got partitions.
   std::atomic<bool>* assigned = nullptr;
+  /// Where the writer publishes its figures; null in tests.
+  std::shared_ptr<writer_stats> stats;
+  /// When the partitions' lag and the rate were last published, and the
+  /// rows written by then.
+  std::chrono::steady_clock::time_point lag_published;
+  std::chrono::steady_clock::time_point rate_since;
+  uint64_t rate_rows = 0;
 
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> log;
@@ -60,12 +69,17 @@ struct writer_state {
 
   /// Sends committed rows to the stock actors that own them.
   void notify(const std::vector<issuance_event>& rows);
+
+  /// Publishes the lag of the assigned partitions, at most every 250 ms,
+  /// and the rows written per second, every second.
+  void publish_lag();
 };
 
 caf::behavior writer_actor(caf::stateful_actor<writer_state>* self,
                            kafka_settings kafka, mysql_settings mysql,
                            writer_settings settings,
                            coupon_directory* directory,
-                           std::atomic<bool>* assigned);
+                           std::atomic<bool>* assigned,
+                           std::shared_ptr<writer_stats> stats);
 
 } // namespace dibs

@@ -3,6 +3,7 @@
 //   dibsctl load --scenario hot-coupon [--duration-scale 0.1] [--json out.json]
 //   dibsctl check --ledger ledger.json
 //   dibsctl log-count
+//   dibsctl top
 //
 // `dibsctl <command> --help` lists every option.
 
@@ -13,6 +14,7 @@
 
 #include "actors/defaults.hpp"
 #include "cli/commands.hpp"
+#include "cli/top.hpp"
 
 namespace {
 
@@ -123,6 +125,27 @@ int main(int argc, char** argv) {
     "log-count", "distinct issuance events per coupon in the Kafka topic");
   add_endpoints(*count_cmd, count_opts, false, false);
 
+  load::top_options top_opts;
+  top_opts.where = defaults;
+  auto* top_cmd = app.add_subcommand(
+    "top", "live view of a node's stock actors, writers and supervisor "
+           "(q quits, s changes the sort)");
+  add_endpoints(*top_cmd, top_opts.where, true, false);
+  size_t top_interval_ms = 1000;
+  top_cmd->add_option("--interval-ms", top_interval_ms, "refresh interval")
+    ->capture_default_str();
+  top_cmd->add_option("--iterations,-n", top_opts.iterations,
+                      "frames to show, then exit (0: until q)")
+    ->capture_default_str();
+  top_cmd->add_flag("--plain", top_opts.plain,
+                    "print frames as text instead of a full-screen view");
+  top_cmd->add_option("--sort", top_opts.sort, "stock actor column, largest first")
+    ->check(CLI::IsMember({"issued", "remaining", "waiting", "mailbox",
+                           "messages", "restarts", "coupon"}))
+    ->capture_default_str();
+  top_cmd->add_option("--rows", top_opts.rows, "stock actors shown")
+    ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   mysql_store::init_driver();
   if (*load_cmd) {
@@ -142,6 +165,10 @@ int main(int argc, char** argv) {
   if (*check_cmd) {
     check_opts.drain_timeout = load::millis{check_drain_s * 1000};
     return load::run_check_command(check_opts);
+  }
+  if (*top_cmd) {
+    top_opts.interval = load::millis{top_interval_ms};
+    return load::run_top(top_opts);
   }
   return load::run_log_count(count_opts);
 }

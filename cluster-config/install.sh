@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
 # Installs every Debian package dibs needs to build, run and test, with
 # apt-get. Does nothing when all are installed already.
+#
+#   bash cluster-config/install.sh           to build and run
+#   bash cluster-config/install.sh --tests   also what only the tests use:
+#                                            Chromium, the browser test's npm
+#                                            packages, the Prometheus parser
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(
   build-essential cmake pkg-config
   libcaf-dev libboost-dev libboost-system-dev
   libhiredis-dev librdkafka-dev libmysqlcppconn-dev
-  nlohmann-json3-dev libspdlog-dev libcli11-dev
+  nlohmann-json3-dev libspdlog-dev libcli11-dev libncurses-dev
   mariadb-server mariadb-client redis-server
   python3 curl wrk nginx-light
 )
+if [ "${1:-}" = "--tests" ]; then
+  # The console's browser test: Debian's Chromium driven by playwright-core
+  # (npm) on the machine's Node.js.
+  packages+=(chromium)
+  # /metrics is parsed with the Prometheus client's text-format parser.
+  packages+=(python3-prometheus-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-sudo_cmd=()
-[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "${1:-}" = "--tests" ] && [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
+  command -v npm >/dev/null || { echo "install.sh: npm (Node.js) is needed for the browser test" >&2; exit 1; }
+  (cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,6 +1,6 @@
 #include "gateway/metrics.hpp"
 
-#include <sstream>
+#include <fmt/format.h>
 
 namespace dibs {
 
@@ -15,31 +15,52 @@ const char* to_string(route r) {
     case route::readyz: return "readyz";
     case route::metrics: return "metrics";
     case route::faults: return "faults";
+    case route::introspection: return "introspection";
+    case route::console: return "console";
     case route::unmatched: return "unmatched";
   }
   return "unmatched";
 }
 
-void gateway_metrics::count(route r, unsigned status) {
+size_t gateway_metrics::slot_of(unsigned status) {
   size_t i = 0;
   while (i + 1 < statuses.size() && statuses[i] != status)
     ++i; // Unknown statuses land on the last slot, 500.
-  counts_[static_cast<size_t>(r)][i].fetch_add(1, std::memory_order_relaxed);
+  return i;
+}
+
+void gateway_metrics::count(route r, unsigned status,
+                            std::chrono::microseconds took) {
+  counts_[static_cast<size_t>(r)][slot_of(status)].fetch_add(
+    1, std::memory_order_relaxed);
+  latency_[static_cast<size_t>(r)].record(took);
+}
+
+uint64_t gateway_metrics::answers(route r, unsigned status) const {
+  return counts_[static_cast<size_t>(r)][slot_of(status)].load(
+    std::memory_order_relaxed);
 }
 
 std::string gateway_metrics::render() const {
-  std::ostringstream out;
-  out << "# HELP dibs_http_requests_total HTTP requests by route and status.\n"
-         "# TYPE dibs_http_requests_total counter\n";
+  std::string out;
+  render_family(out, "dibs_http_requests_total", "counter",
+                "HTTP requests by route and status.");
   for (size_t r = 0; r < route_count; ++r)
     for (size_t s = 0; s < statuses.size(); ++s) {
       auto n = counts_[r][s].load(std::memory_order_relaxed);
       if (n > 0)
-        out << "dibs_http_requests_total{route=\""
-            << to_string(static_cast<route>(r)) << "\",status=\""
-            << statuses[s] << "\"} " << n << '\n';
+        out += fmt::format(
+          "dibs_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n",
+          to_string(static_cast<route>(r)), statuses[s], n);
     }
-  return out.str();
+  render_family(out, "dibs_http_request_duration_seconds", "histogram",
+                "From a request read in full to its answer, by route.");
+  for (size_t r = 0; r < route_count; ++r)
+    if (latency_[r].count() > 0)
+      latency_[r].render(out, "dibs_http_request_duration_seconds",
+                         fmt::format("route=\"{}\"",
+                                     to_string(static_cast<route>(r))));
+  return out;
 }
 
 } // namespace dibs

@@ -2,8 +2,11 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "actors/histogram.hpp"
 
 namespace dibs {
 
@@ -18,6 +21,8 @@ enum class route : uint8_t {
   readyz,
   metrics,
   faults,
+  introspection,
+  console,
   unmatched,
 };
 
@@ -25,19 +30,32 @@ constexpr size_t route_count = static_cast<size_t>(route::unmatched) + 1;
 
 const char* to_string(route r);
 
-/// Request counters by route and status, lock-free on the hot path, rendered
-/// in Prometheus' text exposition format.
+/// Request counters by route and status and latency histograms by route,
+/// lock-free on the hot path, rendered in Prometheus' text exposition
+/// format.
 class gateway_metrics {
 public:
-  void count(route r, unsigned status);
+  /// Counts an answer and how long it took since the request was read.
+  void count(route r, unsigned status, std::chrono::microseconds took);
+
+  /// Answers so far with `status` on route `r`.
+  uint64_t answers(route r, unsigned status) const;
+
+  const latency_histogram& latency(route r) const {
+    return latency_[static_cast<size_t>(r)];
+  }
 
   std::string render() const;
 
-private:
   static constexpr std::array<unsigned, 14> statuses = {
     200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 429, 431, 503, 500};
+
+private:
+  static size_t slot_of(unsigned status);
+
   std::array<std::array<std::atomic<uint64_t>, statuses.size()>, route_count>
     counts_{};
+  std::array<latency_histogram, route_count> latency_;
 };
 
 } // namespace dibs

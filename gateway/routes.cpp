@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/send.hpp>
+#include "gateway/admin/admin.hpp"
 #include "gateway/http_errors.hpp"
 
 namespace dibs {
@@ -208,15 +209,20 @@ void routes::handle(const http_request& req, respond_fn done) {
                                               : target.substr(qpos + 1);
   auto method = req.method();
   route r = route::unmatched;
+  auto started = std::chrono::steady_clock::now();
+  auto took = [started] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - started);
+  };
   // Counts the answer under its route before passing it on.
-  auto answer = [this, &r, &done](http_response res) {
-    metrics_.count(r, res.result_int());
+  auto answer = [this, &r, &done, &took](http_response res) {
+    metrics_.count(r, res.result_int(), took());
     done(std::move(res));
   };
   // The same for answers that come later, from another thread.
-  auto counted = [this, &r, &done] {
-    return [this, r, done](http_response res) {
-      metrics_.count(r, res.result_int());
+  auto counted = [this, &r, &done, &took] {
+    return [this, r, done, took](http_response res) {
+      metrics_.count(r, res.result_int(), took());
       done(std::move(res));
     };
   };
@@ -254,6 +260,33 @@ void routes::handle(const http_request& req, respond_fn done) {
       answer(std::move(res));
     }
     return;
+  }
+  if (seg.size() >= 3 && seg[0] == "admin" && seg[1] == "api") {
+    r = route::introspection;
+    if (!expect_method(http::verb::get))
+      return;
+    if (auto code = authorize(req); code != ec::none)
+      return fail(code, code == ec::unauthorized ? "admin token required"
+                                                 : "admin token rejected");
+    return introspect(seg, answer);
+  }
+  if (seg[0] == "console" && seg.size() <= 2) {
+    r = route::console;
+    if (!expect_method(http::verb::get))
+      return;
+    auto asset = admin::console_asset(seg.size() == 1 || seg[1].empty()
+                                        ? "index.html"
+                                        : seg[1]);
+    if (!asset)
+      return fail(ec::not_found, "no such file");
+    http_response res{http::status::ok, 11};
+    res.set(http::field::content_type,
+            boost::beast::string_view{asset->content_type.data(),
+                                      asset->content_type.size()});
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::string{asset->body};
+    res.prepare_payload();
+    return answer(std::move(res));
   }
   if (seg.size() == 2 && seg[0] == "admin" && seg[1] == "faults") {
     r = route::faults;
@@ -323,6 +356,41 @@ void routes::handle(const http_request& req, respond_fn done) {
     return user_coupons(*user, counted());
   }
   fail(ec::not_found, "no such route");
+}
+
+void routes::introspect(const std::vector<std::string_view>& seg,
+                        const respond_fn& done) {
+  auto ok = [&](const json& body) {
+    auto res = json_response(http::status::ok, body);
+    res.set(http::field::cache_control, "no-store");
+    done(std::move(res));
+  };
+  auto area = seg[2];
+  if (seg.size() == 3) {
+    if (area == "nodes")
+      return ok(admin::nodes(node_));
+    if (area == "overview")
+      return ok(admin::overview(node_, metrics_));
+    if (area == "stock")
+      return ok(admin::stock_list(node_));
+    if (area == "writers")
+      return ok(admin::writers(node_));
+    if (area == "supervision")
+      return ok(admin::supervision(node_));
+    if (area == "producer")
+      return ok(admin::producer(node_));
+  }
+  if (seg.size() == 4 && area == "stock") {
+    auto id = parse_id(seg[3], max_coupon_id);
+    if (!id)
+      return done(error_response(ec::bad_request,
+                                 "couponId must be a positive integer"));
+    if (auto one = admin::stock_one(node_, static_cast<coupon_id_t>(*id)))
+      return ok(*one);
+    return done(error_response(ec::coupon_not_found,
+                               "no stock actor for this coupon here"));
+  }
+  done(error_response(ec::not_found, "no such introspection route"));
 }
 
 void routes::inject_fault(const http_request& req, const respond_fn& done) {

@@ -2,6 +2,8 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -42,6 +44,9 @@ private:
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
   void inject_fault(const http_request& req, const respond_fn& done);
+  /// /admin/api/{area}[/{id}]: the introspection API (gateway/admin/).
+  void introspect(const std::vector<std::string_view>& seg,
+                  const respond_fn& done);
 
   /// The answer when no stock actor owns a coupon id.
   http_response no_stock_actor(coupon_id_t id) const;

@@ -159,6 +159,10 @@ void kafka_producer::inject_fatal_error() {
                             "injected by dibs fault injection");
 }
 
+int kafka_producer::queued() const {
+  return producer_->outq_len();
+}
+
 int kafka_producer::flush(int timeout_ms) {
   producer_->flush(timeout_ms);
   return producer_->outq_len();
@@ -317,6 +321,25 @@ kafka_log::watermarks(int32_t partition, int timeout_ms) {
     return caf::make_error(ec::storage_failure,
                            "kafka watermarks: " + RdKafka::err2str(rc));
   return std::make_pair(low, high);
+}
+
+std::vector<kafka_log::assigned_partition> kafka_log::assigned() {
+  std::vector<RdKafka::TopicPartition*> parts;
+  std::vector<assigned_partition> result;
+  if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR)
+    for (auto* tp : parts) {
+      int64_t low = -1, high = -1;
+      if (consumer_->get_watermark_offsets(tp->topic(), tp->partition(), &low,
+                                           &high)
+            != RdKafka::ERR_NO_ERROR
+          || low < 0 || high < 0)
+        low = high = -1;
+      result.push_back({tp->partition(), low, high});
+    }
+  RdKafka::TopicPartition::destroy(parts);
+  std::sort(result.begin(), result.end(),
+            [](auto& a, auto& b) { return a.partition < b.partition; });
+  return result;
 }
 
 caf::expected<std::vector<kafka_log::record>>

@@ -86,6 +86,10 @@ public:
   /// A record that cannot even be queued reports `failed` at once.
   void produce(const issuance_event& event, callback done);
 
+  /// Records librdkafka holds: queued, in flight to the broker, or
+  /// awaiting their delivery report.
+  int queued() const;
+
   /// Waits up to `timeout_ms` for every queued record to be reported.
   /// Returns the number still outstanding.
   int flush(int timeout_ms);
@@ -142,6 +146,17 @@ public:
   /// Low and high watermark of a partition.
   caf::expected<std::pair<int64_t, int64_t>> watermarks(int32_t partition,
                                                         int timeout_ms);
+
+  /// A partition assigned to this consumer (group mode) with its low and
+  /// high watermarks as of the last fetch (no broker request; -1 when not
+  /// known yet).
+  struct assigned_partition {
+    int32_t partition;
+    int64_t low;
+    int64_t high;
+  };
+
+  std::vector<assigned_partition> assigned();
 
   /// Reads every record of `partition` in [from, high watermark at call time).
   caf::expected<std::vector<record>> read_to_end(int32_t partition,

@@ -18,7 +18,7 @@ export DIBS_ADMIN_TOKEN=test-admin-token
 # The fault-injection tests crash actors through POST /admin/faults.
 export DIBS_NODE_ARGS=--node.fault-injection
 
-bash "$root/cluster-config/install.sh"
+bash "$root/cluster-config/install.sh" --tests
 bash "$root/cluster-config/build.sh"
 
 cleanup() {

@@ -54,7 +54,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     st.rows = std::move(rows);
     st.tail = std::move(tail);
     stock = sys.spawn(stock_actor, std::move(st),
-                      stock_deps{&sink, &resolver_ref, nullptr, stock_settings{}});
+                      stock_deps{&sink, &resolver_ref, nullptr, stock_settings{},
+                                 nullptr});
     consume_messages();
   }
 

@@ -20,6 +20,7 @@ behavior idle_child(event_based_actor*) {
 
 struct fixture : test_coordinator_fixture<dibs::config> {
   node_metrics metrics;
+  supervision_board board;
   actor sup;
   actor child;
   int starts = 0;
@@ -31,7 +32,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     s.initial_backoff = milliseconds(100);
     s.max_backoff = milliseconds(800);
     s.crash_loop_after = 3;
-    sup = sys.spawn(supervisor_actor, s, &metrics);
+    sup = sys.spawn(supervisor_actor, s, &metrics, &board);
     child = sys.spawn(idle_child);
     child_spec spec;
     spec.name = "writer-0";
@@ -68,6 +69,15 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     sched.run();
   }
 
+  /// What the board shows of the writer.
+  child_view shown() {
+    for (auto& c : board.children())
+      if (c.name == "writer-0")
+        return c;
+    CAF_FAIL("writer-0 is not on the board");
+    return {};
+  }
+
   milliseconds next_backoff() {
     return state().backoff(state().children.at("writer-0"));
   }
@@ -78,13 +88,19 @@ struct fixture : test_coordinator_fixture<dibs::config> {
 CAF_TEST_FIXTURE_SCOPE(supervisor_tests, fixture)
 
 CAF_TEST(a_crashed_child_is_restarted_after_its_backoff) {
+  CAF_CHECK_EQUAL(shown().state, "running");
   crash();
   CAF_CHECK_EQUAL(starts, 0);
+  CAF_CHECK_EQUAL(shown().state, "restarting");
+  CAF_CHECK_EQUAL(shown().history.size(), 1u);
   CAF_CHECK(sched.has_pending_timeout());
   sched.trigger_timeout();
   sched.run();
   CAF_CHECK_EQUAL(starts, 1);
   CAF_CHECK_EQUAL(metrics.writer_restarts.load(), 1u);
+  CAF_CHECK_EQUAL(shown().state, "running");
+  CAF_CHECK_EQUAL(shown().restarts, 1u);
+  CAF_CHECK_EQUAL(shown().kind, "writer");
   // The replacement is supervised in turn.
   crash();
   sched.trigger_timeout();
@@ -96,12 +112,16 @@ CAF_TEST(backoff_doubles_up_to_its_cap) {
   std::vector<int64_t> waits;
   for (int i = 0; i < 6; ++i) {
     crash();
+    // From the fourth crash in a row (crash_loop_after 3) it is a loop.
+    CAF_CHECK_EQUAL(shown().state, i >= 3 ? "crash loop" : "restarting");
     waits.push_back(next_backoff().count());
     sched.trigger_timeout();
     sched.run();
   }
   CAF_CHECK_EQUAL(waits, (std::vector<int64_t>{100, 200, 400, 800, 800, 800}));
   CAF_CHECK_EQUAL(starts, 6);
+  CAF_CHECK_EQUAL(shown().restarts, 6u);
+  CAF_CHECK_EQUAL(shown().crashes_in_a_row, 6u);
   CAF_CHECK_EQUAL(state().children.at("writer-0").crashes, 6u);
 }
 

@@ -59,7 +59,7 @@ struct fixture : test::test_store {
   caf::actor spawn_writer() {
     return sys->spawn<caf::detached>(writer_actor, kafka, test::test_mysql(),
                                      writer_settings{500, 20, 100},
-                                     &directory, nullptr);
+                                     &directory, nullptr, nullptr);
   }
 
   size_t rows() {

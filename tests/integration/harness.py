@@ -44,11 +44,12 @@ def dibsctl(command, *args, check=True):
     """Runs `dibsctl <command>` against the test node and its dependencies;
     returns the completed process (stdout and stderr captured as text)."""
     kafka = ["--kafka.bootstrap-file", os.path.join(RUN_DIR, "kafka.bootstrap")]
-    node = ["--url", BASE, "--admin-token", ADMIN_TOKEN,
-            "--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306")]
+    node = ["--url", BASE, "--admin-token", ADMIN_TOKEN]
+    mysql = ["--mysql.port", os.environ.get("DIBS_MYSQL_PORT", "13306")]
+    where = {"log-count": [], "top": node}.get(command, node + mysql)
     return subprocess.run(
-        [os.path.join(BUILD_DIR, "cli", "dibsctl"), command, *kafka,
-         *(node if command != "log-count" else []), *args],
+        [os.path.join(BUILD_DIR, "cli", "dibsctl"), command, *kafka, *where,
+         *args],
         check=check, capture_output=True, text=True)
 
 
