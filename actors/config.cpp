@@ -40,6 +40,8 @@ config::config()
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
     writer_retry_backoff_ms(d::writer::retry_backoff_ms),
+    log_format(d::log::format),
+    log_level(d::log::level),
     node_id(d::node::id),
     node_drain_timeout_ms(d::node::drain_timeout_ms),
     node_fault_injection(d::node::fault_injection) {
@@ -93,6 +95,10 @@ config::config()
          "longest wait to fill a batch")
     .add(writer_retry_backoff_ms, "retry-backoff-ms",
          "pause before retrying a batch MySQL refused");
+  opt_group{custom_options_, "log"}
+    .add(log_format, "format", "json (one object per line) or text")
+    .add(log_level, "level",
+         "trace, debug (a line per issuance), info, warning, error");
   opt_group{custom_options_, "node"}
     .add(node_id, "id", "the node's name in logs, metrics and the console")
     .add(node_drain_timeout_ms, "drain-timeout-ms",

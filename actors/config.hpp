@@ -53,6 +53,9 @@ public:
   size_t writer_batch_max_ms;
   size_t writer_retry_backoff_ms;
 
+  std::string log_format;
+  std::string log_level;
+
   std::string node_id;
   size_t node_drain_timeout_ms;
   bool node_fault_injection;

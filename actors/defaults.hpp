@@ -60,6 +60,14 @@ constexpr size_t every_events = 1'000;
 constexpr size_t interval_ms = 1'000;
 } // namespace snapshot
 
+namespace log {
+/// `json`: one JSON object per line; `text`: spdlog's plain lines.
+constexpr const char* format = "json";
+/// `debug` adds a line per issuance at the gateway, the stock actor and the
+/// writer, each with the request id.
+constexpr const char* level = "info";
+} // namespace log
+
 namespace writer {
 /// Writer actors (Kafka consumers in one group, one MySQL connection each).
 constexpr size_t count = 1;

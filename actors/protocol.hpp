@@ -94,7 +94,8 @@ struct replier {
 // -- stock actor --------------------------------------------------------------
 
 /// (issue_atom, user_id_t, bool wait) -> issuance
-/// (issue_atom, user_id_t, bool wait, reply_to<issuance>)
+/// (issue_atom, user_id_t, bool wait, std::string request_id,
+///  reply_to<issuance>)
 /// Decide an issuance; with `wait`, answer once the row is committed or the
 /// wait limit passes.
 using issue_atom = caf::atom_constant<caf::atom("issue")>;

@@ -15,8 +15,10 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
       st.handled();
       return rp;
     },
-    [=, &st](issue_atom, user_id_t user, bool wait, reply_to<issuance>& r) {
-      st.issue(user, wait, replier<issuance>{{}, std::move(r.fn)});
+    [=, &st](issue_atom, user_id_t user, bool wait, std::string& request_id,
+             reply_to<issuance>& r) {
+      st.issue(user, wait, replier<issuance>{{}, std::move(r.fn)},
+               std::move(request_id));
       st.handled();
     },
     [=, &st](status_atom, user_id_t user) -> caf::result<issuance> {

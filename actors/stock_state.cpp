@@ -6,6 +6,8 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/logging.hpp"
+
 namespace dibs {
 
 stock_state::stock_state(caf::stateful_actor<stock_state>* self)
@@ -185,7 +187,8 @@ issuance stock_state::reply_of(const holding& h) const {
                                                     : issuance_status::accepted};
 }
 
-void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply) {
+void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
+                        std::string request_id) {
   auto now = now_ms();
   if (info_.opens_at != 0 && now < info_.opens_at) {
     count_answer(issue_outcome::not_open, user);
@@ -212,7 +215,10 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply) {
     return reply(caf::make_error(ec::sold_out));
   }
   issuance_event event{make_issuance_id(info_.id, next_seq_++), info_.id, user,
-                       now};
+                       now, std::move(request_id)};
+  log_event(spdlog::level::debug, "issuance.reserved",
+            R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{})",
+            event.request_id, event.issuance_id, info_.id, user);
   holders_.emplace(user, holding{event, phase::pending});
   ++by_phase_[static_cast<size_t>(phase::pending)];
   in_flight_.emplace(event.issuance_id,
@@ -302,6 +308,9 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   auto h = holders_.find(res.user);
   if (!stored) {
     // Definitely not in the log: the unit goes back to the stock.
+    log_event(spdlog::level::debug, "issuance.released",
+              R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{})",
+              h->second.event.request_id, id, info_.id, res.user);
     --by_phase_[static_cast<size_t>(h->second.state)];
     holders_.erase(h);
     for (auto& w : res.waiters) {
@@ -313,6 +322,11 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   // The writers may have committed the row before the delivery report came.
   if (h->second.state != phase::issued)
     set_phase(h->second, phase::accepted);
+  log_event(spdlog::level::debug, "issuance.stored",
+            R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{},)"
+            R"("partition":{},"offset":{})",
+            h->second.event.request_id, id, info_.id, res.user, partition,
+            offset);
   snap_.on_stored(h->second.event, partition, offset);
   if (snap_.pending() >= settings_.snapshot_every_events)
     write_snapshot();
@@ -338,6 +352,8 @@ void stock_state::on_committed(const std::vector<issuance_event>& rows) {
     if (h == holders_.end() || h->second.event.issuance_id != row.issuance_id)
       continue;
     set_phase(h->second, phase::issued);
+    // The row holds the request id from now on: free it here.
+    std::string{}.swap(h->second.event.request_id);
     if (auto w = commit_waiters_.find(row.user_id);
         w != commit_waiters_.end()) {
       auto reply = reply_of(h->second);

@@ -94,7 +94,9 @@ public:
   /// snapshot under the new epoch.
   void init(const recovered_stock& state, stock_deps deps);
 
-  void issue(user_id_t user, bool wait, replier<issuance> reply);
+  /// Decides an issuance; `request_id` goes into the event (tracing).
+  void issue(user_id_t user, bool wait, replier<issuance> reply,
+             std::string request_id = {});
 
   caf::expected<issuance> status(user_id_t user) const;
 

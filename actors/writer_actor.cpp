@@ -3,6 +3,8 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/logging.hpp"
+
 namespace dibs {
 
 caf::error writer_state::connect() {
@@ -96,6 +98,12 @@ bool writer_state::step() {
     stats->last_batch_rows = pending_events.size();
     stats->last_commit = now_ms();
   }
+  if (spdlog::should_log(spdlog::level::debug))
+    for (auto& e : pending_events)
+      log_event(spdlog::level::debug, "issuance.written",
+                R"("requestId":"{}","issuanceId":{},"couponId":{},)"
+                R"("userId":{})",
+                e.request_id, e.issuance_id, e.coupon_id, e.user_id);
   notify(pending_events);
   pending_events.clear();
   pending_offsets.clear();

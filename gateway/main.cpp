@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/config.hpp"
+#include "actors/logging.hpp"
 #include "actors/node.hpp"
 #include "gateway/listener.hpp"
 
@@ -85,8 +86,8 @@ int run(config& cfg) {
       work.emplace_back(ioc->get_executor());
       io_threads.emplace_back([&ioc] { ioc->run(); });
     }
-    std::cout << "dibs listening on http://" << cfg.http_address << ':'
-              << cfg.http_port << std::endl;
+    spdlog::info("dibs listening on http://{}:{}", cfg.http_address,
+                 cfg.http_port);
     // Recover, then take issuances; until then /readyz and every issuing
     // route answer 503. A dependency that is down delays the start instead
     // of failing it.
@@ -130,5 +131,9 @@ int main(int argc, char** argv) {
   }
   if (cfg.cli_helptext_printed)
     return 0;
+  if (auto err = setup_logging(cfg.log_format, cfg.log_level)) {
+    std::cerr << "dibs: " << caf::to_string(err) << std::endl;
+    return 2;
+  }
   return run(cfg);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include <caf/make_message.hpp>
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <caf/send.hpp>
+#include "actors/logging.hpp"
 #include "gateway/admin/admin.hpp"
 #include "gateway/http_errors.hpp"
 
@@ -159,7 +161,17 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
 
 routes::routes(node& n, std::string admin_token, gateway_metrics& metrics)
   : node_(n), admin_token_(std::move(admin_token)), metrics_(metrics) {
-  // Empty.
+  std::random_device rd;
+  id_prefix_ = fmt::format("{:05x}", rd() & 0xfffff);
+}
+
+std::string routes::request_id_of(const http_request& req) {
+  auto given = req["X-Request-Id"];
+  if (is_request_id({given.data(), given.size()}))
+    return std::string{given.data(), given.size()};
+  return fmt::format("{}{:010x}", id_prefix_,
+                     next_id_.fetch_add(1, std::memory_order_relaxed)
+                       & 0xff'ffff'ffffULL);
 }
 
 http_response routes::error_response(ec code, std::string message) {
@@ -214,15 +226,19 @@ void routes::handle(const http_request& req, respond_fn done) {
     return std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - started);
   };
-  // Counts the answer under its route before passing it on.
-  auto answer = [this, &r, &done, &took](http_response res) {
+  auto request_id = request_id_of(req);
+  // Counts the answer under its route and tags it with the request id
+  // before passing it on.
+  auto answer = [this, &r, &done, &took, &request_id](http_response res) {
     metrics_.count(r, res.result_int(), took());
+    res.set("X-Request-Id", request_id);
     done(std::move(res));
   };
   // The same for answers that come later, from another thread.
-  auto counted = [this, &r, &done, &took] {
-    return [this, r, done, took](http_response res) {
+  auto counted = [this, &r, &done, &took, &request_id] {
+    return [this, r, done, took, request_id](http_response res) {
       metrics_.count(r, res.result_int(), took());
+      res.set("X-Request-Id", request_id);
       done(std::move(res));
     };
   };
@@ -333,7 +349,8 @@ void routes::handle(const http_request& req, respond_fn done) {
           return fail(ec::bad_request, "the only query parameter is "
                                        "wait=true|false");
       }
-      return issue(static_cast<coupon_id_t>(*id), req, wait, counted());
+      return issue(static_cast<coupon_id_t>(*id), req, wait, request_id,
+                   counted());
     }
     if (seg.size() == 5 && seg[3] == "issuances") {
       r = route::issuance_status;
@@ -489,7 +506,7 @@ void routes::get_coupon(coupon_id_t id, respond_fn done) {
 }
 
 void routes::issue(coupon_id_t id, const http_request& req, bool wait,
-                   respond_fn done) {
+                   std::string request_id, respond_fn done) {
   auto bad = [&](std::string message) {
     done(error_response(ec::bad_request, std::move(message)));
   };
@@ -507,15 +524,26 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
   auto stock = node_.stock(id);
   if (!stock)
     return done(no_stock_actor(id));
-  caf::anon_send(stock, issue_atom::value, static_cast<user_id_t>(*user), wait,
-                 reply_to<issuance>{[done](caf::expected<issuance> res) {
-                  if (!res)
-                    return done(actor_error(res.error()));
-                  auto status = res->status == issuance_status::issued
-                                  ? http::status::created
-                                  : http::status::accepted;
-                  done(json_response(status, issuance_json(*res)));
-                }});
+  log_event(spdlog::level::debug, "issue.received",
+            R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
+            request_id, id, *user, wait);
+  caf::anon_send(
+    stock, issue_atom::value, static_cast<user_id_t>(*user), wait, request_id,
+    reply_to<issuance>{[done, request_id, id, user = *user](
+                         caf::expected<issuance> res) {
+      auto answer = [&] {
+        if (!res)
+          return actor_error(res.error());
+        auto status = res->status == issuance_status::issued
+                        ? http::status::created
+                        : http::status::accepted;
+        return json_response(status, issuance_json(*res));
+      }();
+      log_event(spdlog::level::debug, "issue.answered",
+                R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
+                request_id, id, user, answer.result_int());
+      done(std::move(answer));
+    }});
 }
 
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {

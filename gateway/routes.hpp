@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -39,7 +40,7 @@ private:
   void create_coupon(const http_request& req, respond_fn done);
   void get_coupon(coupon_id_t id, respond_fn done);
   void issue(coupon_id_t id, const http_request& req, bool wait,
-             respond_fn done);
+             std::string request_id, respond_fn done);
   void issuance_status(coupon_id_t id, user_id_t user, respond_fn done);
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
@@ -51,12 +52,19 @@ private:
   /// The answer when no stock actor owns a coupon id.
   http_response no_stock_actor(coupon_id_t id) const;
 
+  /// The request's `X-Request-Id` when it is a valid one
+  /// (`is_request_id`), else a new one: 15 characters, unique per node.
+  std::string request_id_of(const http_request& req);
+
   /// Checks the admin token: none on success, else unauthorized/forbidden.
   ec authorize(const http_request& req) const;
 
   node& node_;
   std::string admin_token_;
   gateway_metrics& metrics_;
+  /// Generated request ids: a random prefix per process, then a counter.
+  std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{0};
 };
 
 } // namespace dibs

@@ -45,6 +45,7 @@ const char* schema_statements[] = {
   " user_id BIGINT UNSIGNED NOT NULL,"
   " issuance_id BIGINT UNSIGNED NOT NULL,"
   " issued_at DATETIME(3) NOT NULL,"
+  " request_id VARCHAR(64) NOT NULL DEFAULT '',"
   " UNIQUE KEY uq_user_coupon (user_id, coupon_id),"
   " UNIQUE KEY uq_issuance (issuance_id),"
   " KEY ix_coupon (coupon_id)"
@@ -60,6 +61,9 @@ const char* schema_statements[] = {
   ") ENGINE=InnoDB",
   "ALTER TABLE writer_offsets ADD COLUMN IF NOT EXISTS"
   " log_id VARCHAR(200) NOT NULL DEFAULT ''",
+  // The request that made each issuance, for tracing (X-Request-Id).
+  "ALTER TABLE user_coupons ADD COLUMN IF NOT EXISTS"
+  " request_id VARCHAR(64) NOT NULL DEFAULT ''",
   // The owner epoch of each coupon's stock actor: raised each time a node
   // takes the coupon over, so a snapshot written by an earlier owner is
   // recognized and a late write of that owner is fenced.
@@ -313,11 +317,14 @@ mysql_store::write_batch(const log_ref& log,
         ++per_coupon[e.coupon_id];
         if (ids.size() > 1)
           values << ',';
+        // A request id is [A-Za-z0-9._-] only (is_request_id): no quoting
+        // needed inside the literal.
         values << '(' << e.coupon_id << ',' << e.user_id << ','
-               << e.issuance_id << ',' << sql_time(e.issued_at) << ')';
+               << e.issuance_id << ',' << sql_time(e.issued_at) << ",'"
+               << (is_request_id(e.request_id) ? e.request_id : "") << "')";
       }
       auto insert = "INSERT IGNORE INTO user_coupons (coupon_id, user_id, "
-                    "issuance_id, issued_at) VALUES "
+                    "issuance_id, issued_at, request_id) VALUES "
                     + values.str();
       // Fast path: every row is new, so each coupon loses exactly its
       // count in the batch. Anything ignored (a replayed batch, a row that

@@ -1,5 +1,6 @@
 #include "persistence/records.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -9,11 +10,26 @@
 
 namespace dibs {
 
+bool is_request_id(std::string_view text) {
+  return !text.empty() && text.size() <= 64
+         && std::all_of(text.begin(), text.end(), [](char c) {
+              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                     || (c >= '0' && c <= '9') || c == '.' || c == '_'
+                     || c == '-';
+            });
+}
+
 std::string encode(const issuance_event& x) {
-  // Numbers only, on the issuing path: no JSON tree needed.
+  // Numbers and a request id that needs no escaping, on the issuing path:
+  // no JSON tree needed.
+  if (x.request_id.empty())
+    return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
+                       R"("issuedAt":{}}})",
+                       x.issuance_id, x.coupon_id, x.user_id, x.issued_at);
   return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
-                     R"("issuedAt":{}}})",
-                     x.issuance_id, x.coupon_id, x.user_id, x.issued_at);
+                     R"("issuedAt":{},"requestId":"{}"}})",
+                     x.issuance_id, x.coupon_id, x.user_id, x.issued_at,
+                     x.request_id);
 }
 
 std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
@@ -32,8 +48,13 @@ std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
   if (!get_u("issuanceId", id) || !get_u("couponId", coupon)
       || !get_u("userId", user) || !get_u("issuedAt", at))
     return std::nullopt;
-  return issuance_event{id, static_cast<coupon_id_t>(coupon), user,
+  issuance_event result{id, static_cast<coupon_id_t>(coupon), user,
                         static_cast<epoch_ms>(at)};
+  // A record whose request id is missing or malformed keeps none.
+  if (auto r = j.find("requestId"); r != j.end() && r->is_string()
+                                    && is_request_id(r->get<std::string>()))
+    result.request_id = r->get<std::string>();
+  return result;
 }
 
 std::string format_time(epoch_ms t) {

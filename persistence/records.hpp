@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
@@ -59,13 +60,21 @@ struct issuance_event {
   coupon_id_t coupon_id = 0;
   user_id_t user_id = 0;
   epoch_ms issued_at = 0;
+  /// The HTTP request that made the decision (`X-Request-Id`), carried
+  /// through Kafka into the row for tracing; empty when not known (events
+  /// rebuilt from a snapshot). Not part of the decision: `==` ignores it.
+  /// Only `is_request_id` strings: no escaping needed anywhere.
+  std::string request_id = {};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, issuance_event& x) {
   return f(caf::meta::type_name("issuance_event"), x.issuance_id, x.coupon_id,
-           x.user_id, x.issued_at);
+           x.user_id, x.issued_at, x.request_id);
 }
+
+/// 1 to 64 characters of [A-Za-z0-9._-]: safe in JSON, SQL and logs as is.
+bool is_request_id(std::string_view text);
 
 inline bool operator==(const issuance_event& a, const issuance_event& b) {
   return a.issuance_id == b.issuance_id && a.coupon_id == b.coupon_id

@@ -213,6 +213,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     c.open += 1;
     auto* wp = w;
     anon_send(stock, issue_atom::value, user, w->chance(0.2),
+              "sim-" + std::to_string(user),
               reply_to<issuance>{[wp, user](expected<issuance> res) {
                 auto& c = wp->clients[user];
                 c.open -= 1;

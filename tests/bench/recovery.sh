@@ -15,6 +15,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 export DIBS_RUN_DIR=$root/.run/recovery
 export DIBS_HTTP_PORT=48080 DIBS_MYSQL_PORT=43306 DIBS_REDIS_PORT=46379
 export DIBS_ADMIN_TOKEN=recovery-token
+# Plain log lines: the recovery lines are read back with grep and sed.
+export DIBS_NODE_ARGS="${DIBS_NODE_ARGS:-} --log.format=text"
 source "$root/cluster-config/env.sh"
 log=$DIBS_RUN_DIR/node/dibs.log
 
