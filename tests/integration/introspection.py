@@ -8,7 +8,8 @@
    passes the exposition rules promtool checks (one TYPE per family before
    its samples, valid names and labels, no duplicate series, histogram
    buckets cumulative up to +Inf == _count); its counters match, exactly,
-   the requests this test sent to a coupon of its own.
+   the requests this test sent to a coupon of its own; every metric the
+   Grafana dashboard (docs/grafana/) queries exists.
 4. `dibsctl top --plain` shows the node, the test's coupon and the writers.
 
 Runs with Debian's python3 (tests/CMakeLists.txt): the parser is Debian's
@@ -16,6 +17,7 @@ python3-prometheus-client.
 """
 
 import math
+import os
 import re
 import sys
 import time
@@ -285,6 +287,13 @@ def check_metrics():
                  "dibs_actor_mailbox_depth", "dibs_supervisor_restarts_total"]:
         if name not in types:
             h.fail(f"/metrics has no {name}")
+    # Every metric the Grafana dashboard queries exists.
+    with open(os.path.join(h.ROOT, "docs", "grafana", "dibs-dashboard.json")) as f:
+        queried = set(re.findall(r"dibs_[a-z_]+", f.read()))
+    unknown = {m for m in queried
+               if re.sub(r"_bucket$", "", m) not in types}
+    if unknown:
+        h.fail(f"the Grafana dashboard queries metrics /metrics lacks: {unknown}")
     h.log(f"/metrics: {len(families)} families parse; exposition rules hold; "
           f"counters match the 6 requests sent (3 issued, 2 sold out, 1 "
           f"already issued)")
