@@ -68,6 +68,8 @@ void node::spawn_stock(recovered_stock state) {
 }
 
 caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
+  if (auto stats = figures_.find_stock(id))
+    stats->phase = actor_phase::recovering;
   auto store = mysql_store::open(cfg_.mysql());
   if (!store)
     return std::move(store.error());
@@ -93,7 +95,6 @@ caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
   if (!recovered)
     return std::move(recovered.error());
   auto stats = figures_.stock(recovered->front().info);
-  stats->phase = actor_phase::recovering;
   ++stats->restarts;
   auto hdl = sys_.spawn(stock_actor, std::move(recovered->front()),
                         stock_deps{sink_.get(), &resolver_, &snapshotter_,

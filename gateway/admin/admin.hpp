@@ -45,6 +45,9 @@ json producer(const node& n);
 /// and p50/p90/p99 upper bounds.
 json histogram(const latency_histogram& h);
 
+/// The supervisor's restarts by kind.
+json restarts(const node_metrics& m);
+
 /// ISO-8601 UTC, or null for 0.
 json time_or_null(epoch_ms t);
 

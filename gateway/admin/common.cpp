@@ -19,6 +19,13 @@ json histogram(const latency_histogram& h) {
               {"p99Us", latency_histogram::quantile_us(counts, 0.99)}};
 }
 
+json restarts(const node_metrics& m) {
+  return json{{"stock", m.stock_restarts.load()},
+              {"writer", m.writer_restarts.load()},
+              {"producer", m.producer_restarts.load()},
+              {"other", m.other_restarts.load()}};
+}
+
 json time_or_null(epoch_ms t) {
   return t == 0 ? json(nullptr) : json(format_time(t));
 }

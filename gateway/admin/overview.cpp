@@ -69,11 +69,7 @@ json overview(const node& n, const gateway_metrics& metrics) {
       {"failures", m.snapshot_failures.load()},
       {"paused", m.snapshots_paused.load() != 0},
       {"latency", histogram(m.snapshot_latency)}}},
-    {"restarts",
-     {{"stock", m.stock_restarts.load()},
-      {"writer", m.writer_restarts.load()},
-      {"producer", m.producer_restarts.load()},
-      {"other", m.other_restarts.load()}}},
+    {"restarts", restarts(m)},
   };
 }
 

@@ -16,16 +16,11 @@ json supervision(const node& n) {
                             {"startedAt", time_or_null(c.started)},
                             {"history", std::move(history)}});
   }
-  auto& m = n.metrics();
   return json{{"at", format_time(now_ms())},
               {"supervisor",
                {{"name", "dibs.supervisor"},
                 {"node", n.cfg().node_id},
-                {"restarts",
-                 {{"stock", m.stock_restarts.load()},
-                  {"writer", m.writer_restarts.load()},
-                  {"producer", m.producer_restarts.load()},
-                  {"other", m.other_restarts.load()}}},
+                {"restarts", restarts(n.metrics())},
                 {"children", std::move(children)}}}};
 }
 
