@@ -15,7 +15,13 @@ config::config()
     http_io_threads(d::http::io_threads),
     http_body_limit_bytes(d::http::body_limit_bytes),
     http_header_limit_bytes(d::http::header_limit_bytes),
-    http_read_timeout_ms(d::http::read_timeout_ms),
+    http_idle_timeout_ms(d::http::idle_timeout_ms),
+    http_header_timeout_ms(d::http::header_timeout_ms),
+    http_body_timeout_ms(d::http::body_timeout_ms),
+    http_max_connections(d::http::max_connections),
+    http_max_in_flight(d::http::max_in_flight),
+    http_max_target_bytes(d::http::max_target_bytes),
+    http_max_header_fields(d::http::max_header_fields),
     http_answer_timeout_ms(d::http::answer_timeout_ms),
     http_wait_timeout_ms(d::http::wait_timeout_ms),
     kafka_bootstrap_servers(d::kafka::bootstrap_servers),
@@ -40,6 +46,10 @@ config::config()
     writer_batch_max_rows(d::writer::batch_max_rows),
     writer_batch_max_ms(d::writer::batch_max_ms),
     writer_retry_backoff_ms(d::writer::retry_backoff_ms),
+    limits_user_per_s(d::limits::user_per_s),
+    limits_user_burst(d::limits::user_burst),
+    limits_address_per_s(d::limits::address_per_s),
+    limits_address_burst(d::limits::address_burst),
     log_format(d::log::format),
     log_level(d::log::level),
     node_id(d::node::id),
@@ -52,8 +62,20 @@ config::config()
     .add(http_body_limit_bytes, "body-limit-bytes", "largest request body")
     .add(http_header_limit_bytes, "header-limit-bytes",
          "largest request header block")
-    .add(http_read_timeout_ms, "read-timeout-ms",
-         "deadline for reading one request (idle keep-alive included)")
+    .add(http_idle_timeout_ms, "idle-timeout-ms",
+         "close a connection on which no request starts for this long")
+    .add(http_header_timeout_ms, "header-timeout-ms",
+         "a request's header must arrive within this of its first byte")
+    .add(http_body_timeout_ms, "body-timeout-ms",
+         "its body within this after the header; an answer's write too")
+    .add(http_max_connections, "max-connections",
+         "connections at once; more get 503 and are closed")
+    .add(http_max_in_flight, "max-in-flight",
+         "requests awaiting an answer; more get 503 at once")
+    .add(http_max_target_bytes, "max-target-bytes",
+         "longest request target (414 beyond)")
+    .add(http_max_header_fields, "max-header-fields",
+         "most header fields in a request (431 beyond)")
     .add(http_answer_timeout_ms, "answer-timeout-ms",
          "answer 503 when no actor has answered a request by then")
     .add(http_wait_timeout_ms, "wait-timeout-ms",
@@ -95,6 +117,13 @@ config::config()
          "longest wait to fill a batch")
     .add(writer_retry_backoff_ms, "retry-backoff-ms",
          "pause before retrying a batch MySQL refused");
+  opt_group{custom_options_, "limits"}
+    .add(limits_user_per_s, "user-per-s",
+         "issue requests a second per user id (0: no limit); 429 beyond")
+    .add(limits_user_burst, "user-burst", "a user's burst")
+    .add(limits_address_per_s, "address-per-s",
+         "issue requests a second per client address (0: no limit)")
+    .add(limits_address_burst, "address-burst", "an address's burst");
   opt_group{custom_options_, "log"}
     .add(log_format, "format", "json (one object per line) or text")
     .add(log_level, "level",

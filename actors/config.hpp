@@ -22,7 +22,13 @@ public:
   size_t http_io_threads;
   size_t http_body_limit_bytes;
   size_t http_header_limit_bytes;
-  size_t http_read_timeout_ms;
+  size_t http_idle_timeout_ms;
+  size_t http_header_timeout_ms;
+  size_t http_body_timeout_ms;
+  size_t http_max_connections;
+  size_t http_max_in_flight;
+  size_t http_max_target_bytes;
+  size_t http_max_header_fields;
   size_t http_answer_timeout_ms;
   size_t http_wait_timeout_ms;
 
@@ -52,6 +58,11 @@ public:
   size_t writer_batch_max_rows;
   size_t writer_batch_max_ms;
   size_t writer_retry_backoff_ms;
+
+  double limits_user_per_s;
+  double limits_user_burst;
+  double limits_address_per_s;
+  double limits_address_burst;
 
   std::string log_format;
   std::string log_level;

@@ -14,8 +14,20 @@ constexpr uint16_t port = 8080;
 constexpr size_t io_threads = 1;
 constexpr size_t body_limit_bytes = 4 * 1024;
 constexpr size_t header_limit_bytes = 8 * 1024;
-/// An idle keep-alive connection or a slow request is closed after this.
-constexpr size_t read_timeout_ms = 30'000;
+/// A connection on which no request starts for this long is closed.
+constexpr size_t idle_timeout_ms = 30'000;
+/// A request's header must be in within this of its first byte, and its
+/// body within this after the header (slow-loris and slow-body clients);
+/// an answer must be taken within this too.
+constexpr size_t header_timeout_ms = 10'000;
+constexpr size_t body_timeout_ms = 10'000;
+/// Connections at once; more are answered 503 and closed.
+constexpr size_t max_connections = 10'000;
+/// Requests read and not answered yet; more are answered 503 at once.
+constexpr size_t max_in_flight = 10'000;
+/// Longest request target (414 beyond) and most header fields (431).
+constexpr size_t max_target_bytes = 2'048;
+constexpr size_t max_header_fields = 64;
 /// A request no actor answered by then gets 503.
 constexpr size_t answer_timeout_ms = 10'000;
 /// How long `?wait=true` waits for the MySQL commit before answering 202.
@@ -59,6 +71,17 @@ constexpr size_t every_events = 1'000;
 /// ...or this long after the last write, whichever comes first.
 constexpr size_t interval_ms = 1'000;
 } // namespace snapshot
+
+namespace limits {
+/// Issue requests per second (and burst) one user id may make; 0: no limit.
+constexpr double user_per_s = 10;
+constexpr double user_burst = 20;
+/// Issue requests per second (and burst) one client address may make; off
+/// by default, since a proxy or a load generator sends everyone's requests
+/// from one address.
+constexpr double address_per_s = 0;
+constexpr double address_burst = 100;
+} // namespace limits
 
 namespace log {
 /// `json`: one JSON object per line; `text`: spdlog's plain lines.

@@ -28,7 +28,10 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
     return std::move(in_mysql.error());
   if (*in_mysql)
     return true;
-  auto tail = unwritten_tail(*store, *scanner, scan_timeout_ms);
+  // Only the coupon's partition: with the writers behind (MySQL was down),
+  // reading all of them took tens of seconds on the embedded broker.
+  auto tail = unwritten_tail(*store, *scanner, event.coupon_id,
+                             scan_timeout_ms);
   if (!tail)
     return std::move(tail.error());
   for (auto& e : *tail)

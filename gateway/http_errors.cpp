@@ -30,7 +30,16 @@ status status_of(ec code) {
     case ec::unavailable:
     case ec::not_ready:
     case ec::storage_failure:
+    case ec::overloaded:
       return status::service_unavailable;
+    case ec::uri_too_long:
+      return status::uri_too_long;
+    case ec::headers_too_large:
+      return status::request_header_fields_too_large;
+    case ec::version_not_supported:
+      return status::http_version_not_supported;
+    case ec::rate_limited:
+      return status::too_many_requests;
   }
   return status::internal_server_error;
 }

@@ -16,61 +16,117 @@ namespace net = boost::asio;
 http_session::http_session(tcp_socket&& socket, session_context& ctx)
   : stream_(std::move(socket)), ctx_(ctx), deadline_(stream_.get_executor()) {
   stream_.socket().set_option(net::ip::tcp::no_delay{true});
+  // Unread bytes never exceed a header block and a body: a longer line (a
+  // chunk header, say) fails the read instead of growing the buffer.
+  buffer_.max_size(ctx_.header_limit_bytes + ctx_.body_limit_bytes + 1024);
+  chunk_header_check_ = [](std::uint64_t, beast::string_view extensions,
+                           beast::error_code& err) {
+    constexpr size_t max_chunk_extension_bytes = 128;
+    if (extensions.size() > max_chunk_extension_bytes)
+      err = http::error::bad_chunk_extension;
+  };
+  beast::error_code ignored;
+  client_ = stream_.socket().remote_endpoint(ignored).address();
+  auto open = ++ctx_.connections;
+  over_capacity_ = static_cast<size_t>(open) > ctx_.max_connections;
+}
+
+http_session::~http_session() {
+  --ctx_.connections;
 }
 
 void http_session::run() {
   // Start on the session's io thread.
-  net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&http_session::do_read,
-                                          shared_from_this()));
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->over_capacity_)
+      return self->refuse(ec::overloaded, "too many connections, retry later");
+    self->do_read();
+  });
 }
 
 void http_session::do_read() {
   parser_.emplace();
   parser_->body_limit(ctx_.body_limit_bytes);
   parser_->header_limit(static_cast<uint32_t>(ctx_.header_limit_bytes));
-  stream_.expires_after(ctx_.read_timeout);
+  parser_->on_chunk_header(chunk_header_check_);
+  if (buffer_.size() > 0)
+    return read_header();
+  // Waits for the next request's first bytes, for the idle timeout.
+  stream_.expires_after(ctx_.idle_timeout);
+  stream_.async_read_some(
+    buffer_.prepare(ctx_.header_limit_bytes),
+    [self = shared_from_this()](beast::error_code err, size_t bytes) {
+      self->buffer_.commit(bytes);
+      self->on_readable(err);
+    });
+}
+
+void http_session::on_readable(beast::error_code err) {
+  if (err)
+    return do_close(); // Idle for too long, or the client left.
+  read_header();
+}
+
+void http_session::read_header() {
+  stream_.expires_after(ctx_.header_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          beast::bind_front_handler(&http_session::on_header,
+                                                    shared_from_this()));
+}
+
+void http_session::on_header(beast::error_code err, size_t bytes) {
+  if (err)
+    return on_read(err, bytes);
+  if (auto r = check_framing(parser_->get(), ctx_.framing))
+    return refuse(r->code, std::move(r->message));
+  if (parser_->is_done())
+    return on_read({}, 0);
+  stream_.expires_after(ctx_.body_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&http_session::on_read,
                                              shared_from_this()));
 }
 
+void http_session::refuse(ec code, std::string message) {
+  version_ = 11;
+  do_write(routes::error_response(code, std::move(message)), true);
+}
+
 void http_session::on_read(beast::error_code err, size_t) {
   if (err == http::error::end_of_stream || err == beast::error::timeout
-      || err == net::error::connection_reset || err == net::error::eof)
-    return do_close();
-  if (err) {
-    // A framing or limit error: answer once, then close, since what follows
-    // on this connection cannot be trusted.
-    ec code = ec::bad_request;
-    std::string message = "malformed request: " + err.message();
-    if (err == http::error::body_limit) {
-      code = ec::body_too_large;
-      message = "the request body is too large";
-    }
-    auto res = routes::error_response(code, message);
-    if (err == http::error::header_limit) {
-      res.result(http::status::request_header_fields_too_large);
-      res.body() = R"({"code":"HEADERS_TOO_LARGE","message":"the request )"
-                   R"(headers are too large"})";
-      res.prepare_payload();
-    }
-    if (err == net::error::operation_aborted || err == net::error::broken_pipe)
-      return do_close();
-    version_ = 11;
-    return do_write(std::move(res), true);
+      || err == net::error::connection_reset || err == net::error::eof
+      || err == net::error::operation_aborted
+      || err == net::error::broken_pipe)
+    return do_close(); // Gone, or too slow: nothing to answer.
+  if (err == http::error::body_limit)
+    return refuse(ec::body_too_large, "the request body is too large");
+  if (err == http::error::header_limit) {
+    // Beast parses the request line as soon as it is whole: without a
+    // target, the request line alone was too long.
+    if (parser_->get().target().empty())
+      return refuse(ec::uri_too_long, "the request line is too long");
+    return refuse(ec::headers_too_large, "the request headers are too large");
   }
+  if (err)
+    // A framing error: what follows on this connection cannot be trusted.
+    return refuse(ec::bad_request, "malformed request: " + err.message());
   stream_.expires_never(); // Waiting for the actors is not the client's time.
   auto req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
+  if (static_cast<size_t>(ctx_.in_flight.load()) >= ctx_.max_in_flight)
+    return do_write(routes::error_response(ec::overloaded,
+                                           "the node is saturated, retry "
+                                           "later"),
+                    !keep_alive_);
   ++ctx_.in_flight;
   auto seq = ++seq_;
   answered_ = false;
   deadline_.expires_after(ctx_.answer_timeout);
   deadline_.async_wait(beast::bind_front_handler(&http_session::on_deadline,
                                                  shared_from_this(), seq));
-  ctx_.api.handle(req, [self = shared_from_this(), seq](http_response res) {
+  ctx_.api.handle(req, client_, [self = shared_from_this(), seq](
+                                  http_response res) {
     // Called from a CAF thread or inline: continue on the session's thread.
     net::post(self->stream_.get_executor(),
               [self, seq, res = std::move(res)]() mutable {
@@ -99,7 +155,7 @@ void http_session::do_write(http_response res, bool close) {
   res.version(version_);
   res.keep_alive(!close);
   res_ = std::move(res);
-  stream_.expires_after(ctx_.read_timeout);
+  stream_.expires_after(ctx_.body_timeout);
   http::async_write(stream_, res_,
                     beast::bind_front_handler(&http_session::on_write,
                                               shared_from_this(), close));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -12,21 +13,32 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "gateway/request_rules.hpp"
 #include "gateway/routes.hpp"
 
 namespace dibs {
 
-/// What every session shares: the routes, the limits, the in-flight count.
+/// What every session shares: the routes, the limits, the counts.
 struct session_context {
   routes& api;
   size_t body_limit_bytes;
   size_t header_limit_bytes;
-  std::chrono::milliseconds read_timeout;
+  framing_limits framing;
+  /// No request starts on a connection for this long: it is closed.
+  std::chrono::milliseconds idle_timeout;
+  /// From a request's first byte to its whole header, and from the header
+  /// to the whole body; also the limit for the client to take an answer.
+  std::chrono::milliseconds header_timeout;
+  std::chrono::milliseconds body_timeout;
   /// A request no actor answered by then gets 503 (an actor died, a
   /// dependency hangs): never a hang.
   std::chrono::milliseconds answer_timeout;
-  /// Requests read and not yet answered, for graceful shutdown.
+  size_t max_connections;
+  size_t max_in_flight;
+  /// Requests read and not yet answered (overload, graceful shutdown).
   std::atomic<int64_t> in_flight{0};
+  /// Open sessions.
+  std::atomic<int64_t> connections{0};
 };
 
 /// Each io thread runs an io_context of its own and a session lives on one
@@ -38,18 +50,27 @@ using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
 using http_stream = boost::beast::basic_stream<boost::asio::ip::tcp,
                                                io_executor>;
 
-/// One HTTP/1.1 keep-alive connection: read a request, route it, write the
-/// answer when it comes back, read the next one. A framing error or a limit
-/// answers once and closes the connection.
+/// One HTTP/1.1 keep-alive connection: wait for a request (idle timeout),
+/// read its header (header timeout), check its framing, read its body (body
+/// timeout), route it, write the answer when it comes back, read the next
+/// one. A framing error or a limit answers once and closes the connection,
+/// so nothing behind it on the connection runs.
 class http_session : public std::enable_shared_from_this<http_session> {
 public:
   http_session(tcp_socket&& socket, session_context& ctx);
+
+  ~http_session();
 
   void run();
 
 private:
   void do_read();
+  void on_readable(boost::beast::error_code err);
+  void read_header();
+  void on_header(boost::beast::error_code err, size_t bytes);
   void on_read(boost::beast::error_code err, size_t bytes);
+  /// Answers a framing or limit error and closes.
+  void refuse(ec code, std::string message);
   void on_answer(uint64_t seq, http_response res);
   void on_deadline(uint64_t seq, boost::beast::error_code err);
   void do_write(http_response res, bool close);
@@ -73,6 +94,15 @@ private:
   http_response res_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  /// Refuses chunk extensions longer than a few bytes: Beast 1.74 takes a
+  /// chunk header line of any length otherwise. Beast keeps a reference.
+  std::function<void(std::uint64_t, boost::beast::string_view,
+                     boost::beast::error_code&)>
+    chunk_header_check_;
+  /// The client's address, for per-address limits.
+  boost::asio::ip::address client_;
+  /// Past `max_connections`: answered 503 and closed.
+  bool over_capacity_ = false;
 };
 
 } // namespace dibs

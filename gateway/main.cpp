@@ -54,10 +54,17 @@ int run(config& cfg) {
     node n{sys, cfg};
     gateway_metrics metrics;
     routes api{n, token ? token : "", metrics};
-    session_context ctx{api, cfg.http_body_limit_bytes,
+    session_context ctx{api,
+                        cfg.http_body_limit_bytes,
                         cfg.http_header_limit_bytes,
-                        milliseconds(cfg.http_read_timeout_ms),
-                        milliseconds(cfg.http_answer_timeout_ms)};
+                        framing_limits{cfg.http_max_target_bytes,
+                                       cfg.http_max_header_fields},
+                        milliseconds(cfg.http_idle_timeout_ms),
+                        milliseconds(cfg.http_header_timeout_ms),
+                        milliseconds(cfg.http_body_timeout_ms),
+                        milliseconds(cfg.http_answer_timeout_ms),
+                        cfg.http_max_connections,
+                        cfg.http_max_in_flight};
     // One io_context per io thread; see http_session.hpp.
     auto io_count = std::max<size_t>(cfg.http_io_threads, 1);
     std::vector<std::unique_ptr<boost::asio::io_context>> iocs;

@@ -1,7 +1,6 @@
 #include "gateway/routes.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 #include <random>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "actors/logging.hpp"
 #include "gateway/admin/admin.hpp"
 #include "gateway/http_errors.hpp"
+#include "gateway/request_rules.hpp"
 
 namespace dibs {
 
@@ -39,59 +39,6 @@ http_response json_response(http::status status, std::string body) {
 
 http_response json_response(http::status status, const json& body) {
   return json_response(status, body.dump());
-}
-
-/// Parses a positive decimal id no larger than `max`; no signs, no spaces.
-std::optional<uint64_t> parse_id(std::string_view text, uint64_t max) {
-  if (text.empty() || text.size() > 20 || text[0] == '0')
-    return std::nullopt;
-  uint64_t value = 0;
-  auto [ptr, err] = std::from_chars(text.data(), text.data() + text.size(),
-                                    value);
-  if (err != std::errc{} || ptr != text.data() + text.size() || value == 0
-      || value > max)
-    return std::nullopt;
-  return value;
-}
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> result;
-  size_t pos = 1; // Skip the leading '/'.
-  while (pos <= path.size()) {
-    auto next = path.find('/', pos);
-    if (next == std::string_view::npos)
-      next = path.size();
-    result.push_back(path.substr(pos, next - pos));
-    pos = next + 1;
-  }
-  return result;
-}
-
-/// Parses a JSON object body; nullopt if it is not one.
-std::optional<json> parse_object(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return std::nullopt;
-  return j;
-}
-
-/// A JSON integer in [lo, hi]; floats, strings and booleans are not.
-std::optional<int64_t> get_int(const json& j, int64_t lo, int64_t hi) {
-  if (j.is_number_unsigned()) {
-    auto v = j.get<uint64_t>();
-    if (v > static_cast<uint64_t>(hi))
-      return std::nullopt;
-    if (static_cast<int64_t>(v) < lo)
-      return std::nullopt;
-    return static_cast<int64_t>(v);
-  }
-  if (j.is_number_integer()) {
-    auto v = j.get<int64_t>();
-    if (v < lo || v > hi)
-      return std::nullopt;
-    return v;
-  }
-  return std::nullopt;
 }
 
 json time_json(epoch_ms t) {
@@ -157,10 +104,27 @@ bool constant_time_equal(std::string_view expected, std::string_view given) {
   return diff == 0;
 }
 
+/// The rate limiter's key of a client: an IPv4 address, or the /64 prefix of
+/// an IPv6 one (a host usually holds a whole /64), marked apart.
+uint64_t address_key(const boost::asio::ip::address& a) {
+  if (a.is_v4())
+    return a.to_v4().to_uint();
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return a.to_v6().to_v4().to_uint();
+  uint64_t key = 0;
+  auto bytes = a.to_v6().to_bytes();
+  for (size_t i = 0; i < 8; ++i)
+    key = key << 8 | bytes[i];
+  return key | (uint64_t{1} << 63);
+}
+
 } // namespace
 
 routes::routes(node& n, std::string admin_token, gateway_metrics& metrics)
-  : node_(n), admin_token_(std::move(admin_token)), metrics_(metrics) {
+  : node_(n), admin_token_(std::move(admin_token)), metrics_(metrics),
+    user_limits_(n.cfg().limits_user_per_s, n.cfg().limits_user_burst),
+    address_limits_(n.cfg().limits_address_per_s,
+                    n.cfg().limits_address_burst) {
   std::random_device rd;
   id_prefix_ = fmt::format("{:05x}", rd() & 0xfffff);
 }
@@ -213,7 +177,8 @@ ec routes::authorize(const http_request& req) const {
            : ec::forbidden;
 }
 
-void routes::handle(const http_request& req, respond_fn done) {
+void routes::handle(const http_request& req,
+                    const boost::asio::ip::address& client, respond_fn done) {
   std::string_view target{req.target().data(), req.target().size()};
   auto qpos = target.find('?');
   auto path = target.substr(0, qpos);
@@ -349,8 +314,8 @@ void routes::handle(const http_request& req, respond_fn done) {
           return fail(ec::bad_request, "the only query parameter is "
                                        "wait=true|false");
       }
-      return issue(static_cast<coupon_id_t>(*id), req, wait, request_id,
-                   counted());
+      return issue(static_cast<coupon_id_t>(*id), req, wait, client,
+                   request_id, counted());
     }
     if (seg.size() == 5 && seg[3] == "issuances") {
       r = route::issuance_status;
@@ -414,7 +379,8 @@ void routes::inject_fault(const http_request& req, const respond_fn& done) {
   if (!node_.cfg().node_fault_injection)
     return done(error_response(ec::forbidden, "fault injection is off "
                                               "(node.fault-injection)"));
-  auto body = parse_object(req.body());
+  auto parsed = parse_object(req.body());
+  auto* body = std::get_if<json>(&parsed);
   if (!body || !body->contains("fault") || !(*body)["fault"].is_string())
     return done(error_response(ec::bad_request,
                                "the body must be {\"fault\": NAME, "
@@ -441,9 +407,10 @@ void routes::create_coupon(const http_request& req, respond_fn done) {
   };
   if (!node_.ready())
     return done(error_response(ec::not_ready, "the node is not ready"));
-  auto body = parse_object(req.body());
-  if (!body)
-    return bad("the body must be a JSON object");
+  auto parsed = parse_object(req.body());
+  if (auto* r = std::get_if<refusal>(&parsed))
+    return bad(r->message);
+  auto* body = &std::get<json>(parsed);
   coupon spec;
   for (auto& [key, value] : body->items()) {
     if (key == "name") {
@@ -506,19 +473,29 @@ void routes::get_coupon(coupon_id_t id, respond_fn done) {
 }
 
 void routes::issue(coupon_id_t id, const http_request& req, bool wait,
+                   const boost::asio::ip::address& client,
                    std::string request_id, respond_fn done) {
   auto bad = [&](std::string message) {
     done(error_response(ec::bad_request, std::move(message)));
   };
-  auto body = parse_object(req.body());
-  if (!body)
-    return bad("the body must be a JSON object like {\"userId\": 123}");
-  if (body->size() != 1 || !body->contains("userId"))
-    return bad("the body must hold exactly one field, userId");
-  auto user = get_int(body->at("userId"), 1,
-                      static_cast<int64_t>(max_user_id));
-  if (!user)
-    return bad("userId must be an integer from 1 to 2^53-1");
+  auto decoded = decode_issue_body(req.body());
+  if (auto* r = std::get_if<refusal>(&decoded))
+    return bad(std::move(r->message));
+  auto user = std::get<user_id_t>(decoded);
+  // The address first: a bot cycling through user ids is stopped there
+  // without using up the users' own budgets.
+  auto now = rate_limiter::clock::now();
+  auto wait_for = address_limits_.take(address_key(client), now);
+  if (!wait_for)
+    wait_for = user_limits_.take(user, now);
+  if (wait_for) {
+    auto res = error_response(ec::rate_limited, "too many issue requests, "
+                                                "retry later");
+    res.set(http::field::retry_after,
+            std::to_string(std::max<int64_t>(1, (wait_for->count() + 999)
+                                                  / 1000)));
+    return done(std::move(res));
+  }
   if (!node_.ready())
     return done(error_response(ec::not_ready, "the node is not ready"));
   auto stock = node_.stock(id);
@@ -526,10 +503,10 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
     return done(no_stock_actor(id));
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
-            request_id, id, *user, wait);
+            request_id, id, user, wait);
   caf::anon_send(
-    stock, issue_atom::value, static_cast<user_id_t>(*user), wait, request_id,
-    reply_to<issuance>{[done, request_id, id, user = *user](
+    stock, issue_atom::value, user, wait, request_id,
+    reply_to<issuance>{[done, request_id, id, user](
                          caf::expected<issuance> res) {
       auto answer = [&] {
         if (!res)

@@ -6,12 +6,14 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <caf/actor.hpp>
 
 #include "actors/node.hpp"
 #include "gateway/metrics.hpp"
+#include "gateway/rate_limiter.hpp"
 
 namespace dibs {
 
@@ -31,7 +33,8 @@ public:
 
   /// Routes one request; `done` is called at most once, from any thread. An
   /// actor that dies first never calls it: the session's deadline answers.
-  void handle(const http_request& req, respond_fn done);
+  void handle(const http_request& req, const boost::asio::ip::address& client,
+              respond_fn done);
 
   /// Renders an error answer: `{"code", "message"}` plus Retry-After on 503.
   static http_response error_response(ec code, std::string message);
@@ -40,7 +43,8 @@ private:
   void create_coupon(const http_request& req, respond_fn done);
   void get_coupon(coupon_id_t id, respond_fn done);
   void issue(coupon_id_t id, const http_request& req, bool wait,
-             std::string request_id, respond_fn done);
+             const boost::asio::ip::address& client, std::string request_id,
+             respond_fn done);
   void issuance_status(coupon_id_t id, user_id_t user, respond_fn done);
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
@@ -62,6 +66,9 @@ private:
   node& node_;
   std::string admin_token_;
   gateway_metrics& metrics_;
+  /// Issue requests per user id and per client address.
+  rate_limiter user_limits_;
+  rate_limiter address_limits_;
   /// Generated request ids: a random prefix per process, then a counter.
   std::string id_prefix_;
   std::atomic<uint64_t> next_id_{0};

@@ -20,6 +20,11 @@ const char* to_string(ec code) {
     case ec::unavailable: return "UNAVAILABLE";
     case ec::not_ready: return "NOT_READY";
     case ec::storage_failure: return "STORAGE_FAILURE";
+    case ec::uri_too_long: return "URI_TOO_LONG";
+    case ec::headers_too_large: return "HEADERS_TOO_LARGE";
+    case ec::version_not_supported: return "HTTP_VERSION_NOT_SUPPORTED";
+    case ec::rate_limited: return "RATE_LIMITED";
+    case ec::overloaded: return "OVERLOADED";
   }
   return "UNKNOWN";
 }

@@ -44,6 +44,16 @@ enum class ec : uint8_t {
   not_ready,
   /// A storage call failed (MySQL or Kafka error).
   storage_failure,
+  /// The request target is longer than the gateway takes.
+  uri_too_long,
+  /// The request's header fields are too large or too many.
+  headers_too_large,
+  /// An HTTP version other than 1.0 and 1.1.
+  version_not_supported,
+  /// The client or user sent more issue requests than its rate allows.
+  rate_limited,
+  /// The node is saturated: too many requests in flight or connections.
+  overloaded,
 };
 
 /// The wire name of a code, as sent in `{"code": ...}` bodies.

@@ -26,19 +26,19 @@ stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms) {
 }
 
 caf::expected<std::vector<issuance_event>>
-unwritten_tail(mysql_store& store, kafka_log& scanner, int timeout_ms) {
+unwritten_tail(mysql_store& store, kafka_log& scanner, coupon_id_t coupon,
+               int timeout_ms) {
   auto positions = stored_positions(store, scanner, timeout_ms);
   if (!positions)
     return std::move(positions.error());
+  auto p = partition_of(coupon, static_cast<int32_t>(positions->size()));
+  auto records = scanner.read_to_end(p, (*positions)[p], timeout_ms);
+  if (!records)
+    return std::move(records.error());
   std::vector<issuance_event> result;
-  for (auto [p, from] : *positions) {
-    auto records = scanner.read_to_end(p, from, timeout_ms);
-    if (!records)
-      return std::move(records.error());
-    for (auto& r : *records)
-      if (r.event)
-        result.push_back(*r.event);
-  }
+  for (auto& r : *records)
+    if (r.event && r.event->coupon_id == coupon)
+      result.push_back(*r.event);
   return result;
 }
 

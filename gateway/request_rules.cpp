@@ -1,0 +1,164 @@
+#include "gateway/request_rules.hpp"
+
+#include <charconv>
+#include <set>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+
+namespace dibs {
+
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+
+std::optional<refusal>
+check_framing(const http::request_header<>& header,
+              const framing_limits& limits) {
+  auto version = header.version();
+  if (version != 10 && version != 11)
+    return refusal{ec::version_not_supported, "only HTTP/1.0 and 1.1"};
+  if (header.target().size() > limits.max_target_bytes)
+    return refusal{ec::uri_too_long, "the request target is too long"};
+  size_t fields = 0, lengths = 0, encodings = 0, hosts = 0;
+  boost::beast::string_view encoding, length;
+  for (auto& f : header) {
+    ++fields;
+    switch (f.name()) {
+      case http::field::content_length:
+        ++lengths;
+        length = f.value();
+        break;
+      case http::field::transfer_encoding:
+        ++encodings;
+        encoding = f.value();
+        break;
+      case http::field::host:
+        ++hosts;
+        break;
+      default:
+        break;
+    }
+  }
+  if (fields > limits.max_header_fields)
+    return refusal{ec::headers_too_large, "too many header fields"};
+  if (encodings > 0 && version == 10)
+    return refusal{ec::bad_request, "Transfer-Encoding is not HTTP/1.0"};
+  if (encodings > 1)
+    return refusal{ec::bad_request, "more than one Transfer-Encoding"};
+  if (encodings == 1 && !boost::beast::iequals(encoding, "chunked"))
+    return refusal{ec::bad_request, "the only Transfer-Encoding taken is "
+                                    "chunked"};
+  if (encodings > 0 && lengths > 0)
+    return refusal{ec::bad_request,
+                   "Transfer-Encoding and Content-Length together"};
+  if (lengths > 1)
+    return refusal{ec::bad_request, "more than one Content-Length"};
+  if (lengths == 1
+      && (length.empty()
+          || length.find_first_not_of("0123456789") != length.npos))
+    return refusal{ec::bad_request, "Content-Length must be one number"};
+  if (version == 11 && hosts != 1)
+    return refusal{ec::bad_request, "HTTP/1.1 needs exactly one Host"};
+  return std::nullopt;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> result;
+  size_t pos = 1; // Skip the leading '/'.
+  while (pos <= path.size()) {
+    auto next = path.find('/', pos);
+    if (next == std::string_view::npos)
+      next = path.size();
+    result.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  return result;
+}
+
+std::optional<uint64_t> parse_id(std::string_view text, uint64_t max) {
+  if (text.empty() || text.size() > 20 || text[0] == '0')
+    return std::nullopt;
+  uint64_t value = 0;
+  auto [ptr, err] = std::from_chars(text.data(), text.data() + text.size(),
+                                    value);
+  if (err != std::errc{} || ptr != text.data() + text.size() || value == 0
+      || value > max)
+    return std::nullopt;
+  return value;
+}
+
+std::variant<json, refusal> parse_object(std::string_view body) {
+  std::vector<std::set<std::string>> keys;
+  bool duplicate = false, deep = false;
+  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+        keys.emplace_back();
+        [[fallthrough]];
+      case json::parse_event_t::array_start:
+        deep = deep || static_cast<size_t>(depth) >= max_json_depth;
+        break;
+      case json::parse_event_t::object_end:
+        if (!keys.empty())
+          keys.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second)
+          duplicate = true;
+        break;
+      default:
+        break;
+    }
+    return true;
+  };
+  // RFC 8259: JSON sent between systems must not start with a byte order
+  // mark; nlohmann would skip it.
+  if (body.substr(0, 3) == "\xEF\xBB\xBF")
+    return refusal{ec::bad_request, "the body starts with a byte order mark"};
+  // Invalid UTF-8 in a string is a parse error too.
+  auto j = json::parse(body.begin(), body.end(), check, false);
+  if (j.is_discarded())
+    return refusal{ec::bad_request, "the body is not valid JSON (UTF-8)"};
+  if (deep)
+    return refusal{ec::bad_request, "the body nests too deep"};
+  if (duplicate)
+    return refusal{ec::bad_request, "the body repeats a key"};
+  if (!j.is_object())
+    return refusal{ec::bad_request, "the body must be a JSON object"};
+  return j;
+}
+
+std::optional<int64_t> get_int(const json& j, int64_t lo, int64_t hi) {
+  if (j.is_number_unsigned()) {
+    auto v = j.get<uint64_t>();
+    if (v > static_cast<uint64_t>(hi))
+      return std::nullopt;
+    if (static_cast<int64_t>(v) < lo)
+      return std::nullopt;
+    return static_cast<int64_t>(v);
+  }
+  if (j.is_number_integer()) {
+    auto v = j.get<int64_t>();
+    if (v < lo || v > hi)
+      return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::variant<user_id_t, refusal> decode_issue_body(std::string_view body) {
+  auto parsed = parse_object(body);
+  if (auto* r = std::get_if<refusal>(&parsed))
+    return std::move(*r);
+  auto& j = std::get<json>(parsed);
+  if (j.size() != 1 || !j.contains("userId"))
+    return refusal{ec::bad_request,
+                   "the body must hold exactly one field, userId"};
+  auto user = get_int(j.at("userId"), 1, static_cast<int64_t>(max_user_id));
+  if (!user)
+    return refusal{ec::bad_request, "userId must be an integer from 1 to "
+                                    "2^53-1"};
+  return static_cast<user_id_t>(*user);
+}
+
+} // namespace dibs

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <nlohmann/json.hpp>
+
+#include "persistence/error.hpp"
+#include "persistence/records.hpp"
+
+// What the gateway accepts of a request, as pure functions of its bytes: the
+// framing of its header, the ids in its path, its JSON body. No node, no
+// actor: the fuzz targets (tests/fuzz/) call them as the routes do.
+namespace dibs {
+
+/// A refusal: the error code (and with it the status) and why.
+struct refusal {
+  ec code;
+  std::string message;
+};
+
+struct framing_limits {
+  /// Longest request target (path and query); longer → 414.
+  size_t max_target_bytes = 2048;
+  /// Most header fields; more → 431.
+  size_t max_header_fields = 64;
+};
+
+/// Checks the framing of a request header Beast parsed. Beast 1.74 accepts
+/// some framings that later versions and RFC 9112 refuse, and a proxy in
+/// front of dibs might read differently — request smuggling. Refused:
+/// an HTTP version other than 1.0 and 1.1; Transfer-Encoding on HTTP/1.0;
+/// a Transfer-Encoding other than exactly `chunked`, or more than one;
+/// Transfer-Encoding with Content-Length; more than one Content-Length
+/// (even equal), or one that is a list; on HTTP/1.1 no Host or more than
+/// one; too long a target; too many fields.
+std::optional<refusal>
+check_framing(const boost::beast::http::request_header<>& header,
+              const framing_limits& limits);
+
+/// The path split at '/', after the leading one.
+std::vector<std::string_view> split_path(std::string_view path);
+
+/// A positive decimal id no larger than `max`; no signs, spaces or leading
+/// zeros.
+std::optional<uint64_t> parse_id(std::string_view text, uint64_t max);
+
+/// Nesting deeper than this is refused.
+constexpr size_t max_json_depth = 16;
+
+/// Parses a JSON object body strictly: valid UTF-8 without a byte order
+/// mark, at most `max_json_depth` deep, no key twice in an object. The
+/// refusal says why.
+std::variant<nlohmann::json, refusal> parse_object(std::string_view body);
+
+/// A JSON integer in [lo, hi]; floats, strings and booleans are not.
+std::optional<int64_t> get_int(const nlohmann::json& j, int64_t lo,
+                               int64_t hi);
+
+/// The body of `POST /api/coupons/{id}/issue`: exactly `{"userId": N}`.
+std::variant<user_id_t, refusal> decode_issue_body(std::string_view body);
+
+} // namespace dibs
