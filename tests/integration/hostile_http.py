@@ -249,16 +249,17 @@ def check_bad_values(target):
 
 async def slow_clients(coupon):
     """Slow-loris headers and slow bodies while a probe issues."""
-    async def slow_header(i):
+    async def slow_client(first, trickle):
+        """Sends `first`, then `trickle(k)` every 0.3 s: cut, or survived."""
         try:
             reader, writer = await asyncio.open_connection(HOST, h.HTTP_PORT)
         except OSError:
             return "refused"
         try:
-            writer.write(b"POST /api/coupons/1/issue HTTP/1.1\r\nHost: x\r\n")
+            writer.write(first)
             for k in range(20):
                 await asyncio.sleep(0.3)
-                writer.write(f"X-Slow-{k}: 1\r\n".encode())
+                writer.write(trickle(k))
                 await writer.drain()
             return "survived"
         except (ConnectionError, OSError):
@@ -266,23 +267,10 @@ async def slow_clients(coupon):
         finally:
             writer.close()
 
-    async def slow_body(i):
-        try:
-            reader, writer = await asyncio.open_connection(HOST, h.HTTP_PORT)
-        except OSError:
-            return "refused"
-        try:
-            writer.write(b"POST /api/coupons/1/issue HTTP/1.1\r\nHost: x\r\n"
-                         b"Content-Length: 100\r\n\r\n{")
-            for k in range(20):
-                await asyncio.sleep(0.3)
-                writer.write(b" ")
-                await writer.drain()
-            return "survived"
-        except (ConnectionError, OSError):
-            return "cut"
-        finally:
-            writer.close()
+    head = b"POST /api/coupons/1/issue HTTP/1.1\r\nHost: x\r\n"
+    slow_header = lambda: slow_client(head, lambda k: f"X-Slow-{k}: 1\r\n".encode())
+    slow_body = lambda: slow_client(head + b"Content-Length: 100\r\n\r\n{",
+                                    lambda k: b" ")
 
     async def probe():
         conn = h.Connection()
@@ -298,7 +286,7 @@ async def slow_clients(coupon):
         conn.close()
         return ok
 
-    tasks = [slow_header(i) for i in range(1000)] + [slow_body(i) for i in range(200)]
+    tasks = [slow_header() for _ in range(1000)] + [slow_body() for _ in range(200)]
     started = time.time()
     results, ok = await asyncio.gather(asyncio.gather(*tasks), probe())
     counts = {r: results.count(r) for r in set(results)}
