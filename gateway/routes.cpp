@@ -41,10 +41,6 @@ http_response json_response(http::status status, const json& body) {
   return json_response(status, body.dump());
 }
 
-json time_json(epoch_ms t) {
-  return t == 0 ? json(nullptr) : json(format_time(t));
-}
-
 json coupon_json(const coupon_view& v) {
   return json{{"couponId", v.info.id},
               {"name", v.info.name},
@@ -52,9 +48,9 @@ json coupon_json(const coupon_view& v) {
               {"totalQuantity", v.info.total_quantity},
               {"remainingQuantity", v.remaining},
               {"issuedQuantity", v.issued},
-              {"opensAt", time_json(v.info.opens_at)},
-              {"closesAt", time_json(v.info.closes_at)},
-              {"createdAt", time_json(v.info.created_at)}};
+              {"opensAt", admin::time_or_null(v.info.opens_at)},
+              {"closesAt", admin::time_or_null(v.info.closes_at)},
+              {"createdAt", admin::time_or_null(v.info.created_at)}};
 }
 
 // The issue path renders its answers with fmt rather than building JSON
@@ -210,6 +206,15 @@ void routes::handle(const http_request& req,
   auto fail = [&](ec code, std::string message) {
     answer(error_response(code, std::move(message)));
   };
+  // Answers 401 or 403 unless the request carries the admin token.
+  auto refused_admin = [&] {
+    auto code = authorize(req);
+    if (code == ec::none)
+      return false;
+    fail(code, code == ec::unauthorized ? "admin token required"
+                                        : "admin token rejected");
+    return true;
+  };
   auto expect_method = [&](http::verb v) {
     if (method == v)
       return true;
@@ -246,9 +251,8 @@ void routes::handle(const http_request& req,
     r = route::introspection;
     if (!expect_method(http::verb::get))
       return;
-    if (auto code = authorize(req); code != ec::none)
-      return fail(code, code == ec::unauthorized ? "admin token required"
-                                                 : "admin token rejected");
+    if (refused_admin())
+      return;
     return introspect(seg, answer);
   }
   if (seg[0] == "console" && seg.size() <= 2) {
@@ -273,9 +277,8 @@ void routes::handle(const http_request& req,
     r = route::faults;
     if (!expect_method(http::verb::post))
       return;
-    if (auto code = authorize(req); code != ec::none)
-      return fail(code, code == ec::unauthorized ? "admin token required"
-                                                 : "admin token rejected");
+    if (refused_admin())
+      return;
     return inject_fault(req, answer);
   }
   if (seg.size() < 2 || seg[0] != "api")
@@ -284,9 +287,8 @@ void routes::handle(const http_request& req,
     if (seg.size() == 2) {
       r = route::create_coupon;
       if (expect_method(http::verb::post)) {
-        if (auto code = authorize(req); code != ec::none)
-          return fail(code, code == ec::unauthorized ? "admin token required"
-                                                     : "admin token rejected");
+        if (refused_admin())
+          return;
         create_coupon(req, counted());
       }
       return;
