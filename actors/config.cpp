@@ -12,6 +12,8 @@ namespace d = defaults;
 config::config()
   : http_address(d::http::address),
     http_port(d::http::port),
+    http_admin_address(d::http::admin_address),
+    http_admin_port(d::http::admin_port),
     http_io_threads(d::http::io_threads),
     http_body_limit_bytes(d::http::body_limit_bytes),
     http_header_limit_bytes(d::http::header_limit_bytes),
@@ -58,6 +60,11 @@ config::config()
   opt_group{custom_options_, "http"}
     .add(http_address, "address", "address the HTTP gateway binds")
     .add(http_port, "port", "TCP port of the HTTP gateway")
+    .add(http_admin_address, "admin-address",
+         "loopback address of the admin listener")
+    .add(http_admin_port, "admin-port",
+         "serve the admin routes on their own listener on this port, and "
+         "not on the public one (0: on the public one)")
     .add(http_io_threads, "io-threads", "threads running Beast's io_context")
     .add(http_body_limit_bytes, "body-limit-bytes", "largest request body")
     .add(http_header_limit_bytes, "header-limit-bytes",

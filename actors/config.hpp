@@ -19,6 +19,8 @@ public:
 
   std::string http_address;
   uint16_t http_port;
+  std::string http_admin_address;
+  uint16_t http_admin_port;
   size_t http_io_threads;
   size_t http_body_limit_bytes;
   size_t http_header_limit_bytes;

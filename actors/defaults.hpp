@@ -10,6 +10,11 @@ namespace dibs::defaults {
 namespace http {
 constexpr const char* address = "127.0.0.1";
 constexpr uint16_t port = 8080;
+/// The admin routes (introspection, console, faults, /metrics) on a
+/// listener of their own, bound to a loopback address; 0 keeps them on the
+/// public listener.
+constexpr const char* admin_address = "127.0.0.1";
+constexpr uint16_t admin_port = 0;
 /// Threads running the Beast io_context.
 constexpr size_t io_threads = 1;
 constexpr size_t body_limit_bytes = 4 * 1024;

@@ -125,7 +125,7 @@ void http_session::on_read(beast::error_code err, size_t) {
   deadline_.expires_after(ctx_.answer_timeout);
   deadline_.async_wait(beast::bind_front_handler(&http_session::on_deadline,
                                                  shared_from_this(), seq));
-  ctx_.api.handle(req, client_, [self = shared_from_this(), seq](
+  ctx_.api.handle(req, client_, ctx_.on, [self = shared_from_this(), seq](
                                   http_response res) {
     // Called from a CAF thread or inline: continue on the session's thread.
     net::post(self->stream_.get_executor(),

@@ -21,6 +21,8 @@ namespace dibs {
 /// What every session shares: the routes, the limits, the counts.
 struct session_context {
   routes& api;
+  /// The routes this listener serves.
+  exposure on;
   size_t body_limit_bytes;
   size_t header_limit_bytes;
   framing_limits framing;

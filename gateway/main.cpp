@@ -54,17 +54,24 @@ int run(config& cfg) {
     node n{sys, cfg};
     gateway_metrics metrics;
     routes api{n, token ? token : "", metrics};
-    session_context ctx{api,
-                        cfg.http_body_limit_bytes,
-                        cfg.http_header_limit_bytes,
-                        framing_limits{cfg.http_max_target_bytes,
-                                       cfg.http_max_header_fields},
-                        milliseconds(cfg.http_idle_timeout_ms),
-                        milliseconds(cfg.http_header_timeout_ms),
-                        milliseconds(cfg.http_body_timeout_ms),
-                        milliseconds(cfg.http_answer_timeout_ms),
-                        cfg.http_max_connections,
-                        cfg.http_max_in_flight};
+    bool admin_apart = cfg.http_admin_port != 0;
+    // Each listener counts its own connections and requests: clients
+    // filling the public one leave the admin one reachable.
+    auto make_context = [&](exposure on) {
+      return std::unique_ptr<session_context>(new session_context{
+        api, on, cfg.http_body_limit_bytes, cfg.http_header_limit_bytes,
+        framing_limits{cfg.http_max_target_bytes, cfg.http_max_header_fields},
+        milliseconds(cfg.http_idle_timeout_ms),
+        milliseconds(cfg.http_header_timeout_ms),
+        milliseconds(cfg.http_body_timeout_ms),
+        milliseconds(cfg.http_answer_timeout_ms), cfg.http_max_connections,
+        cfg.http_max_in_flight});
+    };
+    std::vector<std::unique_ptr<session_context>> contexts;
+    contexts.push_back(
+      make_context(admin_apart ? exposure::public_only : exposure::all));
+    if (admin_apart)
+      contexts.push_back(make_context(exposure::admin_only));
     // One io_context per io thread; see http_session.hpp.
     auto io_count = std::max<size_t>(cfg.http_io_threads, 1);
     std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
@@ -73,19 +80,31 @@ int run(config& cfg) {
       iocs.push_back(std::make_unique<boost::asio::io_context>(1));
       ioc_ptrs.push_back(iocs.back().get());
     }
-    auto lst = std::make_shared<listener>(ioc_ptrs, ctx);
-    boost::system::error_code ec_addr;
-    auto addr = boost::asio::ip::make_address(cfg.http_address, ec_addr);
-    if (ec_addr) {
-      spdlog::critical("bad http.address {}", cfg.http_address);
+    std::vector<std::shared_ptr<listener>> listeners;
+    auto listen = [&](session_context& ctx, const std::string& address,
+                      uint16_t port, bool loopback_only) {
+      boost::system::error_code ec_addr;
+      auto addr = boost::asio::ip::make_address(address, ec_addr);
+      if (ec_addr || (loopback_only && !addr.is_loopback())) {
+        spdlog::critical("bad address {}{}", address,
+                         loopback_only ? " (must be a loopback address)" : "");
+        return false;
+      }
+      auto lst = std::make_shared<listener>(ioc_ptrs, ctx);
+      if (auto err = lst->open({addr, port})) {
+        spdlog::critical("cannot listen on {}:{}: {}", address, port,
+                         err.message());
+        return false;
+      }
+      lst->run();
+      listeners.push_back(lst);
+      return true;
+    };
+    if (!listen(*contexts[0], cfg.http_address, cfg.http_port, false)
+        || (admin_apart
+            && !listen(*contexts[1], cfg.http_admin_address,
+                       cfg.http_admin_port, true)))
       return 1;
-    }
-    if (auto err = lst->open({addr, cfg.http_port})) {
-      spdlog::critical("cannot listen on {}:{}: {}", cfg.http_address,
-                       cfg.http_port, err.message());
-      return 1;
-    }
-    lst->run();
     // Keep each io_context running while it has no connection yet.
     std::vector<boost::asio::executor_work_guard<io_executor>> work;
     std::vector<std::thread> io_threads;
@@ -95,6 +114,9 @@ int run(config& cfg) {
     }
     spdlog::info("dibs listening on http://{}:{}", cfg.http_address,
                  cfg.http_port);
+    if (admin_apart)
+      spdlog::info("admin routes on http://{}:{}", cfg.http_admin_address,
+                   cfg.http_admin_port);
     // Recover, then take issuances; until then /readyz and every issuing
     // route answer 503. A dependency that is down delays the start instead
     // of failing it.
@@ -113,9 +135,11 @@ int run(config& cfg) {
     spdlog::info("signal {}: draining", sig);
     // Graceful stop: no new connections, answer what is in flight, flush
     // Kafka, let the writers drain, then stop.
-    lst->stop();
+    for (auto& lst : listeners)
+      lst->stop();
     n.begin_drain();
-    wait_idle(ctx, milliseconds(cfg.node_drain_timeout_ms));
+    for (auto& ctx : contexts)
+      wait_idle(*ctx, milliseconds(cfg.node_drain_timeout_ms));
     n.stop();
     for (auto& ioc : iocs)
       ioc->stop();

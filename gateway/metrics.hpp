@@ -7,24 +7,9 @@
 #include <string>
 
 #include "actors/histogram.hpp"
+#include "gateway/request_rules.hpp"
 
 namespace dibs {
-
-/// The gateway's routes, as labels of its metrics.
-enum class route : uint8_t {
-  create_coupon,
-  get_coupon,
-  issue,
-  issuance_status,
-  user_coupons,
-  healthz,
-  readyz,
-  metrics,
-  faults,
-  introspection,
-  console,
-  unmatched,
-};
 
 constexpr size_t route_count = static_cast<size_t>(route::unmatched) + 1;
 

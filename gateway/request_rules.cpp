@@ -75,6 +75,115 @@ std::vector<std::string_view> split_path(std::string_view path) {
   return result;
 }
 
+bool is_admin_route(route r) {
+  return r == route::introspection || r == route::console
+         || r == route::faults || r == route::metrics;
+}
+
+route_match match_route(http::verb method, std::string_view target,
+                        exposure on) {
+  route_match m;
+  auto refuse = [&m](ec code, const char* message) {
+    m.refused = refusal{code, message};
+    return m;
+  };
+  // The route is known: refuse a method it does not take, or one it
+  // should not serve on this listener.
+  auto matched = [&](route r, http::verb v) {
+    m.r = r;
+    if ((on == exposure::public_only && is_admin_route(r))
+        || (on == exposure::admin_only && !is_admin_route(r)
+            && r != route::healthz && r != route::readyz)) {
+      m.r = route::unmatched;
+      m.refused = refusal{ec::not_found, "no such route"};
+    } else if (method != v) {
+      m.refused = refusal{ec::method_not_allowed,
+                          "method not allowed on this path"};
+    }
+    return !m.refused;
+  };
+  auto qpos = target.find('?');
+  auto path = target.substr(0, qpos);
+  auto query = qpos == std::string_view::npos ? std::string_view{}
+                                              : target.substr(qpos + 1);
+  if (path.empty() || path[0] != '/')
+    return refuse(ec::bad_request, "bad request target");
+  m.seg = split_path(path);
+  auto& seg = m.seg;
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    matched(route::healthz, http::verb::get);
+    return m;
+  }
+  if (seg.size() == 1 && seg[0] == "readyz") {
+    matched(route::readyz, http::verb::get);
+    return m;
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    matched(route::metrics, http::verb::get);
+    return m;
+  }
+  if (seg.size() >= 3 && seg[0] == "admin" && seg[1] == "api") {
+    matched(route::introspection, http::verb::get);
+    return m;
+  }
+  if (seg[0] == "console" && seg.size() <= 2) {
+    matched(route::console, http::verb::get);
+    return m;
+  }
+  if (seg.size() == 2 && seg[0] == "admin" && seg[1] == "faults") {
+    matched(route::faults, http::verb::post);
+    return m;
+  }
+  if (seg.size() < 2 || seg[0] != "api")
+    return refuse(ec::not_found, "no such route");
+  if (seg[1] == "coupons") {
+    if (seg.size() == 2) {
+      matched(route::create_coupon, http::verb::post);
+      return m;
+    }
+    auto id = parse_id(seg[2], max_coupon_id);
+    if (id)
+      m.coupon = static_cast<coupon_id_t>(*id);
+    if (seg.size() == 3) {
+      if (matched(route::get_coupon, http::verb::get) && !id)
+        return refuse(ec::bad_request, "couponId must be a positive integer");
+      return m;
+    }
+    if (seg.size() == 4 && seg[3] == "issue") {
+      if (!matched(route::issue, http::verb::post))
+        return m;
+      if (!id)
+        return refuse(ec::bad_request, "couponId must be a positive integer");
+      if (query == "wait=true" || query == "wait=1")
+        m.wait = true;
+      else if (!query.empty() && query != "wait=false" && query != "wait=0")
+        return refuse(ec::bad_request,
+                      "the only query parameter is wait=true|false");
+      return m;
+    }
+    if (seg.size() == 5 && seg[3] == "issuances") {
+      if (!matched(route::issuance_status, http::verb::get))
+        return m;
+      auto user = parse_id(seg[4], max_user_id);
+      if (!id || !user)
+        return refuse(ec::bad_request, "ids must be positive integers");
+      m.user = *user;
+      return m;
+    }
+    return refuse(ec::not_found, "no such route");
+  }
+  if (seg[1] == "users" && seg.size() == 4 && seg[3] == "coupons") {
+    if (!matched(route::user_coupons, http::verb::get))
+      return m;
+    auto user = parse_id(seg[2], max_user_id);
+    if (!user)
+      return refuse(ec::bad_request, "userId must be a positive integer");
+    m.user = *user;
+    return m;
+  }
+  return refuse(ec::not_found, "no such route");
+}
+
 std::optional<uint64_t> parse_id(std::string_view text, uint64_t max) {
   if (text.empty() || text.size() > 20 || text[0] == '0')
     return std::nullopt;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
 #include "persistence/error.hpp"
@@ -42,6 +43,52 @@ struct framing_limits {
 std::optional<refusal>
 check_framing(const boost::beast::http::request_header<>& header,
               const framing_limits& limits);
+
+/// The gateway's routes; also the labels of its metrics.
+enum class route : uint8_t {
+  create_coupon,
+  get_coupon,
+  issue,
+  issuance_status,
+  user_coupons,
+  healthz,
+  readyz,
+  metrics,
+  faults,
+  introspection,
+  console,
+  unmatched,
+};
+
+/// Which routes a listener serves. With a separate admin listener
+/// (`http.admin-port`), the public one serves no admin route and the admin
+/// one nothing but them; the health routes are on both.
+enum class exposure : uint8_t { all, public_only, admin_only };
+
+/// The admin routes: the introspection API, the console, fault injection
+/// and /metrics. (`POST /api/coupons` takes the admin token too, but is
+/// part of the public API.)
+bool is_admin_route(route r);
+
+/// What a request's method and target say, before the node is asked.
+struct route_match {
+  route r = route::unmatched;
+  /// The path after its leading '/', split at '/'; views into the target.
+  std::vector<std::string_view> seg;
+  coupon_id_t coupon = 0;
+  user_id_t user = 0;
+  /// `?wait=true` on the issue route.
+  bool wait = false;
+  /// The request is answered with this: a wrong method (405), a bad id or
+  /// query (400), no such route or not on this listener (404). Token checks
+  /// come after a match and are not here.
+  std::optional<refusal> refused;
+};
+
+/// Matches a request to its route. A method that the route does not take
+/// is refused before anything else of the request is looked at.
+route_match match_route(boost::beast::http::verb method,
+                        std::string_view target, exposure on);
 
 /// The path split at '/', after the leading one.
 std::vector<std::string_view> split_path(std::string_view path);

@@ -174,172 +174,84 @@ ec routes::authorize(const http_request& req) const {
 }
 
 void routes::handle(const http_request& req,
-                    const boost::asio::ip::address& client, respond_fn done) {
-  std::string_view target{req.target().data(), req.target().size()};
-  auto qpos = target.find('?');
-  auto path = target.substr(0, qpos);
-  auto query = qpos == std::string_view::npos ? std::string_view{}
-                                              : target.substr(qpos + 1);
-  auto method = req.method();
-  route r = route::unmatched;
+                    const boost::asio::ip::address& client, exposure on,
+                    respond_fn done) {
+  auto m = match_route(req.method(),
+                       {req.target().data(), req.target().size()}, on);
   auto started = std::chrono::steady_clock::now();
-  auto took = [started] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - started);
-  };
   auto request_id = request_id_of(req);
   // Counts the answer under its route and tags it with the request id
-  // before passing it on.
-  auto answer = [this, &r, &done, &took, &request_id](http_response res) {
-    metrics_.count(r, res.result_int(), took());
-    res.set("X-Request-Id", request_id);
-    done(std::move(res));
-  };
-  // The same for answers that come later, from another thread.
-  auto counted = [this, &r, &done, &took, &request_id] {
-    return [this, r, done, took, request_id](http_response res) {
-      metrics_.count(r, res.result_int(), took());
+  // before passing it on; answers may come later, from another thread.
+  auto counted = [this, r = m.r, &done, started, &request_id] {
+    return [this, r, done, started, request_id](http_response res) {
+      metrics_.count(r, res.result_int(),
+                     std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::steady_clock::now() - started));
       res.set("X-Request-Id", request_id);
       done(std::move(res));
     };
   };
-  auto fail = [&](ec code, std::string message) {
-    answer(error_response(code, std::move(message)));
-  };
-  // Answers 401 or 403 unless the request carries the admin token.
-  auto refused_admin = [&] {
+  if (m.refused)
+    return counted()(error_response(m.refused->code,
+                                    std::move(m.refused->message)));
+  if (m.r == route::create_coupon || m.r == route::introspection
+      || m.r == route::faults) {
     auto code = authorize(req);
-    if (code == ec::none)
-      return false;
-    fail(code, code == ec::unauthorized ? "admin token required"
-                                        : "admin token rejected");
-    return true;
-  };
-  auto expect_method = [&](http::verb v) {
-    if (method == v)
-      return true;
-    fail(ec::method_not_allowed, "method not allowed on this path");
-    return false;
-  };
-  if (path.empty() || path[0] != '/')
-    return fail(ec::bad_request, "bad request target");
-  auto seg = split_path(path);
-  if (seg.size() == 1 && seg[0] == "healthz") {
-    r = route::healthz;
-    if (expect_method(http::verb::get))
-      answer(json_response(http::status::ok, json{{"status", "ok"}}));
-    return;
+    if (code != ec::none)
+      return counted()(
+        error_response(code, code == ec::unauthorized ? "admin token required"
+                                                      : "admin token rejected"));
   }
-  if (seg.size() == 1 && seg[0] == "readyz") {
-    r = route::readyz;
-    if (expect_method(http::verb::get))
-      readyz(counted());
-    return;
-  }
-  if (seg.size() == 1 && seg[0] == "metrics") {
-    r = route::metrics;
-    if (expect_method(http::verb::get)) {
+  switch (m.r) {
+    case route::healthz:
+      return counted()(json_response(http::status::ok,
+                                     json{{"status", "ok"}}));
+    case route::readyz:
+      return readyz(counted());
+    case route::metrics: {
       http_response res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4");
       res.body() = metrics_.render() + node_.render_metrics();
       res.prepare_payload();
-      answer(std::move(res));
+      return counted()(std::move(res));
     }
-    return;
+    case route::introspection:
+      return introspect(m.seg, counted());
+    case route::console:
+      return console(m.seg, counted());
+    case route::faults:
+      return inject_fault(req, counted());
+    case route::create_coupon:
+      return create_coupon(req, counted());
+    case route::get_coupon:
+      return get_coupon(m.coupon, counted());
+    case route::issue:
+      return issue(m.coupon, req, m.wait, client, request_id, counted());
+    case route::issuance_status:
+      return issuance_status(m.coupon, m.user, counted());
+    case route::user_coupons:
+      return user_coupons(m.user, counted());
+    case route::unmatched:
+      break;
   }
-  if (seg.size() >= 3 && seg[0] == "admin" && seg[1] == "api") {
-    r = route::introspection;
-    if (!expect_method(http::verb::get))
-      return;
-    if (refused_admin())
-      return;
-    return introspect(seg, answer);
-  }
-  if (seg[0] == "console" && seg.size() <= 2) {
-    r = route::console;
-    if (!expect_method(http::verb::get))
-      return;
-    auto asset = admin::console_asset(seg.size() == 1 || seg[1].empty()
-                                        ? "index.html"
-                                        : seg[1]);
-    if (!asset)
-      return fail(ec::not_found, "no such file");
-    http_response res{http::status::ok, 11};
-    res.set(http::field::content_type,
-            boost::beast::string_view{asset->content_type.data(),
-                                      asset->content_type.size()});
-    res.set(http::field::cache_control, "no-store");
-    res.body() = std::string{asset->body};
-    res.prepare_payload();
-    return answer(std::move(res));
-  }
-  if (seg.size() == 2 && seg[0] == "admin" && seg[1] == "faults") {
-    r = route::faults;
-    if (!expect_method(http::verb::post))
-      return;
-    if (refused_admin())
-      return;
-    return inject_fault(req, answer);
-  }
-  if (seg.size() < 2 || seg[0] != "api")
-    return fail(ec::not_found, "no such route");
-  if (seg[1] == "coupons") {
-    if (seg.size() == 2) {
-      r = route::create_coupon;
-      if (expect_method(http::verb::post)) {
-        if (refused_admin())
-          return;
-        create_coupon(req, counted());
-      }
-      return;
-    }
-    auto id = parse_id(seg[2], max_coupon_id);
-    if (seg.size() == 3) {
-      r = route::get_coupon;
-      if (!expect_method(http::verb::get))
-        return;
-      if (!id)
-        return fail(ec::bad_request, "couponId must be a positive integer");
-      return get_coupon(static_cast<coupon_id_t>(*id), counted());
-    }
-    if (seg.size() == 4 && seg[3] == "issue") {
-      r = route::issue;
-      if (!expect_method(http::verb::post))
-        return;
-      if (!id)
-        return fail(ec::bad_request, "couponId must be a positive integer");
-      bool wait = false;
-      if (!query.empty()) {
-        if (query == "wait=true" || query == "wait=1")
-          wait = true;
-        else if (query != "wait=false" && query != "wait=0")
-          return fail(ec::bad_request, "the only query parameter is "
-                                       "wait=true|false");
-      }
-      return issue(static_cast<coupon_id_t>(*id), req, wait, client,
-                   request_id, counted());
-    }
-    if (seg.size() == 5 && seg[3] == "issuances") {
-      r = route::issuance_status;
-      if (!expect_method(http::verb::get))
-        return;
-      auto user = parse_id(seg[4], max_user_id);
-      if (!id || !user)
-        return fail(ec::bad_request, "ids must be positive integers");
-      return issuance_status(static_cast<coupon_id_t>(*id), *user, counted());
-    }
-    return fail(ec::not_found, "no such route");
-  }
-  if (seg[1] == "users" && seg.size() == 4 && seg[3] == "coupons") {
-    r = route::user_coupons;
-    if (!expect_method(http::verb::get))
-      return;
-    auto user = parse_id(seg[2], max_user_id);
-    if (!user)
-      return fail(ec::bad_request, "userId must be a positive integer");
-    return user_coupons(*user, counted());
-  }
-  fail(ec::not_found, "no such route");
+  counted()(error_response(ec::not_found, "no such route"));
+}
+
+void routes::console(const std::vector<std::string_view>& seg,
+                     const respond_fn& done) {
+  auto asset = admin::console_asset(seg.size() == 1 || seg[1].empty()
+                                      ? "index.html"
+                                      : seg[1]);
+  if (!asset)
+    return done(error_response(ec::not_found, "no such file"));
+  http_response res{http::status::ok, 11};
+  res.set(http::field::content_type,
+          boost::beast::string_view{asset->content_type.data(),
+                                    asset->content_type.size()});
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::string{asset->body};
+  res.prepare_payload();
+  done(std::move(res));
 }
 
 void routes::introspect(const std::vector<std::string_view>& seg,

@@ -34,7 +34,7 @@ public:
   /// Routes one request; `done` is called at most once, from any thread. An
   /// actor that dies first never calls it: the session's deadline answers.
   void handle(const http_request& req, const boost::asio::ip::address& client,
-              respond_fn done);
+              exposure on, respond_fn done);
 
   /// Renders an error answer: `{"code", "message"}` plus Retry-After on 503.
   static http_response error_response(ec code, std::string message);
@@ -49,6 +49,9 @@ private:
   void user_coupons(user_id_t user, respond_fn done);
   void readyz(respond_fn done);
   void inject_fault(const http_request& req, const respond_fn& done);
+  /// /console/[{file}]: the console page's files.
+  void console(const std::vector<std::string_view>& seg,
+               const respond_fn& done);
   /// /admin/api/{area}[/{id}]: the introspection API (gateway/admin/).
   void introspect(const std::vector<std::string_view>& seg,
                   const respond_fn& done);

@@ -104,11 +104,13 @@ def kafka_counts():
     return {int(c): int(n) for c, n in (line.split() for line in out.splitlines())}
 
 
-def call(method, path, body=None, token=None, raw=None, headers=None):
+def call(method, path, body=None, token=None, raw=None, headers=None,
+         port=HTTP_PORT):
     """One blocking request; returns (status, parsed JSON or text, headers)."""
     data = raw if raw is not None else (
         json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(BASE + path, data=data, method=method)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
+                                 method=method)
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")

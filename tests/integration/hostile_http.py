@@ -16,11 +16,15 @@
    on addresses of their own are all served.
 5. Every admin route x {no token: 401, wrong token: 403, right token:
    2xx}; the token never appears in an answer or the node's log.
+6. With a separate admin listener (http.admin-port): the admin routes answer
+   there and 404 on the public listener, the public API 404s on the admin
+   one, and a node refuses to start with a non-loopback admin address.
 """
 
 import asyncio
 import os
 import socket
+import subprocess
 import time
 
 import harness as h
@@ -378,6 +382,58 @@ def check_admin_routes():
           f"2xx right; the token is in no answer and not in the log")
 
 
+ADMIN_ONLY = ["/metrics", "/console/", "/admin/api/nodes", "/admin/api/stock/1"]
+
+
+def check_admin_listener(coupon):
+    admin_port = h.HTTP_PORT + 1
+    h.node("stop")
+    h.node("start", *NODE_OPTIONS, f"--http.admin-port={admin_port}")
+    for path in ADMIN_ONLY:
+        status, answer, _ = h.call("GET", path, token=TOKEN)
+        if status != 404:
+            h.fail(f"public listener GET {path}: {status}, expected 404")
+        status, answer, _ = h.call("GET", path, token=TOKEN, port=admin_port)
+        if status != 200:
+            h.fail(f"admin listener GET {path}: {status} {answer}")
+    status, _, _ = h.call("GET", "/admin/api/nodes", port=admin_port)
+    if status != 401:
+        h.fail(f"admin listener without a token: {status}, expected 401")
+    status, _, _ = h.call("POST", "/admin/faults", {"fault": "no-such-fault"},
+                          token=TOKEN)
+    if status != 404:
+        h.fail(f"public listener POST /admin/faults: {status}, expected 404")
+    # The public API is not on the admin listener; health is on both.
+    for method, path, body in [
+            ("GET", f"/api/coupons/{coupon}", None),
+            ("POST", f"/api/coupons/{coupon}/issue", {"userId": 77}),
+            ("POST", "/api/coupons", {"name": "x", "discount": 1,
+                                      "totalQuantity": 1})]:
+        status, answer, _ = h.call(method, path, body, token=TOKEN,
+                                   port=admin_port)
+        if status != 404:
+            h.fail(f"admin listener {method} {path}: {status} {answer}")
+    for port in [h.HTTP_PORT, admin_port]:
+        for path in ["/healthz", "/readyz"]:
+            status, answer, _ = h.call("GET", path, port=port)
+            if status != 200:
+                h.fail(f"GET {path} on port {port}: {status} {answer}")
+    status, answer, _ = h.call("GET", f"/api/coupons/{coupon}")
+    if status != 200:
+        h.fail(f"public listener GET coupon: {status} {answer}")
+    # An admin listener must be bound to loopback: refused before starting.
+    dibs = os.path.join(h.BUILD_DIR, "gateway", "dibs")
+    out = subprocess.run([dibs, f"--http.port={h.HTTP_PORT + 2}",
+                          f"--http.admin-port={h.HTTP_PORT + 3}",
+                          "--http.admin-address=0.0.0.0"],
+                         capture_output=True, text=True, timeout=30)
+    if out.returncode == 0 or "loopback" not in out.stdout + out.stderr:
+        h.fail(f"a node with admin-address 0.0.0.0 started: {out}")
+    h.log(f"admin listener: {len(ADMIN_ONLY)} admin paths 404 on the public "
+          f"listener and answer on the admin one; the public API 404s there; "
+          f"a non-loopback admin address is refused")
+
+
 def main():
     h.node("stop")
     h.node("start", *NODE_OPTIONS)
@@ -389,6 +445,7 @@ def main():
         asyncio.run(slow_clients(h.create_coupon("hostile-probe", 1000)))
         asyncio.run(rate_limits(h.create_coupon("hostile-limits", 100000)))
         check_admin_routes()
+        check_admin_listener(target)
         # Nothing but the one valid request changed the target; no canary ran.
         views = h.wait_drained([target, canary])
         if views[target]["issuedQuantity"] != 1:
