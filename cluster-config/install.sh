@@ -5,7 +5,8 @@
 #   bash cluster-config/install.sh           to build and run
 #   bash cluster-config/install.sh --tests   also what only the tests use:
 #                                            Chromium, the browser test's npm
-#                                            packages, the Prometheus parser
+#                                            packages, the Prometheus parser,
+#                                            clang for the fuzz targets
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -23,6 +24,8 @@ if [ "${1:-}" = "--tests" ]; then
   packages+=(chromium)
   # /metrics is parsed with the Prometheus client's text-format parser.
   packages+=(python3-prometheus-client)
+  # The libFuzzer targets: clang with its fuzzer and sanitizer runtimes.
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -19,12 +19,7 @@ http_session::http_session(tcp_socket&& socket, session_context& ctx)
   // Unread bytes never exceed a header block and a body: a longer line (a
   // chunk header, say) fails the read instead of growing the buffer.
   buffer_.max_size(ctx_.header_limit_bytes + ctx_.body_limit_bytes + 1024);
-  chunk_header_check_ = [](std::uint64_t, beast::string_view extensions,
-                           beast::error_code& err) {
-    constexpr size_t max_chunk_extension_bytes = 128;
-    if (extensions.size() > max_chunk_extension_bytes)
-      err = http::error::bad_chunk_extension;
-  };
+  chunk_header_check_ = check_chunk_header;
   beast::error_code ignored;
   client_ = stream_.socket().remote_endpoint(ignored).address();
   auto open = ++ctx_.connections;

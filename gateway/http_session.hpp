@@ -96,8 +96,7 @@ private:
   http_response res_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
-  /// Refuses chunk extensions longer than a few bytes: Beast 1.74 takes a
-  /// chunk header line of any length otherwise. Beast keeps a reference.
+  /// `check_chunk_header`; Beast keeps a reference to it.
   std::function<void(std::uint64_t, boost::beast::string_view,
                      boost::beast::error_code&)>
     chunk_header_check_;

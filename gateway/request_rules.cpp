@@ -4,6 +4,7 @@
 #include <set>
 
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
 
 namespace dibs {
@@ -73,6 +74,12 @@ std::vector<std::string_view> split_path(std::string_view path) {
     pos = next + 1;
   }
   return result;
+}
+
+void check_chunk_header(std::uint64_t, boost::beast::string_view extensions,
+                        boost::beast::error_code& err) {
+  if (extensions.size() > max_chunk_extension_bytes)
+    err = http::error::bad_chunk_extension;
 }
 
 bool is_admin_route(route r) {

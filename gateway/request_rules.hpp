@@ -90,6 +90,14 @@ struct route_match {
 route_match match_route(boost::beast::http::verb method,
                         std::string_view target, exposure on);
 
+/// Longest chunk extensions taken: Beast 1.74 takes a chunk header line of
+/// any length otherwise.
+constexpr size_t max_chunk_extension_bytes = 128;
+
+/// Beast's chunk-header callback: refuses longer chunk extensions.
+void check_chunk_header(std::uint64_t size, boost::beast::string_view extensions,
+                        boost::beast::error_code& err);
+
 /// The path split at '/', after the leading one.
 std::vector<std::string_view> split_path(std::string_view path);
 
