@@ -6,7 +6,8 @@
 #   bash cluster-config/install.sh --tests   also what only the tests use:
 #                                            Chromium, the browser test's npm
 #                                            packages, the Prometheus parser,
-#                                            clang for the fuzz targets
+#                                            clang for the fuzz targets,
+#                                            slowhttptest
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -26,6 +27,8 @@ if [ "${1:-}" = "--tests" ]; then
   packages+=(python3-prometheus-client)
   # The libFuzzer targets: clang with its fuzzer and sanitizer runtimes.
   packages+=(clang libclang-rt-14-dev)
+  # Slow-header and slow-body attacks.
+  packages+=(slowhttptest)
 fi
 
 missing=()
