@@ -56,7 +56,11 @@ config::config()
     log_level(d::log::level),
     node_id(d::node::id),
     node_drain_timeout_ms(d::node::drain_timeout_ms),
-    node_fault_injection(d::node::fault_injection) {
+    node_fault_injection(d::node::fault_injection),
+    cluster_shards(d::cluster::shards),
+    cluster_heartbeat_interval_ms(d::cluster::heartbeat_interval_ms),
+    cluster_heartbeat_timeout_ms(d::cluster::heartbeat_timeout_ms),
+    cluster_forward_timeout_ms(d::cluster::forward_timeout_ms) {
   opt_group{custom_options_, "http"}
     .add(http_address, "address", "address the HTTP gateway binds")
     .add(http_port, "port", "TCP port of the HTTP gateway")
@@ -141,7 +145,33 @@ config::config()
          "on SIGTERM, longest wait for in-flight requests and writer drain")
     .add(node_fault_injection, "fault-injection",
          "accept POST /admin/faults (tests and drills only)");
+  // cluster.nodes, a list of {id, http, actor}, is read from the config file
+  // (cluster-config/cluster-local.ini); node.id names this node in it.
+  opt_group{custom_options_, "cluster"}
+    .add(cluster_shards, "shards",
+         "shards the coupons map to (the same on every node)")
+    .add(cluster_heartbeat_interval_ms, "heartbeat-interval-ms",
+         "how often nodes heartbeat each other")
+    .add(cluster_heartbeat_timeout_ms, "heartbeat-timeout-ms",
+         "a node silent for this long is down: its coupons answer 503")
+    .add(cluster_forward_timeout_ms, "forward-timeout-ms",
+         "a request forwarded to a coupon's owner fails after this");
   register_message_types(*this);
+}
+
+caf::expected<cluster_map> config::cluster() const {
+  return cluster_map::from_config(content,
+                                  static_cast<uint32_t>(cluster_shards),
+                                  node_id);
+}
+
+cluster_settings config::cluster_timing() const {
+  cluster_settings s;
+  s.heartbeat_interval
+    = std::chrono::milliseconds(cluster_heartbeat_interval_ms);
+  s.heartbeat_timeout = std::chrono::milliseconds(cluster_heartbeat_timeout_ms);
+  s.forward_timeout = std::chrono::milliseconds(cluster_forward_timeout_ms);
+  return s;
 }
 
 caf::expected<kafka_settings> config::kafka() const {

@@ -4,6 +4,8 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "actors/cluster.hpp"
+#include "actors/cluster_map.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
 #include "persistence/redis_client.hpp"
@@ -72,6 +74,17 @@ public:
   std::string node_id;
   size_t node_drain_timeout_ms;
   bool node_fault_injection;
+
+  size_t cluster_shards;
+  size_t cluster_heartbeat_interval_ms;
+  size_t cluster_heartbeat_timeout_ms;
+  size_t cluster_forward_timeout_ms;
+
+  /// The cluster as `cluster.nodes` (a list of `{id, http, actor}`, in a
+  /// config file) and `cluster.shards` describe it, seen from `node.id`; an
+  /// empty map without `cluster.nodes`.
+  caf::expected<cluster_map> cluster() const;
+  cluster_settings cluster_timing() const;
 
   /// Kafka settings; reads the bootstrap file when no servers are given.
   caf::expected<kafka_settings> kafka() const;

@@ -1,12 +1,15 @@
 #pragma once
 
+#include <functional>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/send.hpp>
 
+#include "actors/protocol.hpp"
 #include "persistence/records.hpp"
 
 namespace dibs {
@@ -52,6 +55,22 @@ public:
     return result;
   }
 
+  /// Where committed rows of a coupon no actor here serves go: its owner in
+  /// a cluster. Set once, before the writers start.
+  using forward_fn
+    = std::function<void(coupon_id_t, std::vector<issuance_event>)>;
+  void set_forward(forward_fn fn) {
+    forward_ = std::move(fn);
+  }
+
+  /// Hands committed rows to the coupon's stock actor, here or on its owner.
+  void committed(coupon_id_t id, std::vector<issuance_event> rows) const {
+    if (auto hdl = find(id))
+      caf::anon_send(hdl, committed_atom::value, std::move(rows));
+    else if (forward_)
+      forward_(id, std::move(rows));
+  }
+
   /// Drops every handle; the actor system cannot shut down while any lives.
   void clear() {
     std::unique_lock<std::shared_mutex> guard{mtx_};
@@ -63,6 +82,7 @@ private:
   mutable std::shared_mutex mtx_;
   std::unordered_map<coupon_id_t, caf::actor> actors_;
   std::unordered_set<coupon_id_t> recovering_;
+  forward_fn forward_;
 };
 
 } // namespace dibs

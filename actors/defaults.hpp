@@ -116,4 +116,16 @@ constexpr size_t drain_timeout_ms = 30'000;
 constexpr bool fault_injection = false;
 } // namespace node
 
+namespace cluster {
+/// Shards the coupons map to; fixed for the life of a cluster, many more
+/// than nodes.
+constexpr size_t shards = 256;
+/// Nodes heartbeat each other this often; one silent for the timeout is
+/// down and its coupons answer 503 until it answers again.
+constexpr size_t heartbeat_interval_ms = 500;
+constexpr size_t heartbeat_timeout_ms = 2'000;
+/// A request forwarded to a coupon's owner fails (503) after this.
+constexpr size_t forward_timeout_ms = 5'000;
+} // namespace cluster
+
 } // namespace dibs::defaults

@@ -4,6 +4,7 @@
 #include <map>
 #include <thread>
 
+#include <caf/io/middleman.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -34,6 +35,63 @@ node::node(caf::actor_system& sys, const config& cfg) : sys_(sys), cfg_(cfg) {
   stock_settings_.resolve_grace = milliseconds(cfg.kafka_resolve_grace_ms);
   stock_settings_.snapshot_every_events = cfg.snapshot_every_events;
   stock_settings_.snapshot_interval = milliseconds(cfg.snapshot_interval_ms);
+  // main checked the configuration before the actor system started.
+  if (auto map = cfg.cluster(); map && !map->empty()) {
+    cluster_ = std::make_unique<cluster>(sys, std::move(*map),
+                                         cfg.cluster_timing());
+    // Committed rows of another member's coupon go to it.
+    directory_.set_forward(
+      [this](coupon_id_t id, std::vector<issuance_event> rows) {
+        if (auto* owner = cluster_->owner_of(id))
+          caf::anon_send(owner->actor, committed_atom::value, id,
+                         std::move(rows));
+      });
+  }
+}
+
+caf::error node::join_cluster() {
+  if (!cluster_)
+    return caf::none;
+  endpoint_hooks hooks;
+  hooks.directory = &directory_;
+  hooks.ready = [this] { return ready(); };
+  // `store_` is set before `ready_` turns true, and read only after.
+  hooks.store = [this] { return ready() ? store_ : caf::actor{}; };
+  if (auto err = cluster_->start(std::move(hooks),
+                                 caf::actor_cast<caf::actor>(
+                                   sys_.middleman().actor_handle())))
+    return err;
+  cluster_->await_peers(milliseconds(cfg_.cluster_heartbeat_timeout_ms));
+  if (cluster_->conflict())
+    return caf::make_error(ec::forbidden,
+                           "a member of the cluster reads another cluster "
+                           "configuration (nodes or shards)");
+  return caf::none;
+}
+
+void node::serve(const coupon& info, int64_t position) {
+  if ((!cluster_ || cluster_->map().owns(info.id))
+      && !directory_.find(info.id) && !directory_.recovering(info.id))
+    spawn_new_stock(info, position);
+}
+
+void node::on_created(const coupon& info, int64_t position) {
+  if (!cluster_ || cluster_->map().owns(info.id))
+    return serve(info, position);
+  // Another member owns it: it serves the coupon once it adopted it. If it
+  // cannot be told now, it finds the coupon in MySQL when it scans for new
+  // ones, or when it starts.
+  auto* owner = cluster_->owner_of(info.id);
+  auto& name = cluster_->map().members()[cluster_->map().owner_of(info.id)].id;
+  caf::scoped_actor self{sys_};
+  self->request(owner->actor, milliseconds(cfg_.cluster_forward_timeout_ms),
+                adopt_atom::value, info.id)
+    .receive([](bool) {},
+             [&](caf::error& err) {
+               spdlog::warn("coupon {} created for node {}, which did not "
+                            "take it yet: {}",
+                            info.id, name, sys_.render(err));
+             });
 }
 
 node::~node() {
@@ -272,9 +330,34 @@ caf::error node::start() {
   auto coupons = (*store)->load_coupons();
   if (!coupons)
     return std::move(coupons.error());
-  auto epochs = (*store)->claim_epochs();
-  if (!epochs)
-    return std::move(epochs.error());
+  // The newest coupon id seen: the store actor scans for newer ones.
+  coupon_id_t newest = coupons->empty() ? 0 : coupons->back().id;
+  if (cluster_) {
+    // A member serves the coupons of its shards only.
+    auto& map = cluster_->map();
+    coupons->erase(std::remove_if(coupons->begin(), coupons->end(),
+                                  [&](const coupon& c) {
+                                    return !map.owns(c.id);
+                                  }),
+                   coupons->end());
+  }
+  // Epochs this process claimed in an attempt that failed later are still
+  // its own: no actor ran under them, so the snapshots written under the
+  // epoch before stay trusted. Claiming again would make every snapshot
+  // look stale and rebuild each coupon from MySQL.
+  std::vector<coupon_id_t> unclaimed;
+  for (auto& c : *coupons)
+    if (claimed_.count(c.id) == 0)
+      unclaimed.push_back(c.id);
+  if (!unclaimed.empty()) {
+    auto fresh = cluster_ || !claimed_.empty()
+                   ? (*store)->claim_epochs(unclaimed)
+                   : (*store)->claim_epochs();
+    if (!fresh)
+      return std::move(fresh.error());
+    claimed_.insert(fresh->begin(), fresh->end());
+  }
+  const auto* epochs = &claimed_;
   auto snapshots = snapshot_store::connect(cfg_.redis());
   if (!snapshots)
     spdlog::warn("Redis unreachable ({}): every coupon is rebuilt from MySQL",
@@ -334,9 +417,9 @@ caf::error node::start() {
                took);
   store_ = sys_.spawn<caf::detached>(
     store_actor, cfg_.mysql(), kafka(),
-    [this](const coupon& c, int64_t position) {
-      spawn_new_stock(c, position);
-    });
+    [this](const coupon& c, int64_t position) { on_created(c, position); },
+    [this](const coupon& c, int64_t position) { this->serve(c, position); },
+    cluster_ ? newest : std::optional<coupon_id_t>{});
   // A node without writers leaves writing to other nodes.
   writers_assigned_ = cfg_.writer_count == 0;
   for (size_t i = 0; i < cfg_.writer_count; ++i) {
@@ -364,6 +447,8 @@ void node::stop() {
   if (!supervisor_) {
     // Never started (or stopped already).
     std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
+    if (cluster_)
+      cluster_->stop();
     return;
   }
   ready_ = false;
@@ -423,6 +508,8 @@ void node::stop() {
   producer_guard_.set(nullptr);
   supervisor_ = nullptr;
   std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
+  if (cluster_)
+    cluster_->stop();
 }
 
 } // namespace dibs

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include "actors/cluster.hpp"
 #include "actors/config.hpp"
 #include "actors/coupon_directory.hpp"
 #include "actors/event_sink.hpp"
@@ -50,6 +52,24 @@ public:
   caf::actor stock(coupon_id_t id) const {
     return directory_.find(id);
   }
+
+  /// In a cluster, the member that owns the coupon when it is not this
+  /// node; else null.
+  const cluster::peer_ref* remote_owner(coupon_id_t id) const {
+    return cluster_ && !cluster_->map().owns(id) ? cluster_->owner_of(id)
+                                                 : nullptr;
+  }
+
+  /// The cluster this node is a member of; null for a single node.
+  const cluster* members() const {
+    return cluster_.get();
+  }
+
+  /// Publishes this node's endpoint and connects to the other members,
+  /// waiting up to a heartbeat timeout for them. An error when the endpoint
+  /// cannot be published or a member reads another configuration: the node
+  /// must not start. Nothing to do for a single node.
+  caf::error join_cluster();
 
   /// The coupon's stock actor crashed and is being recovered.
   bool recovering(coupon_id_t id) const {
@@ -147,8 +167,19 @@ private:
   /// is the high watermark of its partition at creation.
   void spawn_new_stock(const coupon& info, int64_t position);
 
+  /// A coupon was created here: served here if this node owns it, else
+  /// adopted by its owner. Store actor's thread.
+  void on_created(const coupon& info, int64_t position);
+
+  /// Spawns the coupon's stock actor if this node owns it and has none.
+  void serve(const coupon& info, int64_t position);
+
   caf::actor_system& sys_;
   const config& cfg_;
+  /// Null for a single node.
+  std::unique_ptr<cluster> cluster_;
+  /// The owner epochs this process claimed when it started (`start`).
+  std::map<coupon_id_t, uint64_t> claimed_;
   /// Where Kafka is now; replaced when the embedded broker restarts.
   mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;

@@ -94,6 +94,7 @@ struct replier {
 // -- stock actor --------------------------------------------------------------
 
 /// (issue_atom, user_id_t, bool wait) -> issuance
+/// (issue_atom, user_id_t, bool wait, std::string request_id) -> issuance
 /// (issue_atom, user_id_t, bool wait, std::string request_id,
 ///  reply_to<issuance>)
 /// Decide an issuance; with `wait`, answer once the row is committed or the
@@ -156,6 +157,13 @@ using kafka_atom = caf::atom_constant<caf::atom("kafka")>;
 
 /// (ready_atom, reply_to<bool>): are MySQL and Kafka reachable?
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+
+/// (scan_atom): in a cluster, look for coupons other nodes created.
+using scan_atom = caf::atom_constant<caf::atom("scan")>;
+
+/// (adopt_atom, coupon_id_t) -> bool: a coupon another node created that
+/// this one owns; load it and serve it. Also between nodes (cluster.hpp).
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 
 /// Registers every type above with CAF.
 void register_message_types(caf::actor_system_config& cfg);

@@ -15,6 +15,13 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
       st.handled();
       return rp;
     },
+    [=, &st](issue_atom, user_id_t user, bool wait, std::string& request_id) {
+      auto rp = self->make_response_promise<issuance>();
+      st.issue(user, wait, replier<issuance>{rp, nullptr},
+               std::move(request_id));
+      st.handled();
+      return rp;
+    },
     [=, &st](issue_atom, user_id_t user, bool wait, std::string& request_id,
              reply_to<issuance>& r) {
       st.issue(user, wait, replier<issuance>{{}, std::move(r.fn)},

@@ -36,10 +36,42 @@ caf::expected<coupon_view> store_state::create(coupon spec) {
   auto c = store->create_coupon(std::move(spec));
   if (!c)
     return caf::make_error(ec::unavailable, to_string(c.error()));
-  spawn_stock(*c, partition_end(c->id));
+  created(*c, partition_end(c->id));
   spdlog::info("coupon {} created: {} units of '{}'", c->id, c->total_quantity,
                c->name);
   return coupon_view{*c, c->total_quantity, 0};
+}
+
+void store_state::scan() {
+  // Ids another node took but has not committed yet stay below the newest
+  // committed one for a moment; look back this many.
+  constexpr coupon_id_t look_back = 64;
+  if (connect())
+    return;
+  auto from = *newest > look_back ? *newest - look_back : 1;
+  auto found = store->load_coupons(from);
+  if (!found) {
+    store.reset();
+    return;
+  }
+  for (auto& c : *found) {
+    serve(c, partition_end(c.id));
+    newest = std::max(*newest, c.id);
+  }
+}
+
+caf::expected<bool> store_state::adopt(coupon_id_t id) {
+  if (auto err = connect())
+    return caf::make_error(ec::unavailable, to_string(err));
+  auto found = store->load_coupons(id);
+  if (!found) {
+    store.reset();
+    return caf::make_error(ec::unavailable, to_string(found.error()));
+  }
+  if (found->empty() || found->front().id != id)
+    return caf::make_error(ec::coupon_not_found, "no such coupon");
+  serve(found->front(), partition_end(id));
+  return true;
 }
 
 caf::expected<std::vector<user_coupon>> store_state::holdings(user_id_t user) {
@@ -74,11 +106,28 @@ bool store_state::ready() {
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql,
                           kafka_settings kafka,
-                          store_state::spawn_fn spawn_stock) {
+                          store_state::spawn_fn created,
+                          store_state::spawn_fn serve,
+                          std::optional<coupon_id_t> newest) {
   self->state.mysql = std::move(mysql);
   self->state.kafka = std::move(kafka);
-  self->state.spawn_stock = std::move(spawn_stock);
+  self->state.created = std::move(created);
+  self->state.serve = std::move(serve);
+  self->state.newest = newest;
+  constexpr std::chrono::seconds scan_interval{1};
+  if (newest)
+    self->delayed_send(self, scan_interval, scan_atom::value);
   return {
+    [=](scan_atom) {
+      self->state.scan();
+      self->delayed_send(self, scan_interval, scan_atom::value);
+    },
+    [=](adopt_atom, coupon_id_t id) -> caf::result<bool> {
+      auto res = self->state.adopt(id);
+      if (!res)
+        return std::move(res.error());
+      return *res;
+    },
     [=](create_atom, coupon& spec, reply_to<coupon_view>& r) {
       r.fn(self->state.create(std::move(spec)));
     },

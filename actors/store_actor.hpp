@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -19,14 +20,17 @@ namespace dibs {
 struct store_state {
   static inline const char* name = "dibs.store";
 
-  /// Spawns and registers the stock actor of a new coupon, given the high
-  /// watermark of its Kafka partition (0 when unknown): nothing of it lies
-  /// below.
+  /// Takes a coupon and the high watermark of its Kafka partition (0 when
+  /// unknown): nothing of it lies below.
   using spawn_fn = std::function<void(const coupon&, int64_t position)>;
 
   mysql_settings mysql;
   kafka_settings kafka;
-  spawn_fn spawn_stock;
+  /// A coupon this node just created: served here or by its owner.
+  spawn_fn created;
+  /// A coupon found in MySQL or to adopt: gets a stock actor if this node
+  /// owns it and has none.
+  spawn_fn serve;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> log;
 
@@ -38,6 +42,17 @@ struct store_state {
 
   caf::expected<coupon_view> create(coupon spec);
 
+  /// In a cluster: coupons with ids above this may have been created by
+  /// other nodes; `scan` looks for them.
+  std::optional<coupon_id_t> newest;
+
+  /// Hands every coupon created since the last scan to `serve`. Ids are taken from MySQL
+  /// in order but may commit out of it: the scan looks back a little.
+  void scan();
+
+  /// A coupon another node created that this one owns: its stock actor.
+  caf::expected<bool> adopt(coupon_id_t id);
+
   caf::expected<std::vector<user_coupon>> holdings(user_id_t user);
 
   /// True when MySQL and Kafka answer. Redis is not asked: without it the
@@ -45,9 +60,13 @@ struct store_state {
   bool ready();
 };
 
+/// With `newest` (in a cluster), it scans MySQL for coupons other nodes
+/// created every second, and takes (adopt_atom, coupon_id_t) -> bool.
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql,
                           kafka_settings kafka,
-                          store_state::spawn_fn spawn_stock);
+                          store_state::spawn_fn created,
+                          store_state::spawn_fn serve,
+                          std::optional<coupon_id_t> newest);
 
 } // namespace dibs

@@ -115,8 +115,7 @@ void writer_state::notify(const std::vector<issuance_event>& rows) {
   for (auto& e : rows)
     by_coupon[e.coupon_id].push_back(e);
   for (auto& [id, events] : by_coupon)
-    if (auto hdl = directory->find(id))
-      caf::anon_send(hdl, committed_atom::value, std::move(events));
+    directory->committed(id, std::move(events));
 }
 
 void writer_state::publish_lag() {

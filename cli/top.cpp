@@ -88,11 +88,23 @@ std::vector<std::string> render_top(const top_sample& now,
   auto& o = now.overview;
   auto node = get(now.nodes, "nodes");
   if (node.is_array() && !node.empty()) {
-    auto& n = node[0];
+    // This node; in a cluster, a line of the members' health after it.
+    auto self = std::find_if(node.begin(), node.end(), [](const json& m) {
+      return m.value("self", false);
+    });
+    auto& n = self != node.end() ? *self : node[0];
     out.push_back(fmt::format(
       "dibs top - {}  {}  up {:.0f} s  Kafka log {}  (q quit, s sort: {})",
       n.value("id", "?"), n.value("health", "?"), n.value("uptimeS", 0.0),
       get(get(n, "kafka"), "logId").dump(), opts.sort));
+    if (node.size() > 1) {
+      std::string members;
+      for (auto& m : node)
+        members += fmt::format("  {} {} ({} shards)", m.value("id", "?"),
+                               m.value("health", "?"),
+                               m.value("shardCount", 0));
+      out.push_back("cluster:" + members);
+    }
   }
   double dt = before ? now.at_s - before->at_s : 0;
   auto issue_now = total(get(get(o, "requests"), "issue"));

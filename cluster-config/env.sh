@@ -13,10 +13,14 @@ DIBS_KAFKA_BROKERS=${DIBS_KAFKA_BROKERS:-3}
 DIBS_KAFKA_PARTITIONS=${DIBS_KAFKA_PARTITIONS:-6}
 DIBS_MYSQL_SOCKET=$DIBS_RUN_DIR/mysql/mysqld.sock
 DIBS_KAFKA_BOOTSTRAP_FILE=$DIBS_RUN_DIR/kafka.bootstrap
+# The node's configuration file, and its folder under the run folder (a
+# cluster's nodes each have one: cluster.sh).
+DIBS_CONFIG_FILE=${DIBS_CONFIG_FILE:-$DIBS_ROOT/cluster-config/dibs.ini}
+DIBS_NODE_NAME=${DIBS_NODE_NAME:-node}
 
 # Arguments that point a node at the dependencies started by deps.sh.
 dibs_node_args() {
-  echo "--config-file=$DIBS_ROOT/cluster-config/dibs.ini" \
+  echo "--config-file=$DIBS_CONFIG_FILE" \
        "--http.port=$DIBS_HTTP_PORT" \
        "--mysql.port=$DIBS_MYSQL_PORT" \
        "--redis.port=$DIBS_REDIS_PORT" \

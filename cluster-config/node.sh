@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
-dir=$DIBS_RUN_DIR/node
+dir=$DIBS_RUN_DIR/$DIBS_NODE_NAME
 pidfile=$dir/dibs.pid
 
 case "${1:-}" in

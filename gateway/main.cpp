@@ -7,12 +7,14 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/config.hpp"
@@ -48,7 +50,8 @@ int run(config& cfg) {
   if (!token || !*token)
     spdlog::warn("DIBS_ADMIN_TOKEN is not set: admin routes refuse every "
                  "request");
-  caf::actor_system sys{cfg};
+  auto system = std::make_unique<caf::actor_system>(cfg);
+  auto& sys = *system;
   int exit_code = 0;
   {
     node n{sys, cfg};
@@ -117,22 +120,30 @@ int run(config& cfg) {
     if (admin_apart)
       spdlog::info("admin routes on http://{}:{}", cfg.http_admin_address,
                    cfg.http_admin_port);
-    // Recover, then take issuances; until then /readyz and every issuing
-    // route answer 503. A dependency that is down delays the start instead
-    // of failing it.
+    // A cluster member that cannot publish its endpoint, or whose peers
+    // read another configuration, must not serve.
     int sig = 0;
-    auto retry = milliseconds(500);
-    while (auto err = n.start()) {
-      spdlog::error("cannot start yet: {}; retrying in {} ms", sys.render(err),
-                    retry.count());
-      timespec wait{retry.count() / 1000, (retry.count() % 1000) * 1'000'000};
-      if ((sig = sigtimedwait(&signals, nullptr, &wait)) > 0)
-        break;
-      retry = std::min(retry * 2, milliseconds(5000));
+    if (auto err = n.join_cluster()) {
+      spdlog::critical("cannot join the cluster: {}", sys.render(err));
+      exit_code = 2;
+    } else {
+      // Recover, then take issuances; until then /readyz and every issuing
+      // route answer 503. A dependency that is down delays the start
+      // instead of failing it.
+      auto retry = milliseconds(500);
+      while (auto err = n.start()) {
+        spdlog::error("cannot start yet: {}; retrying in {} ms",
+                      sys.render(err), retry.count());
+        timespec wait{retry.count() / 1000,
+                      (retry.count() % 1000) * 1'000'000};
+        if ((sig = sigtimedwait(&signals, nullptr, &wait)) > 0)
+          break;
+        retry = std::min(retry * 2, milliseconds(5000));
+      }
+      if (sig <= 0)
+        sigwait(&signals, &sig);
+      spdlog::info("signal {}: draining", sig);
     }
-    if (sig <= 0)
-      sigwait(&signals, &sig);
-    spdlog::info("signal {}: draining", sig);
     // Graceful stop: no new connections, answer what is in flight, flush
     // Kafka, let the writers drain, then stop.
     for (auto& lst : listeners)
@@ -147,7 +158,9 @@ int run(config& cfg) {
       t.join();
   }
   // Leaving the scope released every actor handle; the actor system's
-  // destructor now waits for the actors to finish.
+  // destructor waits for the actors to finish.
+  spdlog::info("node stopped; stopping the actor system");
+  system.reset();
   spdlog::info("stopped");
   return exit_code;
 }
@@ -165,6 +178,19 @@ int main(int argc, char** argv) {
   if (auto err = setup_logging(cfg.log_format, cfg.log_level)) {
     std::cerr << "dibs: " << caf::to_string(err) << std::endl;
     return 2;
+  }
+  // A cluster member listens where the cluster configuration says and
+  // talks to the other members through CAF's middleman.
+  auto members = cfg.cluster();
+  if (!members) {
+    spdlog::critical("{}", caf::to_string(members.error()));
+    return 2;
+  }
+  if (!members->empty()) {
+    auto& self = members->members()[members->self()];
+    cfg.http_address = self.http_host;
+    cfg.http_port = self.http_port;
+    cfg.load<caf::io::middleman>();
   }
   return run(cfg);
 }

@@ -150,6 +150,10 @@ http_response routes::error_response(ec code, std::string message) {
   return res;
 }
 
+http_response routes::owner_down() {
+  return error_response(ec::unavailable, "the coupon's node is down");
+}
+
 http_response routes::no_stock_actor(coupon_id_t id) const {
   // While the node starts or stops, a coupon may exist without its actor.
   if (!node_.ready())
@@ -375,15 +379,21 @@ void routes::create_coupon(const http_request& req, respond_fn done) {
 }
 
 void routes::get_coupon(coupon_id_t id, respond_fn done) {
+  reply_to<coupon_view> reply{[done](caf::expected<coupon_view> res) {
+    if (!res)
+      return done(actor_error(res.error()));
+    done(json_response(http::status::ok, coupon_json(*res)));
+  }};
+  if (auto* owner = node_.remote_owner(id)) {
+    if (!owner->status->up)
+      return done(owner_down());
+    return caf::anon_send(owner->actor, view_atom::value, id,
+                          std::move(reply));
+  }
   auto stock = node_.stock(id);
   if (!stock)
     return done(no_stock_actor(id));
-  caf::anon_send(stock, view_atom::value,
-                 reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
-                   if (!res)
-                     return done(actor_error(res.error()));
-                   done(json_response(http::status::ok, coupon_json(*res)));
-                 }});
+  caf::anon_send(stock, view_atom::value, std::move(reply));
 }
 
 void routes::issue(coupon_id_t id, const http_request& req, bool wait,
@@ -412,15 +422,16 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
   }
   if (!node_.ready())
     return done(error_response(ec::not_ready, "the node is not ready"));
-  auto stock = node_.stock(id);
+  auto* owner = node_.remote_owner(id);
+  if (owner && !owner->status->up)
+    return done(owner_down());
+  auto stock = owner ? owner->actor : node_.stock(id);
   if (!stock)
     return done(no_stock_actor(id));
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             request_id, id, user, wait);
-  caf::anon_send(
-    stock, issue_atom::value, user, wait, request_id,
-    reply_to<issuance>{[done, request_id, id, user](
+  reply_to<issuance> reply{[done, request_id, id, user](
                          caf::expected<issuance> res) {
       auto answer = [&] {
         if (!res)
@@ -434,19 +445,33 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
                 R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
                 request_id, id, user, answer.result_int());
       done(std::move(answer));
-    }});
+    }};
+  // The owner's peer actor takes the coupon id too; a local stock actor
+  // knows its own.
+  if (owner)
+    caf::anon_send(stock, issue_atom::value, id, user, wait,
+                   std::move(request_id), std::move(reply));
+  else
+    caf::anon_send(stock, issue_atom::value, user, wait, std::move(request_id),
+                   std::move(reply));
 }
 
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
+  reply_to<issuance> reply{[done](caf::expected<issuance> res) {
+    if (!res)
+      return done(actor_error(res.error()));
+    done(json_response(http::status::ok, issuance_json(*res)));
+  }};
+  if (auto* owner = node_.remote_owner(id)) {
+    if (!owner->status->up)
+      return done(owner_down());
+    return caf::anon_send(owner->actor, status_atom::value, id, user,
+                          std::move(reply));
+  }
   auto stock = node_.stock(id);
   if (!stock)
     return done(no_stock_actor(id));
-  caf::anon_send(stock, status_atom::value, user,
-                 reply_to<issuance>{[done](caf::expected<issuance> res) {
-                   if (!res)
-                     return done(actor_error(res.error()));
-                   done(json_response(http::status::ok, issuance_json(*res)));
-                 }});
+  caf::anon_send(stock, status_atom::value, user, std::move(reply));
 }
 
 void routes::user_coupons(user_id_t user, respond_fn done) {

@@ -59,6 +59,10 @@ private:
   /// The answer when no stock actor owns a coupon id.
   http_response no_stock_actor(coupon_id_t id) const;
 
+  /// The answer when the coupon's owner, another node, is down: 503 at
+  /// once.
+  static http_response owner_down();
+
   /// The request's `X-Request-Id` when it is a valid one
   /// (`is_request_id`), else a new one: 15 characters, unique per node.
   std::string request_id_of(const http_request& req);

@@ -214,12 +214,13 @@ caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
   });
 }
 
-caf::expected<std::vector<coupon>> mysql_store::load_coupons() {
+caf::expected<std::vector<coupon>> mysql_store::load_coupons(coupon_id_t first) {
   return guarded("load_coupons", [&]() -> caf::expected<std::vector<coupon>> {
     std::vector<coupon> result;
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
-      std::string{"SELECT "} + coupon_columns + " FROM coupons ORDER BY id")};
+      std::string{"SELECT "} + coupon_columns + " FROM coupons WHERE id >= "
+      + std::to_string(first) + " ORDER BY id")};
     while (rs->next())
       result.emplace_back(read_coupon(*rs));
     conn_->commit();
@@ -239,6 +240,32 @@ caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
     std::map<coupon_id_t, uint64_t> result;
     while (rs->next())
       result[rs->getUInt("coupon_id")] = rs->getUInt64("epoch");
+    conn_->commit();
+    return result;
+  });
+}
+
+caf::expected<std::map<coupon_id_t, uint64_t>>
+mysql_store::claim_epochs(const std::vector<coupon_id_t>& ids) {
+  return guarded("claim_epochs",
+                 [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
+    std::map<coupon_id_t, uint64_t> result;
+    std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+    // In slices, so that no statement grows past the server's limits.
+    constexpr size_t slice = 1000;
+    for (size_t from = 0; from < ids.size(); from += slice) {
+      std::string list;
+      for (size_t i = from; i < std::min(ids.size(), from + slice); ++i)
+        list += (list.empty() ? "" : ",") + std::to_string(ids[i]);
+      st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) SELECT "
+                        "id, 1 FROM coupons WHERE id IN (" + list + ") ON "
+                        "DUPLICATE KEY UPDATE epoch = epoch + 1");
+      std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+        "SELECT coupon_id, epoch FROM coupon_owners WHERE coupon_id IN ("
+        + list + ")")};
+      while (rs->next())
+        result[rs->getUInt("coupon_id")] = rs->getUInt64("epoch");
+    }
     conn_->commit();
     return result;
   });

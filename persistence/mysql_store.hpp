@@ -47,13 +47,17 @@ public:
   /// its new id and creation time.
   caf::expected<coupon> create_coupon(coupon spec);
 
-  /// Every coupon, by ascending id.
-  caf::expected<std::vector<coupon>> load_coupons();
+  /// Every coupon with an id of at least `first`, by ascending id.
+  caf::expected<std::vector<coupon>> load_coupons(coupon_id_t first = 0);
 
   /// Takes every coupon over for this node: raises each coupon's owner
   /// epoch by one (a coupon without one gets 1) and returns the new epochs.
   /// A snapshot written under the epoch before is this node's to trust.
   caf::expected<std::map<coupon_id_t, uint64_t>> claim_epochs();
+
+  /// The same for the coupons `ids` only (the ones a cluster member owns).
+  caf::expected<std::map<coupon_id_t, uint64_t>>
+  claim_epochs(const std::vector<coupon_id_t>& ids);
 
   /// Takes one coupon over (a restarted stock actor): raises its owner
   /// epoch by one and returns it.

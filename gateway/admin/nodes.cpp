@@ -1,5 +1,7 @@
 #include "gateway/admin/admin.hpp"
 
+#include <fmt/format.h>
+
 namespace dibs::admin {
 
 json nodes(const node& n) {
@@ -22,7 +24,45 @@ json nodes(const node& n) {
             {"redis", cfg.redis_host + ":" + std::to_string(cfg.redis_port)},
             {"mysql", cfg.mysql_host + ":" + std::to_string(cfg.mysql_port)
                         + "/" + cfg.mysql_database}};
-  return json{{"at", format_time(now)}, {"nodes", json::array({self})}};
+  auto list = json::array();
+  auto* members = n.members();
+  if (!members) {
+    list.push_back(std::move(self));
+    return json{{"at", format_time(now)}, {"nodes", list}};
+  }
+  // A cluster: every member with its health and shards, in the
+  // configuration's order.
+  auto& map = members->map();
+  for (size_t i = 0; i < map.members().size(); ++i) {
+    auto& m = map.members()[i];
+    auto shards = map.shards_of(i);
+    json entry;
+    if (i == map.self()) {
+      entry = self;
+    } else {
+      auto& st = *members->peer(i)->status;
+      auto last = st.last_heartbeat_ms.load();
+      entry = json{{"id", m.id},
+                   {"self", false},
+                   {"http", m.http_host + ":" + std::to_string(m.http_port)},
+                   {"health", st.conflict ? "conflict"
+                                          : st.up ? "up" : "down"},
+                   {"lastHeartbeatAt", time_or_null(last)},
+                   {"heartbeatRttUs", st.rtt_us.load()},
+                   {"forwarded", st.forwarded.load()},
+                   {"connects", st.connects.load()},
+                   {"downs", st.downs.load()}};
+    }
+    entry["actor"] = m.actor_host + ":" + std::to_string(m.actor_port);
+    entry["shardCount"] = shards.size();
+    entry["shards"] = std::move(shards);
+    list.push_back(std::move(entry));
+  }
+  return json{{"at", format_time(now)},
+              {"cluster", {{"shards", map.shards()},
+                           {"fingerprint", fmt::format("{:016x}",
+                                                       map.fingerprint())}}},
+              {"nodes", list}};
 }
 
 } // namespace dibs::admin

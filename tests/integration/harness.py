@@ -139,12 +139,13 @@ class Connection:
     """One keep-alive HTTP/1.1 connection that sends a request, waits for
     its answer, and sends the next, like a k6 virtual user."""
 
-    def __init__(self):
+    def __init__(self, port=HTTP_PORT):
         self.reader = self.writer = None
+        self.port = port
 
     async def open(self):
         self.reader, self.writer = await asyncio.open_connection(
-            "127.0.0.1", HTTP_PORT)
+            "127.0.0.1", self.port)
 
     def close(self):
         if self.writer:

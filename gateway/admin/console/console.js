@@ -156,10 +156,21 @@ function total(byStatus) {
 // -- the sections --------------------------------------------------------------
 
 function showNodes(data) {
-  const n = data.nodes[0];
+  const n = data.nodes.find((m) => m.self);
   $("node").textContent = `${n.id} · ${n.http} · Kafka log ${n.kafka.logId} · up ${fmtNum(n.uptimeS)} s`;
   $("health").textContent = n.health;
   $("health").className = "badge " + (n.health === "ready" ? "ready" : "down");
+  // A cluster: every member, its health and its shards.
+  $("cluster").hidden = !data.cluster;
+  if (!data.cluster) return;
+  $("cluster-summary").textContent =
+    `${data.nodes.length} nodes · ${data.cluster.shards} shards · configuration ${data.cluster.fingerprint}`;
+  fillRows($("member-table").tBodies[0], data.nodes.map((m) => row([
+    m.id + (m.self ? " (this node)" : ""), m.health, m.http, m.actor,
+    m.self ? "—" : (m.lastHeartbeatAt || "never"),
+    m.self ? "—" : fmtUs(m.heartbeatRttUs), m.self ? "—" : fmtNum(m.forwarded),
+    `${m.shardCount}: ${m.shards.join(", ")}`,
+  ], { class: m.health === "up" || m.health === "ready" ? "running" : "crash-loop" })));
 }
 
 function showOverview(o) {

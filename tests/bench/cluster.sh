@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Measures the cluster of docs/cluster.md on this machine, with wrk:
+#
+#   single     one node, 100 connections issuing on 100 coupons with more
+#              stock than the run (every request an issuance).
+#   cluster    three nodes of one cluster, the same load spread over their
+#              three gateways (34 + 33 + 33 connections), one wrk each;
+#              about two thirds of the requests are forwarded.
+#   local      one connection, one request at a time, through n1 to coupons
+#              n1 owns: latency without forwarding;
+#   forwarded  the same through n1 to coupons n2 owns.
+#   restart    kill -9 of n2, idle, then its restart: seconds until one of
+#              its coupons issues again through n1.
+#
+#   bash tests/bench/cluster.sh [seconds per run, default 15]
+#
+# It starts its own dependencies and nodes under .run/bench-cluster (ports
+# 28180-28183, actors 24241-24243, MariaDB 23316, Redis 26389) and stops
+# them at the end. The three nodes share the machine's cores with wrk.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+duration=${1:-15}
+export DIBS_RUN_DIR=$root/.run/bench-cluster
+export DIBS_HTTP_PORT=28180 DIBS_MYSQL_PORT=23316 DIBS_REDIS_PORT=26389
+export DIBS_ADMIN_TOKEN=bench-token
+source "$root/cluster-config/env.sh"
+cluster_sh=$root/cluster-config/cluster.sh
+file=$DIBS_RUN_DIR/cluster.ini
+
+bash "$root/cluster-config/install.sh"
+bash "$root/cluster-config/build.sh" >/dev/null
+
+stop_all() {
+  bash "$root/cluster-config/node.sh" stop || true
+  for n in n1 n2 n3; do bash "$cluster_sh" node stop "$n" "$file" || true; done
+  bash "$root/cluster-config/deps.sh" stop || true
+}
+trap stop_all EXIT
+bash "$root/cluster-config/deps.sh" stop
+rm -rf "$DIBS_RUN_DIR"
+bash "$root/cluster-config/deps.sh" start >/dev/null
+cat >"$file" <<INI
+[cluster]
+nodes=[
+  {id="n1", http="127.0.0.1:28181", actor="127.0.0.1:24241"},
+  {id="n2", http="127.0.0.1:28182", actor="127.0.0.1:24242"},
+  {id="n3", http="127.0.0.1:28183", actor="127.0.0.1:24243"},
+]
+shards=256
+[writer]
+count=1
+[scheduler]
+max-threads=1
+INI
+
+create() { # url name quantity -> coupon id
+  curl -fs -XPOST "$1/api/coupons" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d "{\"name\":\"$2\",\"discount\":1000,\"totalQuantity\":$3}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["couponId"])'
+}
+owned() { # url -> comma list of the coupons that node serves
+  curl -fs "$1/admin/api/stock" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" |
+    python3 -c 'import json,sys; print(",".join(str(a["couponId"]) for a in json.load(sys.stdin)["stockActors"]))'
+}
+wrk_run() { # label connections url coupon-list -> summary file
+  DIBS_COUPON_LIST=$4 DIBS_USERS=1000000000000 \
+    wrk -t1 -c"$2" -d"${duration}s" --latency -s "$root/cli/wrk/issue.lua" "$3" \
+    >"$DIBS_RUN_DIR/wrk-$1.txt"
+}
+summary() { # label -> "req/s p50 p99 non-2xx"
+  local f=$DIBS_RUN_DIR/wrk-$1.txt
+  echo "$(awk '/Requests\/sec/ {print $2}' "$f") $(awk '$1 == "50%" {print $2}' "$f")" \
+       "$(awk '$1 == "99%" {print $2}' "$f") $(awk '/Non-2xx/ {print $5}' "$f" | grep . || echo 0)"
+}
+row() { printf '| %-22s | %10s | %8s | %8s | %8s |\n' "$@"; }
+
+echo "| run                    |      req/s |      p50 |      p99 |  non-2xx |"
+echo "|------------------------|------------|----------|----------|----------|"
+
+# One node.
+bash "$root/cluster-config/node.sh" start >/dev/null
+single=http://127.0.0.1:$DIBS_HTTP_PORT
+list=""
+for i in $(seq 100); do list+="${list:+,}$(create "$single" "single-$i" 100000000)"; done
+wrk_run single 100 "$single" "$list"
+# shellcheck disable=SC2046
+row "1 node" $(summary single)
+bash "$root/cluster-config/node.sh" stop
+
+# Three nodes.
+for n in n1 n2 n3; do bash "$cluster_sh" node start "$n" "$file" >/dev/null; done
+n1=http://127.0.0.1:28181 n2=http://127.0.0.1:28182 n3=http://127.0.0.1:28183
+list=""
+for i in $(seq 100); do list+="${list:+,}$(create "$n1" "cluster-$i" 100000000)"; done
+wrk_run c1 34 "$n1" "$list" & wrk_run c2 33 "$n2" "$list" & wrk_run c3 33 "$n3" "$list" &
+wait
+python3 - "$DIBS_RUN_DIR" <<'PY' | while read -r line; do row $line; done
+import sys
+run = sys.argv[1]
+total = 0.0
+for g in ("c1", "c2", "c3"):
+    text = open(f"{run}/wrk-{g}.txt").read()
+    total += float(text.split("Requests/sec:")[1].split()[0])
+print(f"3_nodes_(sum) {total:.2f} - - -")
+PY
+for g in c1 c2 c3; do
+  # shellcheck disable=SC2046
+  row "  gateway ${g/c/n}" $(summary "$g")
+done
+
+# Forwarded against local latency, one request at a time.
+mine=$(owned "$n1")
+theirs=$(owned "$n2")
+wrk_run local 1 "$n1" "$mine"
+wrk_run forwarded 1 "$n1" "$theirs"
+# shellcheck disable=SC2046
+row "local (n1 -> n1)" $(summary local)
+# shellcheck disable=SC2046
+row "forwarded (n1 -> n2)" $(summary forwarded)
+
+# Restart of a killed node: until its coupon issues again through n1.
+coupon=${theirs%%,*}
+kill -9 "$(cat "$DIBS_RUN_DIR/n2/dibs.pid")"
+sleep 3
+start=$(date +%s.%N)
+bash "$cluster_sh" node start n2 "$file" >/dev/null &
+user=900000000
+while :; do
+  user=$((user + 1))
+  code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$n1/api/coupons/$coupon/issue" \
+           -H 'Content-Type: application/json' -d "{\"userId\":$user}")
+  [ "$code" = 201 ] || [ "$code" = 202 ] && break
+  sleep 0.02
+done
+end=$(date +%s.%N)
+wait
+python3 -c "print(f'restart: n2 killed, restarted; its coupon issued again through n1 after {$end - $start:.2f} s')"
+grep -h '"recovered' "$DIBS_RUN_DIR/n2/dibs.log" | tail -1 |
+  python3 -c 'import json,sys; print("n2:", json.loads(sys.stdin.read())["msg"])'
