@@ -3,13 +3,11 @@
 #include <set>
 #include <thread>
 
-#include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/node_id.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/logging.hpp"
 
 namespace dibs {
 
@@ -18,12 +16,6 @@ namespace {
 int64_t steady_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
            std::chrono::steady_clock::now().time_since_epoch())
-    .count();
-}
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
     .count();
 }
 
@@ -140,7 +132,7 @@ void connect(peer_actor_t* self) {
               st.remote = remote;
               self->monitor(remote);
               st.last_answer = self->clock().now();
-              st.status->last_heartbeat_ms = wall_ms();
+              st.status->last_heartbeat_ms = now_ms();
               ++st.status->connects;
               st.status->up = true;
               spdlog::info("cluster: node {} is up at {}:{}", st.target.id,
@@ -172,7 +164,7 @@ void tick(peer_actor_t* self) {
         auto& st = self->state;
         st.status->rtt_us = steady_us() - sent;
         st.last_answer = self->clock().now();
-        st.status->last_heartbeat_ms = wall_ms();
+        st.status->last_heartbeat_ms = now_ms();
         if (!st.status->up.exchange(true))
           spdlog::info("cluster: node {} answers again", st.target.id);
       },

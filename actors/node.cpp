@@ -69,9 +69,13 @@ caf::error node::join_cluster() {
   return caf::none;
 }
 
+bool node::lacks(coupon_id_t id) const {
+  return (!cluster_ || cluster_->map().owns(id)) && !directory_.find(id)
+         && !directory_.recovering(id);
+}
+
 void node::serve(const coupon& info, int64_t position) {
-  if ((!cluster_ || cluster_->map().owns(info.id))
-      && !directory_.find(info.id) && !directory_.recovering(info.id))
+  if (lacks(info.id))
     spawn_new_stock(info, position);
 }
 
@@ -419,6 +423,7 @@ caf::error node::start() {
     store_actor, cfg_.mysql(), kafka(),
     [this](const coupon& c, int64_t position) { on_created(c, position); },
     [this](const coupon& c, int64_t position) { this->serve(c, position); },
+    [this](coupon_id_t id) { return lacks(id); },
     cluster_ ? newest : std::optional<coupon_id_t>{});
   // A node without writers leaves writing to other nodes.
   writers_assigned_ = cfg_.writer_count == 0;

@@ -171,8 +171,11 @@ private:
   /// adopted by its owner. Store actor's thread.
   void on_created(const coupon& info, int64_t position);
 
-  /// Spawns the coupon's stock actor if this node owns it and has none.
+  /// Spawns the coupon's stock actor if this node `lacks` it.
   void serve(const coupon& info, int64_t position);
+
+  /// This node owns the coupon and has no stock actor for it.
+  bool lacks(coupon_id_t id) const;
 
   caf::actor_system& sys_;
   const config& cfg_;

@@ -55,7 +55,8 @@ void store_state::scan() {
     return;
   }
   for (auto& c : *found) {
-    serve(c, partition_end(c.id));
+    if (lacks(c.id))
+      serve(c, partition_end(c.id));
     newest = std::max(*newest, c.id);
   }
 }
@@ -108,11 +109,13 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           kafka_settings kafka,
                           store_state::spawn_fn created,
                           store_state::spawn_fn serve,
+                          std::function<bool(coupon_id_t)> lacks,
                           std::optional<coupon_id_t> newest) {
   self->state.mysql = std::move(mysql);
   self->state.kafka = std::move(kafka);
   self->state.created = std::move(created);
   self->state.serve = std::move(serve);
+  self->state.lacks = std::move(lacks);
   self->state.newest = newest;
   constexpr std::chrono::seconds scan_interval{1};
   if (newest)

@@ -31,6 +31,8 @@ struct store_state {
   /// A coupon found in MySQL or to adopt: gets a stock actor if this node
   /// owns it and has none.
   spawn_fn serve;
+  /// This node owns the coupon and has no stock actor for it.
+  std::function<bool(coupon_id_t)> lacks;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> log;
 
@@ -67,6 +69,7 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           kafka_settings kafka,
                           store_state::spawn_fn created,
                           store_state::spawn_fn serve,
+                          std::function<bool(coupon_id_t)> lacks,
                           std::optional<coupon_id_t> newest);
 
 } // namespace dibs

@@ -431,21 +431,21 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             request_id, id, user, wait);
-  reply_to<issuance> reply{[done, request_id, id, user](
-                         caf::expected<issuance> res) {
-      auto answer = [&] {
-        if (!res)
-          return actor_error(res.error());
-        auto status = res->status == issuance_status::issued
-                        ? http::status::created
-                        : http::status::accepted;
-        return json_response(status, issuance_json(*res));
-      }();
-      log_event(spdlog::level::debug, "issue.answered",
-                R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
-                request_id, id, user, answer.result_int());
-      done(std::move(answer));
-    }};
+  reply_to<issuance> reply{[done, request_id, id,
+                            user](caf::expected<issuance> res) {
+    auto answer = [&] {
+      if (!res)
+        return actor_error(res.error());
+      auto status = res->status == issuance_status::issued
+                      ? http::status::created
+                      : http::status::accepted;
+      return json_response(status, issuance_json(*res));
+    }();
+    log_event(spdlog::level::debug, "issue.answered",
+              R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
+              request_id, id, user, answer.result_int());
+    done(std::move(answer));
+  }};
   // The owner's peer actor takes the coupon id too; a local stock actor
   // knows its own.
   if (owner)

@@ -6,9 +6,13 @@
 #   cluster    three nodes of one cluster, the same load spread over their
 #              three gateways (34 + 33 + 33 connections), one wrk each;
 #              about two thirds of the requests are forwarded.
+#   no-forward the same, but each gateway gets only the coupons its node
+#              owns: three nodes' cost without forwarding.
 #   local      one connection, one request at a time, through n1 to coupons
 #              n1 owns: latency without forwarding;
-#   forwarded  the same through n1 to coupons n2 owns.
+#   forwarded  the same through n1 to coupons n2 owns;
+#   ... view   the same with GET /api/coupons/{id}: the hop alone, without
+#              Kafka's round trip.
 #   restart    kill -9 of n2, idle, then its restart: seconds until one of
 #              its coupons issues again through n1.
 #
@@ -63,8 +67,8 @@ owned() { # url -> comma list of the coupons that node serves
   curl -fs "$1/admin/api/stock" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" |
     python3 -c 'import json,sys; print(",".join(str(a["couponId"]) for a in json.load(sys.stdin)["stockActors"]))'
 }
-wrk_run() { # label connections url coupon-list -> summary file
-  DIBS_COUPON_LIST=$4 DIBS_USERS=1000000000000 \
+wrk_run() { # label connections url coupon-list [view] -> summary file
+  DIBS_COUPON_LIST=$4 DIBS_USERS=1000000000000 DIBS_VIEW=${5:-0} \
     wrk -t1 -c"$2" -d"${duration}s" --latency -s "$root/cli/wrk/issue.lua" "$3" \
     >"$DIBS_RUN_DIR/wrk-$1.txt"
 }
@@ -93,31 +97,40 @@ for n in n1 n2 n3; do bash "$cluster_sh" node start "$n" "$file" >/dev/null; don
 n1=http://127.0.0.1:28181 n2=http://127.0.0.1:28182 n3=http://127.0.0.1:28183
 list=""
 for i in $(seq 100); do list+="${list:+,}$(create "$n1" "cluster-$i" 100000000)"; done
-wrk_run c1 34 "$n1" "$list" & wrk_run c2 33 "$n2" "$list" & wrk_run c3 33 "$n3" "$list" &
-wait
-python3 - "$DIBS_RUN_DIR" <<'PY' | while read -r line; do row $line; done
+three() { # label prefix list1 list2 list3: one wrk per gateway at once
+  wrk_run "${2}1" 34 "$n1" "$3" & wrk_run "${2}2" 33 "$n2" "$4" &
+  wrk_run "${2}3" 33 "$n3" "$5" &
+  wait
+  python3 - "$DIBS_RUN_DIR" "$1" "$2" <<'PY' | while read -r line; do row $line; done
 import sys
-run = sys.argv[1]
-total = 0.0
-for g in ("c1", "c2", "c3"):
-    text = open(f"{run}/wrk-{g}.txt").read()
-    total += float(text.split("Requests/sec:")[1].split()[0])
-print(f"3_nodes_(sum) {total:.2f} - - -")
+run, label, prefix = sys.argv[1:]
+total = sum(float(open(f"{run}/wrk-{prefix}{i}.txt").read()
+                  .split("Requests/sec:")[1].split()[0]) for i in (1, 2, 3))
+print(f"{label} {total:.2f} - - -")
 PY
-for g in c1 c2 c3; do
-  # shellcheck disable=SC2046
-  row "  gateway ${g/c/n}" $(summary "$g")
-done
-
-# Forwarded against local latency, one request at a time.
+  for i in 1 2 3; do
+    # shellcheck disable=SC2046
+    row "  gateway n$i" $(summary "$2$i")
+  done
+}
+three "3_nodes_(sum)" c "$list" "$list" "$list"
 mine=$(owned "$n1")
 theirs=$(owned "$n2")
+three "3_nodes,_no_forwarding" l "$mine" "$theirs" "$(owned "$n3")"
+
+# Forwarded against local latency, one request at a time.
 wrk_run local 1 "$n1" "$mine"
 wrk_run forwarded 1 "$n1" "$theirs"
 # shellcheck disable=SC2046
 row "local (n1 -> n1)" $(summary local)
 # shellcheck disable=SC2046
 row "forwarded (n1 -> n2)" $(summary forwarded)
+wrk_run local-view 1 "$n1" "$mine" 1
+wrk_run forwarded-view 1 "$n1" "$theirs" 1
+# shellcheck disable=SC2046
+row "local view" $(summary local-view)
+# shellcheck disable=SC2046
+row "forwarded view" $(summary forwarded-view)
 
 # Restart of a killed node: until its coupon issues again through n1.
 coupon=${theirs%%,*}
