@@ -150,8 +150,22 @@ http_response routes::error_response(ec code, std::string message) {
   return res;
 }
 
-http_response routes::owner_down() {
-  return error_response(ec::unavailable, "the coupon's node is down");
+template <class Atom, class Reply, class... Ts>
+void routes::to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
+                      Reply reply, Ts&&... xs) {
+  // The owner's peer actor takes the coupon id too; a stock actor here
+  // knows its own.
+  if (auto* owner = node_.remote_owner(id)) {
+    if (!owner->status->up)
+      return done(error_response(ec::unavailable,
+                                 "the coupon's node is down"));
+    return caf::anon_send(owner->actor, atom, id, std::forward<Ts>(xs)...,
+                          std::move(reply));
+  }
+  auto stock = node_.stock(id);
+  if (!stock)
+    return done(no_stock_actor(id));
+  caf::anon_send(stock, atom, std::forward<Ts>(xs)..., std::move(reply));
 }
 
 http_response routes::no_stock_actor(coupon_id_t id) const {
@@ -384,16 +398,7 @@ void routes::get_coupon(coupon_id_t id, respond_fn done) {
       return done(actor_error(res.error()));
     done(json_response(http::status::ok, coupon_json(*res)));
   }};
-  if (auto* owner = node_.remote_owner(id)) {
-    if (!owner->status->up)
-      return done(owner_down());
-    return caf::anon_send(owner->actor, view_atom::value, id,
-                          std::move(reply));
-  }
-  auto stock = node_.stock(id);
-  if (!stock)
-    return done(no_stock_actor(id));
-  caf::anon_send(stock, view_atom::value, std::move(reply));
+  to_owner(id, done, view_atom::value, std::move(reply));
 }
 
 void routes::issue(coupon_id_t id, const http_request& req, bool wait,
@@ -422,12 +427,6 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
   }
   if (!node_.ready())
     return done(error_response(ec::not_ready, "the node is not ready"));
-  auto* owner = node_.remote_owner(id);
-  if (owner && !owner->status->up)
-    return done(owner_down());
-  auto stock = owner ? owner->actor : node_.stock(id);
-  if (!stock)
-    return done(no_stock_actor(id));
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             request_id, id, user, wait);
@@ -446,14 +445,8 @@ void routes::issue(coupon_id_t id, const http_request& req, bool wait,
               request_id, id, user, answer.result_int());
     done(std::move(answer));
   }};
-  // The owner's peer actor takes the coupon id too; a local stock actor
-  // knows its own.
-  if (owner)
-    caf::anon_send(stock, issue_atom::value, id, user, wait,
-                   std::move(request_id), std::move(reply));
-  else
-    caf::anon_send(stock, issue_atom::value, user, wait, std::move(request_id),
-                   std::move(reply));
+  to_owner(id, done, issue_atom::value, std::move(reply), user, wait,
+           std::move(request_id));
 }
 
 void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
@@ -462,16 +455,7 @@ void routes::issuance_status(coupon_id_t id, user_id_t user, respond_fn done) {
       return done(actor_error(res.error()));
     done(json_response(http::status::ok, issuance_json(*res)));
   }};
-  if (auto* owner = node_.remote_owner(id)) {
-    if (!owner->status->up)
-      return done(owner_down());
-    return caf::anon_send(owner->actor, status_atom::value, id, user,
-                          std::move(reply));
-  }
-  auto stock = node_.stock(id);
-  if (!stock)
-    return done(no_stock_actor(id));
-  caf::anon_send(stock, status_atom::value, user, std::move(reply));
+  to_owner(id, done, status_atom::value, std::move(reply), user);
 }
 
 void routes::user_coupons(user_id_t user, respond_fn done) {

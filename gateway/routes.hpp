@@ -59,9 +59,13 @@ private:
   /// The answer when no stock actor owns a coupon id.
   http_response no_stock_actor(coupon_id_t id) const;
 
-  /// The answer when the coupon's owner, another node, is down: 503 at
-  /// once.
-  static http_response owner_down();
+  /// Sends (atom, xs..., reply) to the coupon's stock actor, or (atom, id,
+  /// xs..., reply) to the peer actor of its owner in a cluster. Answers at
+  /// once when neither can take it: 503 for an owner that is down, the
+  /// `no_stock_actor` answer here.
+  template <class Atom, class Reply, class... Ts>
+  void to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
+                Reply reply, Ts&&... xs);
 
   /// The request's `X-Request-Id` when it is a valid one
   /// (`is_request_id`), else a new one: 15 characters, unique per node.
