@@ -7,40 +7,15 @@
 #include <map>
 
 #include "actors/config.hpp"
+#include "cluster_fakes.hpp"
 
 using namespace caf;
 using namespace dibs;
+using dibs::testing::fake_stock;
+using dibs::testing::three_members;
 using std::chrono::milliseconds;
 
 namespace {
-
-/// A stock actor that issues every user once, numbering its issuances.
-behavior fake_stock(stateful_actor<std::map<user_id_t, uint64_t>>* self,
-                    coupon_id_t coupon) {
-  return {
-    [=](issue_atom, user_id_t user, bool,
-        std::string&) -> result<issuance> {
-      auto& issued = self->state;
-      if (issued.count(user) > 0)
-        return make_error(ec::already_issued, "again");
-      issued[user] = make_issuance_id(coupon, issued.size() + 1);
-      issuance x;
-      x.event.issuance_id = issued[user];
-      x.event.coupon_id = coupon;
-      x.event.user_id = user;
-      return x;
-    },
-    [](committed_atom, std::vector<issuance_event>&) {
-      // Taken; what a real stock actor does with it is tested elsewhere.
-    },
-    [=](view_atom) {
-      coupon_view v;
-      v.info.id = coupon;
-      v.issued = static_cast<uint32_t>(self->state.size());
-      return v;
-    },
-  };
-}
 
 /// A member that says hello and then never answers again, like a stopped
 /// process whose kernel still holds the connection.
@@ -71,12 +46,6 @@ behavior fake_connector(event_based_actor*, std::map<uint16_t, actor>* net) {
   };
 }
 
-std::vector<member> members() {
-  return {{"n1", "127.0.0.1", 8081, "127.0.0.1", 4241},
-          {"n2", "127.0.0.1", 8082, "127.0.0.1", 4242},
-          {"n3", "127.0.0.1", 8083, "127.0.0.1", 4243}};
-}
-
 struct fixture : test_coordinator_fixture<dibs::config> {
   cluster_settings settings;
   std::map<uint16_t, actor> net;
@@ -92,8 +61,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     settings.heartbeat_timeout = milliseconds(500);
     settings.forward_timeout = milliseconds(1000);
     connector = sys.spawn(fake_connector, &net);
-    for (auto& m : members()) {
-      auto map = cluster_map::make(members(), 16, m.id);
+    for (auto& m : three_members()) {
+      auto map = cluster_map::make(three_members(), 16, m.id);
       CAF_REQUIRE(map);
       maps.push_back(std::move(*map));
       directories.push_back(std::make_unique<coupon_directory>());
@@ -263,7 +232,7 @@ CAF_TEST(a silent owner is down after the heartbeat timeout) {
 }
 
 CAF_TEST(a peer with another configuration is refused) {
-  auto other = cluster_map::make(members(), 17, "n1");
+  auto other = cluster_map::make(three_members(), 17, "n1");
   CAF_REQUIRE(other);
   auto [p, status] = peer(0, 1, other->fingerprint());
   sched.run();

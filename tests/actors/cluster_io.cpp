@@ -13,9 +13,12 @@
 #include <map>
 
 #include "actors/config.hpp"
+#include "cluster_fakes.hpp"
 
 using namespace caf;
 using namespace dibs;
+using dibs::testing::fake_stock;
+using dibs::testing::three_members;
 using std::chrono::milliseconds;
 
 namespace {
@@ -27,37 +30,6 @@ struct io_config : dibs::config {
 };
 
 using planet = test_node_fixture<test_coordinator_fixture<io_config>>;
-
-/// Issues every user once per coupon.
-behavior fake_stock(stateful_actor<std::map<user_id_t, uint64_t>>* self,
-                    coupon_id_t coupon) {
-  return {
-    [=](issue_atom, user_id_t user, bool, std::string&) -> result<issuance> {
-      auto& issued = self->state;
-      if (issued.count(user) > 0)
-        return make_error(ec::already_issued, "again", issued[user]);
-      issued[user] = make_issuance_id(coupon, issued.size() + 1);
-      issuance x;
-      x.event.issuance_id = issued[user];
-      x.event.coupon_id = coupon;
-      x.event.user_id = user;
-      return x;
-    },
-    [=](view_atom) {
-      coupon_view v;
-      v.info.id = coupon;
-      v.info.name = "coupon";
-      v.issued = static_cast<uint32_t>(self->state.size());
-      return v;
-    },
-  };
-}
-
-std::vector<member> members() {
-  return {{"n1", "127.0.0.1", 8081, "127.0.0.1", 4241},
-          {"n2", "127.0.0.1", 8082, "127.0.0.1", 4242},
-          {"n3", "127.0.0.1", 8083, "127.0.0.1", 4243}};
-}
 
 struct fixture : belt_fixture<test_coordinator_fixture<io_config>> {
   std::vector<planet*> planets{&earth, &mars, &jupiter};
@@ -79,13 +51,13 @@ struct fixture : belt_fixture<test_coordinator_fixture<io_config>> {
     std::vector<io::accept_handle> acceptors;
     for (size_t i = 0; i < 3; ++i) {
       acceptors.push_back(next_accept_handle());
-      planets[i]->mpx.provide_acceptor(members()[i].actor_port,
+      planets[i]->mpx.provide_acceptor(three_members()[i].actor_port,
                                        acceptors.back());
     }
     connection = prepare_connection(mars, earth, "127.0.0.1", 4242,
                                     acceptors[1]);
     for (size_t i = 0; i < 3; ++i) {
-      auto map = cluster_map::make(members(), 16, members()[i].id);
+      auto map = cluster_map::make(three_members(), 16, three_members()[i].id);
       CAF_REQUIRE(map);
       maps.push_back(std::move(*map));
       directories.push_back(std::make_unique<coupon_directory>());
@@ -93,17 +65,17 @@ struct fixture : belt_fixture<test_coordinator_fixture<io_config>> {
       hooks.directory = directories.back().get();
       hooks.ready = [] { return true; };
       endpoints.push_back(planets[i]->sys.spawn(
-        endpoint_actor, maps[i].fingerprint(), members()[i].id, hooks));
+        endpoint_actor, maps[i].fingerprint(), three_members()[i].id, hooks));
       // publish() runs the middleman inline on the next enqueue: let the
       // new endpoint's own start go first.
       planets[i]->sched.run();
-      planets[i]->publish(endpoints.back(), members()[i].actor_port);
+      planets[i]->publish(endpoints.back(), three_members()[i].actor_port);
     }
     for (coupon_id_t c = 1; c <= 30; ++c) {
       auto owner = maps[0].owner_of(c);
       directories[owner]->set(c, planets[owner]->sys.spawn(fake_stock, c));
     }
-    peer = earth.sys.spawn(peer_actor, members()[1], std::string{"n1"},
+    peer = earth.sys.spawn(peer_actor, three_members()[1], std::string{"n1"},
                            maps[0].fingerprint(), settings, status,
                            actor_cast<actor>(earth.mm.actor_handle()));
     settle();
