@@ -109,15 +109,16 @@ void node::supervise(child_spec spec) {
 void node::spawn_stock(recovered_stock state) {
   auto id = state.info.id;
   auto stats = figures_.stock(state.info);
+  auto ledger = std::make_shared<accepted_ledger>();
   auto hdl = sys_.spawn(stock_actor, std::move(state),
                         stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_, stats});
+                                   stock_settings_, stats, ledger});
   directory_.set(id, hdl);
   child_spec spec;
   spec.name = "stock-" + std::to_string(id);
   spec.kind = child_kind::stock;
   spec.hdl = std::move(hdl);
-  spec.restart = [this, id] { return restart_stock(id); };
+  spec.restart = [this, id, ledger] { return restart_stock(id, ledger); };
   // Requests get 503 at once instead of waiting on a dead actor.
   spec.on_down = [this, id, stats] {
     directory_.set_recovering(id);
@@ -129,7 +130,8 @@ void node::spawn_stock(recovered_stock state) {
   supervise(std::move(spec));
 }
 
-caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
+caf::expected<caf::actor>
+node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
   if (auto stats = figures_.find_stock(id))
     stats->phase = actor_phase::recovering;
   auto store = mysql_store::open(cfg_.mysql());
@@ -156,11 +158,20 @@ caf::expected<caf::actor> node::restart_stock(coupon_id_t id) {
                                  metrics_, startup_kafka_timeout_ms);
   if (!recovered)
     return std::move(recovered.error());
-  auto stats = figures_.stock(recovered->front().info);
+  auto& st = recovered->front();
+  // What the crashed actor had accepted is in the log it wrote, unless
+  // that log was lost meanwhile.
+  if (auto n = adopt_held(st, ledger->events()))
+    spdlog::warn("coupon {}: {} issuances its crashed actor had accepted "
+                 "are in neither MySQL nor the Kafka log: publishing them "
+                 "again",
+                 id, n);
+  auto stats = figures_.stock(st.info);
   ++stats->restarts;
-  auto hdl = sys_.spawn(stock_actor, std::move(recovered->front()),
+  auto hdl = sys_.spawn(stock_actor, std::move(st),
                         stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_, stats});
+                                   stock_settings_, stats,
+                                   std::move(ledger)});
   directory_.set(id, hdl);
   return hdl;
 }

@@ -142,8 +142,10 @@ private:
   /// Hands an actor to the supervisor.
   void supervise(child_spec spec);
 
-  /// Recovers one coupon's stock actor after its crash (supervisor thread).
-  caf::expected<caf::actor> restart_stock(coupon_id_t id);
+  /// Recovers one coupon's stock actor after its crash (supervisor thread),
+  /// with what `ledger` kept of the crashed actor's accepted issuances.
+  caf::expected<caf::actor>
+  restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger);
 
   caf::actor spawn_writer(size_t index);
 

@@ -26,6 +26,8 @@ struct plan {
   uint64_t epoch;
   /// Set when the snapshot is usable.
   std::optional<snapshot> snap;
+  /// The issuances of a good snapshot of a lost log.
+  std::vector<issuance_event> orphaned;
 };
 
 } // namespace
@@ -52,6 +54,31 @@ std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
   if (m.position < low)
     return "Kafka no longer holds the snapshot's position";
   return {};
+}
+
+bool of_lost_log(const loaded_snapshot& loaded, uint64_t epoch,
+                 const std::string& log_id) {
+  auto& m = loaded.snap.meta;
+  return loaded.fault == snapshot_fault::ok && m.epoch + 1 == epoch
+         && m.log_id != log_id;
+}
+
+size_t adopt_held(recovered_stock& st,
+                  const std::vector<issuance_event>& held) {
+  std::unordered_set<user_id_t> users;
+  for (auto& e : st.rows)
+    users.insert(e.user_id);
+  for (auto& e : st.tail)
+    users.insert(e.user_id);
+  for (auto& e : st.unlogged)
+    users.insert(e.user_id);
+  size_t added = 0;
+  for (auto& e : held)
+    if (users.insert(e.user_id).second) {
+      st.unlogged.push_back(e);
+      ++added;
+    }
+  return added;
 }
 
 std::vector<issuance_event>
@@ -115,7 +142,7 @@ recover_stock(const std::vector<coupon>& coupons,
   }
   std::vector<plan> plans;
   for (auto& c : coupons) {
-    plan pl{&c, partition_of(c.id, partition_count), 0, std::nullopt};
+    plan pl{&c, partition_of(c.id, partition_count), 0, std::nullopt, {}};
     if (auto e = epochs.find(c.id); e != epochs.end())
       pl.epoch = e->second;
     std::string why;
@@ -129,6 +156,8 @@ recover_stock(const std::vector<coupon>& coupons,
       auto& from = read_from[pl.partition];
       from = std::min(from, loaded->snap.meta.position);
       pl.snap = std::move(loaded->snap);
+    } else if (of_lost_log(*loaded, pl.epoch, log->log_id)) {
+      pl.orphaned = std::move(loaded->snap.events);
     }
     if (!pl.snap)
       spdlog::info("coupon {}: rebuilding from MySQL: {}", c.id, why);
@@ -181,6 +210,10 @@ recover_stock(const std::vector<coupon>& coupons,
       st.rows = std::move(*rows);
       metrics.recovered_from_mysql.fetch_add(1, std::memory_order_relaxed);
     }
+    if (auto n = adopt_held(st, pl.orphaned))
+      spdlog::warn("coupon {}: {} issuances of its snapshot of a lost Kafka "
+                   "log are not in MySQL: publishing them again",
+                   id, n);
     st.snapshot.epoch = pl.epoch;
     st.snapshot.log_id = log->log_id;
     st.snapshot.partition = pl.partition;

@@ -22,6 +22,17 @@ std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              const std::string& log_id, int32_t partition,
                              int64_t low);
 
+/// Whether `loaded` is a good snapshot of the previous owner epoch, taken on
+/// a Kafka log other than `log_id`: that log is gone (the embedded broker
+/// came back empty) and the accepted issuances the snapshot holds may be
+/// nowhere else.
+bool of_lost_log(const loaded_snapshot& loaded, uint64_t epoch,
+                 const std::string& log_id);
+
+/// Adds to `st.unlogged` each issuance of `held` whose user `st` holds
+/// nothing for; returns how many.
+size_t adopt_held(recovered_stock& st, const std::vector<issuance_event>& held);
+
 /// The committed issuances of a coupon recovered from its snapshot: the
 /// snapshot's own plus the records at or past its position in `committed`
 /// (offset and event, below the writers' offset), without those in `tail`
@@ -40,6 +51,8 @@ rows_from_snapshot(const snapshot& snap,
 /// state. Otherwise (absent, corrupt, stale, unreachable Redis) the state is
 /// rebuilt from MySQL's rows plus the records past the writers' offsets.
 /// Either way the stock comes from the issuances, never from the total.
+/// A good snapshot of a lost log adds what MySQL and the log lack of it to
+/// `unlogged`, to be published again (`of_lost_log`, `adopt_held`).
 ///
 /// Records before the writers' offsets are committed rows (ISSUED), records
 /// after them are only in Kafka (ACCEPTED).

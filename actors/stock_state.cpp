@@ -21,6 +21,7 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   resolver_ = deps.resolver;
   snapshotter_ = deps.snapshotter;
   stats_ = std::move(deps.stats);
+  ledger_ = std::move(deps.ledger);
   settings_ = deps.settings;
   auto add = [&](const issuance_event& e, phase p) {
     auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
@@ -31,11 +32,22 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
                     info_.id, e.user_id, i->second.event.issuance_id,
                     e.issuance_id);
     next_seq_ = std::max(next_seq_, issuance_seq(e.issuance_id) + 1);
+    return added;
   };
   for (auto& e : state.rows)
     add(e, phase::issued);
   for (auto& e : state.tail)
     add(e, phase::accepted);
+  for (auto& e : state.unlogged)
+    if (add(e, phase::accepted))
+      republishing_[e.issuance_id] = e.user_id;
+  if (ledger_) {
+    std::vector<issuance_event> accepted;
+    for (auto& [user, h] : holders_)
+      if (h.state == phase::accepted)
+        accepted.push_back(h.event);
+    ledger_->reset(accepted);
+  }
   if (holders_.size() > info_.total_quantity)
     spdlog::error("coupon {}: {} holders exceed the total of {}", info_.id,
                   holders_.size(), info_.total_quantity);
@@ -45,6 +57,14 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   for (auto& [user, h] : holders_)
     base.checksum = snapshot_checksum(base.checksum, h.event);
   snap_.start(std::move(base));
+  // Until stored in the log, each holds the snapshot's position back like
+  // an unresolved outcome: it may land below offsets reported meanwhile.
+  for (size_t n = 0; n < republishing_.size(); ++n)
+    snap_.on_unresolved();
+  if (!republishing_.empty())
+    spdlog::warn("coupon {}: publishing {} accepted issuances of a lost Kafka "
+                 "log again in log {}",
+                 info_.id, republishing_.size(), state.snapshot.log_id);
   if (stats_)
     stats_->phase = actor_phase::running;
   handled();
@@ -53,23 +73,43 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
     self_->delayed_send(self_, settings_.snapshot_interval,
                         snapshot_atom::value);
   }
+  retry_republish();
 }
 
 void stock_state::republish(const std::string& log_id,
                             int32_t partition_count) {
   republishing_.clear();
   for (auto& [user, h] : holders_)
-    if (h.state == phase::accepted)
+    if (h.state == phase::accepted) {
       republishing_[h.event.issuance_id] = user;
+      snap_.on_unresolved();
+    }
   spdlog::info("coupon {}: publishing {} accepted issuances again in Kafka "
                "log {}",
                info_.id, republishing_.size(), log_id);
   retry_republish();
+  // Redis keeps the snapshot of the lost log (recovery takes what MySQL
+  // lacks of it) until the new log and MySQL hold everything this actor
+  // holds: the accepted issuances published again, and the reservations
+  // of before the move settled (one stored may be in the lost log only, or
+  // written to MySQL from it).
+  before_move_.clear();
+  for (auto& [id, r] : in_flight_)
+    before_move_.insert(id);
+  moved_to_ = snap_.written();
+  moved_to_->log_id = log_id;
+  moved_to_->partition = partition_of(info_.id, partition_count);
+  rebase_snapshot();
+}
+
+void stock_state::rebase_snapshot() {
+  if (!moved_to_ || !republishing_.empty() || !before_move_.empty()
+      || snap_.writing())
+    return;
   // Every issuance of the coupon in the new log is one this actor holds:
   // the snapshot starts over there at position 0.
-  auto base = snap_.written();
-  base.log_id = log_id;
-  base.partition = partition_of(info_.id, partition_count);
+  auto base = std::move(*moved_to_);
+  moved_to_.reset();
   base.position = 0;
   base.count = 0;
   base.checksum = 0;
@@ -81,15 +121,31 @@ void stock_state::retry_republish() {
   for (auto i = republishing_.begin(); i != republishing_.end();) {
     auto h = holders_.find(i->second);
     if (h == holders_.end() || h->second.state != phase::accepted) {
-      i = republishing_.erase(i); // Committed meanwhile.
+      // Committed meanwhile: in MySQL, so in the snapshot from now on.
+      i = end_republishing(i);
       continue;
     }
-    sink_->publish(h->second.event, [hdl = caf::actor{self_},
-                                     id = i->first](delivery_report rep) {
-      caf::anon_send(hdl, republished_atom::value, id, std::move(rep));
-    });
+    publish_again(h->second.event);
     ++i;
   }
+  rebase_snapshot();
+}
+
+stock_state::republish_map::iterator
+stock_state::end_republishing(republish_map::iterator i) {
+  // In the log or in MySQL: in the snapshot from now on (without moving
+  // its position, which reports of new issuances move).
+  if (auto h = holders_.find(i->second); h != holders_.end())
+    snap_.on_stored(h->second.event, -1, -1);
+  snap_.on_unresolved_settled();
+  return republishing_.erase(i);
+}
+
+void stock_state::publish_again(const issuance_event& e) {
+  sink_->publish(e, [hdl = caf::actor{self_},
+                     id = e.issuance_id](delivery_report rep) {
+    caf::anon_send(hdl, republished_atom::value, id, std::move(rep));
+  });
 }
 
 void stock_state::on_republished(issuance_id_t id,
@@ -98,7 +154,8 @@ void stock_state::on_republished(issuance_id_t id,
   if (i == republishing_.end())
     return;
   if (rep.outcome == delivery_outcome::stored) {
-    republishing_.erase(i);
+    end_republishing(i);
+    rebase_snapshot();
     if (republishing_.empty())
       spdlog::info("coupon {}: every accepted issuance is in the new log",
                    info_.id);
@@ -127,13 +184,14 @@ std::vector<issuance_event> stock_state::stored_events() const {
   std::vector<issuance_event> result;
   result.reserve(holders_.size());
   for (auto& [user, h] : holders_)
-    if (h.state == phase::accepted || h.state == phase::issued)
+    if ((h.state == phase::accepted || h.state == phase::issued)
+        && !republishing_.count(h.event.issuance_id))
       result.push_back(h.event);
   return result;
 }
 
 void stock_state::write_snapshot(bool verify) {
-  if (!snapshotter_ || snap_.writing() || snap_.fenced())
+  if (!snapshotter_ || snap_.writing() || snap_.fenced() || moved_to_)
     return;
   auto whole = snap_.needs_rewrite();
   if (!whole && snap_.pending() == 0 && !verify)
@@ -154,6 +212,7 @@ void stock_state::write_snapshot(bool verify) {
     .then(
       [this, after](snapshot_write res) {
         snap_.end_write(res, after);
+        rebase_snapshot();
         if (res == snapshot_write::done && stats_) {
           stats_->snapshot_position = after.position;
           stats_->snapshot_count = after.count;
@@ -171,6 +230,7 @@ void stock_state::write_snapshot(bool verify) {
       [this](caf::error&) {
         // The snapshotter logged it; the next tick tries again.
         snap_.write_failed();
+        rebase_snapshot();
         handled();
       });
 }
@@ -305,6 +365,7 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
     return;
   auto res = std::move(i->second);
   in_flight_.erase(i);
+  auto moved = before_move_.erase(id) > 0;
   auto h = holders_.find(res.user);
   if (!stored) {
     // Definitely not in the log: the unit goes back to the stock.
@@ -317,6 +378,8 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
       count_answer(issue_outcome::unavailable, res.user);
       w.reply(caf::make_error(ec::unavailable));
     }
+    if (moved)
+      rebase_snapshot();
     return;
   }
   // The writers may have committed the row before the delivery report came.
@@ -327,9 +390,18 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
             R"("partition":{},"offset":{})",
             h->second.event.request_id, id, info_.id, res.user, partition,
             offset);
-  snap_.on_stored(h->second.event, partition, offset);
-  if (snap_.pending() >= settings_.snapshot_every_events)
-    write_snapshot();
+  if (moved && h->second.state == phase::accepted) {
+    // Reserved before the log moved: perhaps stored in the lost one only.
+    republishing_[id] = res.user;
+    snap_.on_unresolved();
+    publish_again(h->second.event);
+  } else {
+    snap_.on_stored(h->second.event, partition, offset);
+    if (snap_.pending() >= settings_.snapshot_every_events)
+      write_snapshot();
+  }
+  if (moved)
+    rebase_snapshot();
   auto reply = reply_of(h->second);
   for (auto& w : res.waiters) {
     if (!w.first) {
@@ -379,6 +451,10 @@ void stock_state::on_wait_expired(user_id_t user) {
 }
 
 void stock_state::set_phase(holding& h, phase p) {
+  if (ledger_ && p == phase::accepted)
+    ledger_->add(h.event);
+  else if (ledger_ && h.state == phase::accepted)
+    ledger_->erase(h.event.issuance_id);
   --by_phase_[static_cast<size_t>(h.state)];
   ++by_phase_[static_cast<size_t>(p)];
   h.state = p;

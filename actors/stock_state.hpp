@@ -3,7 +3,9 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -11,6 +13,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/accepted_ledger.hpp"
 #include "actors/event_sink.hpp"
 #include "actors/introspection.hpp"
 #include "actors/protocol.hpp"
@@ -50,6 +53,11 @@ struct recovered_stock {
   /// up to which `rows` and `tail` hold every issuance of the coupon in it;
   /// count and checksum are filled in by the actor.
   snapshot_meta snapshot;
+  /// Issuances durable in a Kafka log that is lost (from its snapshot, or
+  /// what a crashed predecessor held), not in MySQL: accepted, and
+  /// published again into the current log (MySQL drops repeats by
+  /// issuance id).
+  std::vector<issuance_event> unlogged;
 };
 
 /// The actors and objects a stock actor talks to.
@@ -62,6 +70,9 @@ struct stock_deps {
   /// Where the actor publishes its figures; null in tests that do not
   /// look.
   std::shared_ptr<stock_stats> stats;
+  /// Where the actor keeps its accepted issuances for a successor; null in
+  /// tests that do not crash it.
+  std::shared_ptr<accepted_ledger> ledger;
 };
 
 /// The state of one coupon's stock actor: the remaining stock, the users who
@@ -157,7 +168,8 @@ private:
   void settle(issuance_id_t id, bool stored, int32_t partition = -1,
               int64_t offset = -1);
 
-  /// Every issuance durable in Kafka or MySQL.
+  /// Every issuance durable in Kafka or MySQL, but those being published
+  /// again.
   std::vector<issuance_event> stored_events() const;
 
   issuance reply_of(const holding& h) const;
@@ -179,11 +191,30 @@ private:
   /// Publishes every issuance in `republishing_` (again).
   void retry_republish();
 
+  /// Publishes `e` again into the current log.
+  void publish_again(const issuance_event& e);
+
+  using republish_map = std::unordered_map<issuance_id_t, user_id_t>;
+
+  /// `i` is stored in the log or committed: out of `republishing_`, into
+  /// the snapshot.
+  republish_map::iterator end_republishing(republish_map::iterator i);
+
+  /// After the log moved, starts the snapshot over on the new log once
+  /// nothing of before the move is unsettled or being published again.
+  void rebase_snapshot();
+
   /// Accepted issuances being published again into a new Kafka log, until
-  /// stored there.
-  std::unordered_map<issuance_id_t, user_id_t> republishing_;
+  /// stored there. The snapshot leaves them out until then: recovery takes
+  /// a snapshot's issuance that is not in the log's tail as committed.
+  republish_map republishing_;
   /// One of them failed: publish the rest again at the next tick.
   bool republish_due_ = false;
+  /// Reservations in flight when the log moved, until settled.
+  std::unordered_set<issuance_id_t> before_move_;
+  /// Set from the log's move until the snapshot starts over on the new
+  /// log; no snapshot is written meanwhile.
+  std::optional<snapshot_meta> moved_to_;
   /// Snapshot ticks since the last check that Redis holds the snapshot.
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
@@ -191,6 +222,7 @@ private:
   /// Holders per phase.
   std::array<uint32_t, 4> by_phase_{};
   std::shared_ptr<stock_stats> stats_;
+  std::shared_ptr<accepted_ledger> ledger_;
   struct reservation {
     user_id_t user;
     std::vector<waiter> waiters;

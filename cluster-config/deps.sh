@@ -91,6 +91,19 @@ status() {
 
 case "${1:-}" in
   start)
+    if [ $# -gt 1 ]; then
+      # Only the named ones (a test restarts the broker while mariadbd is
+      # stopped).
+      for part in "${@:2}"; do
+        case $part in
+          redis) redis_start ;;
+          mariadb) mysql_start ;;
+          kafka) kafka_start ;;
+          *) echo "unknown dependency: $part (redis, mariadb, kafka)" >&2; exit 2 ;;
+        esac
+      done
+      exit 0
+    fi
     redis_start
     mysql_start
     kafka_start
@@ -104,5 +117,5 @@ case "${1:-}" in
     rm -f "$DIBS_KAFKA_BOOTSTRAP_FILE"
     ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [redis|mariadb|kafka ...]|stop|status" >&2; exit 2 ;;
 esac

@@ -55,7 +55,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     st.tail = std::move(tail);
     stock = sys.spawn(stock_actor, std::move(st),
                       stock_deps{&sink, &resolver_ref, nullptr, stock_settings{},
-                                 nullptr});
+                                 nullptr, nullptr});
     consume_messages();
   }
 
