@@ -131,6 +131,10 @@ for name in ("rush", "sustained"):
     print(f"{name}: {rps / nginx:.2f}x nginx")
 samples = [l.split() for l in open(f"{run}/lag.txt") if len(l.split()) == 3]
 lags = [int(a) - int(w) for _, a, w in samples]
+# The sampler outlasts wrk: the rate counts up to the last sample that
+# still saw new issuances.
+while len(samples) > 2 and samples[-1][1] == samples[-2][1]:
+    samples.pop()
 if len(samples) > 1:
     t0, a0 = float(samples[0][0]), int(samples[0][1])
     t1, a1 = float(samples[-1][0]), int(samples[-1][1])
