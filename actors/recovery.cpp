@@ -65,6 +65,8 @@ bool of_lost_log(const loaded_snapshot& loaded, uint64_t epoch,
 
 size_t adopt_held(recovered_stock& st,
                   const std::vector<issuance_event>& held) {
+  if (held.empty())
+    return 0; // The usual case: no set of every holder to build.
   std::unordered_set<user_id_t> users;
   for (auto& e : st.rows)
     users.insert(e.user_id);

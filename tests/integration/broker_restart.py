@@ -28,11 +28,6 @@ import time
 import harness as h
 
 
-def pid_of(path):
-    with open(os.path.join(h.RUN_DIR, path)) as f:
-        return int(f.read().strip())
-
-
 def wait_for(what, check, timeout_s=90):
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -40,17 +35,6 @@ def wait_for(what, check, timeout_s=90):
             return
         time.sleep(0.2)
     h.fail(f"timed out waiting for {what}")
-
-
-def kill9(path):
-    pid = pid_of(path)
-    os.kill(pid, signal.SIGKILL)
-    while True:
-        try:
-            os.kill(pid, 0)
-            time.sleep(0.02)
-        except ProcessLookupError:
-            return
 
 
 def bootstrap():
@@ -142,7 +126,7 @@ def main():
     a = h.create_coupon("broker-restart-live", total)
     b = h.create_coupon("broker-restart-crashed", total)
     before = bootstrap()
-    mysqld = pid_of("mysql/mysqld.pid")
+    mysqld = h.pid_of("mariadb")
 
     # 1. A live actor and a crashed one across the broker's loss.
     os.kill(mysqld, signal.SIGSTOP)
@@ -157,7 +141,7 @@ def main():
                                  token=h.ADMIN_TOKEN)
         if status != 202:
             h.fail(f"crashing B's stock actor: {status} {body}")
-        kill9("kafka/kafka.pid")
+        h.kill9("kafka")
         # MariaDB resumes only once the node writes to the new log: the
         # writers' records of the lost log are dropped then, but for the
         # batch they were writing.
@@ -181,8 +165,8 @@ def main():
                  lambda: snapshot_holds(a, 301), 30)
         h.log("100 more issuances of A acknowledged with MariaDB stopped and "
               "in its snapshot; kill -9 of the node and the broker")
-        kill9("node/dibs.pid")
-        kill9("kafka/kafka.pid")
+        h.kill9("node")
+        h.kill9("kafka")
     finally:
         os.kill(mysqld, signal.SIGCONT)
     restart_broker(before)

@@ -24,32 +24,9 @@ import time
 import harness as h
 
 
-def pid_of(name):
-    path = {"node": "node/dibs.pid", "mariadb": "mysql/mysqld.pid",
-            "redis": "redis/redis.pid", "kafka": "kafka/kafka.pid"}[name]
-    with open(os.path.join(h.RUN_DIR, path)) as f:
-        return int(f.read().strip())
-
-
 def deps(command):
     subprocess.run(["bash", os.path.join(h.ROOT, "cluster-config", "deps.sh"),
                     command], check=True, capture_output=True)
-
-
-def wait_gone(pid, timeout_s=10):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-
-
-def kill9(name):
-    pid = pid_of(name)
-    os.kill(pid, signal.SIGKILL)
-    wait_gone(pid)
 
 
 def inject(fault, **extra):
@@ -76,7 +53,7 @@ def kill_broker(rng):
     fault ends once the node has followed it (and published again what MySQL
     lacks): losing the node as well before that is the window a replicated
     Kafka closes (docs/recovery.md), not one this test should open."""
-    kill9("kafka")
+    h.kill9("kafka")
     time.sleep(rng.uniform(0.5, 2))
     deps("start")
     with open(os.path.join(h.RUN_DIR, "kafka.bootstrap")) as f:
@@ -99,31 +76,31 @@ def crash_stock(rng):
 
 
 FAULTS = {
-    "kill -9 node, restart": lambda rng: (kill9("node"),
+    "kill -9 node, restart": lambda rng: (h.kill9("node"),
                                           time.sleep(rng.uniform(0.2, 1.5)),
                                           h.node("start")),
-    "kill -9 mariadbd, restart": lambda rng: (kill9("mariadb"),
+    "kill -9 mariadbd, restart": lambda rng: (h.kill9("mariadb"),
                                               time.sleep(rng.uniform(0.5, 2)),
                                               deps("start")),
-    "SIGSTOP mariadbd 3 s": lambda rng: (os.kill(pid_of("mariadb"), signal.SIGSTOP),
+    "SIGSTOP mariadbd 3 s": lambda rng: (os.kill(h.pid_of("mariadb"), signal.SIGSTOP),
                                          time.sleep(3),
-                                         os.kill(pid_of("mariadb"), signal.SIGCONT)),
-    "kill -9 redis-server, restart": lambda rng: (kill9("redis"),
+                                         os.kill(h.pid_of("mariadb"), signal.SIGCONT)),
+    "kill -9 redis-server, restart": lambda rng: (h.kill9("redis"),
                                                   time.sleep(rng.uniform(0.5, 2)),
                                                   deps("start")),
     "crash a stock actor": crash_stock,
     "crash a writer": lambda rng: inject("crash-writer"),
     "crash the snapshotter": lambda rng: inject("crash-snapshotter"),
     "fatal error in the Kafka producer": lambda rng: inject("producer-fatal"),
-    "SIGSTOP redis-server 2 s": lambda rng: (os.kill(pid_of("redis"), signal.SIGSTOP),
+    "SIGSTOP redis-server 2 s": lambda rng: (os.kill(h.pid_of("redis"), signal.SIGSTOP),
                                              time.sleep(2),
-                                             os.kill(pid_of("redis"), signal.SIGCONT)),
+                                             os.kill(h.pid_of("redis"), signal.SIGCONT)),
     # Longer than the producer's message timeout (5 s): deliveries fail or
     # end "possibly stored", and the stock actors resolve them from the log.
     "kill -9 the Kafka broker, restart": kill_broker,
-    "SIGSTOP the Kafka broker 7 s": lambda rng: (os.kill(pid_of("kafka"), signal.SIGSTOP),
+    "SIGSTOP the Kafka broker 7 s": lambda rng: (os.kill(h.pid_of("kafka"), signal.SIGSTOP),
                                                  time.sleep(7),
-                                                 os.kill(pid_of("kafka"), signal.SIGCONT)),
+                                                 os.kill(h.pid_of("kafka"), signal.SIGCONT)),
 }
 
 

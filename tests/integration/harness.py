@@ -5,6 +5,7 @@ the mariadb command-line client. Standard library only."""
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -194,6 +195,30 @@ def wait_drained(coupons, timeout_s=60):
         if time.time() > deadline:
             return views
         time.sleep(0.2)
+
+
+PID_FILES = {"node": "node/dibs.pid", "mariadb": "mysql/mysqld.pid",
+             "redis": "redis/redis.pid", "kafka": "kafka/kafka.pid"}
+
+
+def pid_of(name):
+    """The pid of a process the test scripts started: node, mariadb, redis
+    or kafka."""
+    with open(os.path.join(RUN_DIR, PID_FILES[name])) as f:
+        return int(f.read().strip())
+
+
+def kill9(name, timeout_s=10):
+    """kill -9 of `name` (see pid_of); returns once it is gone."""
+    pid = pid_of(name)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
 
 
 def fail(message):

@@ -19,7 +19,6 @@ every answer the clients got.
 import argparse
 import os
 import re
-import signal
 import subprocess
 import time
 
@@ -33,18 +32,6 @@ def redis(*args):
     return subprocess.run(["redis-cli", "-p", REDIS_PORT, *map(str, args)],
                           check=True, capture_output=True,
                           text=True).stdout.strip()
-
-
-def kill9_node():
-    with open(os.path.join(h.RUN_DIR, "node", "dibs.pid")) as f:
-        pid = int(f.read().strip())
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(500):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
 
 
 def metric(text, name, labels):
@@ -88,7 +75,7 @@ def main():
 
     def step(at, title, damage, check):
         time.sleep(max(0, started + at - time.time()))
-        kill9_node()
+        h.kill9("node")
         note = damage()
         snap, mysql, lines = restart_and_count()
         h.log(f"{time.time() - started:5.1f} s  kill -9 node; {title}{note}: "
