@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "actors/defaults.hpp"
 #include "actors/protocol.hpp"
 
@@ -31,6 +33,7 @@ config::config()
     kafka_topic(d::kafka::topic),
     kafka_group_id(d::kafka::group_id),
     kafka_message_timeout_ms(d::kafka::message_timeout_ms),
+    kafka_request_timeout_ms(d::kafka::request_timeout_ms),
     kafka_linger_ms(d::kafka::linger_ms),
     kafka_session_timeout_ms(d::kafka::session_timeout_ms),
     kafka_fetch_wait_max_ms(d::kafka::fetch_wait_max_ms),
@@ -100,13 +103,17 @@ config::config()
     .add(kafka_group_id, "group-id", "consumer group of the writers")
     .add(kafka_message_timeout_ms, "message-timeout-ms",
          "producer gives up on a record after this")
+    .add(kafka_request_timeout_ms, "request-timeout-ms",
+         "producer fails (and retries) a request unanswered this long; "
+         "below message-timeout-ms and resolve-grace-ms")
     .add(kafka_linger_ms, "linger-ms", "producer batching delay")
     .add(kafka_session_timeout_ms, "session-timeout-ms",
          "consumer group session timeout")
     .add(kafka_fetch_wait_max_ms, "fetch-wait-max-ms",
          "longest a writer's fetch waits for new records")
     .add(kafka_resolve_grace_ms, "resolve-grace-ms",
-         "wait before searching the log for a possibly stored record");
+         "wait before searching the log for a possibly stored record; "
+         "above request-timeout-ms");
   opt_group{custom_options_, "mysql"}
     .add(mysql_host, "host", "MySQL/MariaDB host")
     .add(mysql_port, "port", "MySQL/MariaDB TCP port")
@@ -159,6 +166,28 @@ config::config()
   register_message_types(*this);
 }
 
+std::string config::check() const {
+  // A record reported "possibly stored" may still be appended by the last
+  // produce request that carried it, until that request times out: the log
+  // is searched only after that, or a unit held in the log would go back to
+  // the stock and be sold twice.
+  if (kafka_resolve_grace_ms <= kafka_request_timeout_ms)
+    return fmt::format("kafka.resolve-grace-ms ({}) must exceed "
+                       "kafka.request-timeout-ms ({}): a possibly stored "
+                       "record can land in the log until its request times "
+                       "out",
+                       kafka_resolve_grace_ms, kafka_request_timeout_ms);
+  // Otherwise a request that is merely slow ends its records' delivery
+  // without a retry, as "possibly stored", and every such issuance waits
+  // for the resolver.
+  if (kafka_message_timeout_ms <= kafka_request_timeout_ms)
+    return fmt::format("kafka.message-timeout-ms ({}) must exceed "
+                       "kafka.request-timeout-ms ({}): a slow request must "
+                       "be retried before its records are given up",
+                       kafka_message_timeout_ms, kafka_request_timeout_ms);
+  return {};
+}
+
 caf::expected<cluster_map> config::cluster() const {
   return cluster_map::from_config(content,
                                   static_cast<uint32_t>(cluster_shards),
@@ -189,6 +218,7 @@ caf::expected<kafka_settings> config::kafka() const {
   s.topic = kafka_topic;
   s.group_id = kafka_group_id;
   s.message_timeout_ms = static_cast<int>(kafka_message_timeout_ms);
+  s.request_timeout_ms = static_cast<int>(kafka_request_timeout_ms);
   s.linger_ms = static_cast<int>(kafka_linger_ms);
   s.session_timeout_ms = static_cast<int>(kafka_session_timeout_ms);
   s.fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms);

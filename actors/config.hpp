@@ -19,6 +19,10 @@ class config : public caf::actor_system_config {
 public:
   config();
 
+  /// Why the options, each valid alone, break a relation between them; an
+  /// empty text when they do not. The node refuses to start on one.
+  std::string check() const;
+
   std::string http_address;
   uint16_t http_port;
   std::string http_admin_address;
@@ -41,6 +45,7 @@ public:
   std::string kafka_topic;
   std::string kafka_group_id;
   size_t kafka_message_timeout_ms;
+  size_t kafka_request_timeout_ms;
   size_t kafka_linger_ms;
   size_t kafka_session_timeout_ms;
   size_t kafka_fetch_wait_max_ms;

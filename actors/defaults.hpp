@@ -46,13 +46,16 @@ constexpr const char* bootstrap_file = ".run/kafka.bootstrap";
 constexpr const char* topic = "dibs.issuance";
 constexpr const char* group_id = "dibs-writers";
 constexpr size_t message_timeout_ms = 5'000;
+/// librdkafka's request.timeout.ms (30 s by default): a produce request
+/// unanswered this long fails and is retried within the message timeout.
+constexpr size_t request_timeout_ms = 1'500;
 constexpr size_t linger_ms = 2;
 constexpr size_t session_timeout_ms = 6'000;
 /// The embedded broker answers a fetch only when this expires, even when
 /// records arrive meanwhile: it bounds how late writers see new records.
 constexpr size_t fetch_wait_max_ms = 10;
 /// After a "possibly stored" delivery report, wait this long before the log
-/// is searched; must exceed the producer's request timeout.
+/// is searched; must exceed `request_timeout_ms` (config::check).
 constexpr size_t resolve_grace_ms = 2'000;
 } // namespace kafka
 

@@ -139,6 +139,18 @@ void introspection::render(std::string& out) const {
     out += fmt::format("dibs_issue_outcomes_total{{outcome=\"{}\"}} {}\n",
                        to_string(static_cast<issue_outcome>(i)), n);
   }
+  render_family(out, "dibs_resolutions_total", "counter",
+                "Possibly stored issuances the log settled, by whether it "
+                "held them.");
+  uint64_t found = 0;
+  uint64_t missing = 0;
+  for (auto& s : stock) {
+    found += s->resolved_stored.load(relaxed);
+    missing += s->resolved_not_stored.load(relaxed);
+  }
+  out += fmt::format("dibs_resolutions_total{{stored=\"true\"}} {}\n"
+                     "dibs_resolutions_total{{stored=\"false\"}} {}\n",
+                     found, missing);
   render_family(out, "dibs_stock_remaining", "gauge",
                 "Stock left per coupon.");
   for (auto& s : stock)

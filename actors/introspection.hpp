@@ -86,6 +86,10 @@ public:
   std::atomic<epoch_ms> snapshot_at{0};
   std::atomic<uint32_t> restarts{0};
   std::array<std::atomic<uint64_t>, issue_outcome_count> outcomes{};
+  /// "Possibly stored" reservations the log settled: found (stored) or not
+  /// (the unit went back).
+  std::atomic<uint64_t> resolved_stored{0};
+  std::atomic<uint64_t> resolved_not_stored{0};
 
   /// Counts an answer and keeps it among the recent ones.
   void record(issue_outcome x, user_id_t user, epoch_ms now);

@@ -431,7 +431,7 @@ caf::error node::start() {
                metrics_.recovered_from_mysql.load(), rows_total, tail_total,
                took);
   store_ = sys_.spawn<caf::detached>(
-    store_actor, cfg_.mysql(), kafka(),
+    store_actor, cfg_.mysql(), kafka(), cfg_.redis(),
     [this](const coupon& c, int64_t position) { on_created(c, position); },
     [this](const coupon& c, int64_t position) { this->serve(c, position); },
     [this](coupon_id_t id) { return lacks(id); },

@@ -155,7 +155,15 @@ using holdings_atom = caf::atom_constant<caf::atom("holdings")>;
 /// (kafka_atom, kafka_settings): Kafka moved; use these settings.
 using kafka_atom = caf::atom_constant<caf::atom("kafka")>;
 
-/// (ready_atom, reply_to<bool>): are MySQL and Kafka reachable?
+/// Which dependencies answered a readiness check. MySQL and Kafka are on the
+/// issuing path; Redis is not (without it only snapshots wait).
+struct readiness {
+  bool mysql = false;
+  bool kafka = false;
+  bool redis = false;
+};
+
+/// (ready_atom, reply_to<readiness>): which dependencies are reachable?
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
 
 /// (scan_atom): in a cluster, look for coupons other nodes created.
@@ -173,5 +181,5 @@ void register_message_types(caf::actor_system_config& cfg);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::issuance>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::coupon_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<std::vector<dibs::user_coupon>>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<bool>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::readiness>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::kafka_settings)

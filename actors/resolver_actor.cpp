@@ -8,7 +8,66 @@ namespace {
 
 constexpr int scan_timeout_ms = 10'000;
 
+/// The reads over the node's MySQL store and Kafka scanner.
+class store_reads : public issuance_reads {
+public:
+  store_reads(mysql_store& store, kafka_log& scanner)
+    : store_(store), scanner_(scanner) {
+    // Empty.
+  }
+
+  caf::expected<std::pair<int32_t, int64_t>>
+  written(coupon_id_t coupon) override {
+    auto positions = stored_positions(store_, scanner_, scan_timeout_ms);
+    if (!positions)
+      return std::move(positions.error());
+    auto p = partition_of(coupon, static_cast<int32_t>(positions->size()));
+    return std::make_pair(p, (*positions)[p]);
+  }
+
+  caf::expected<bool> committed(issuance_id_t id) override {
+    return store_.has_issuance(id);
+  }
+
+  caf::expected<std::vector<issuance_event>>
+  read_from(coupon_id_t coupon, int32_t partition, int64_t offset) override {
+    auto records = scanner_.read_to_end(partition, offset, scan_timeout_ms);
+    if (!records)
+      return std::move(records.error());
+    std::vector<issuance_event> result;
+    for (auto& r : *records)
+      if (r.event && r.event->coupon_id == coupon)
+        result.push_back(*r.event);
+    return result;
+  }
+
+private:
+  mysql_store& store_;
+  kafka_log& scanner_;
+};
+
 } // namespace
+
+caf::expected<bool> find_issuance(issuance_reads& reads,
+                                  const issuance_event& event) {
+  auto from = reads.written(event.coupon_id);
+  if (!from)
+    return std::move(from.error());
+  auto in_mysql = reads.committed(event.issuance_id);
+  if (!in_mysql)
+    return std::move(in_mysql.error());
+  if (*in_mysql)
+    return true;
+  // Only the coupon's partition: with the writers behind (MySQL was down),
+  // reading all of them took tens of seconds on the embedded broker.
+  auto tail = reads.read_from(event.coupon_id, from->first, from->second);
+  if (!tail)
+    return std::move(tail.error());
+  for (auto& e : *tail)
+    if (e.issuance_id == event.issuance_id)
+      return true;
+  return false;
+}
 
 caf::expected<bool> resolver_state::find(const issuance_event& event) {
   if (!store) {
@@ -23,21 +82,8 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
       return std::move(l.error());
     scanner = std::move(*l);
   }
-  auto in_mysql = store->has_issuance(event.issuance_id);
-  if (!in_mysql)
-    return std::move(in_mysql.error());
-  if (*in_mysql)
-    return true;
-  // Only the coupon's partition: with the writers behind (MySQL was down),
-  // reading all of them took tens of seconds on the embedded broker.
-  auto tail = unwritten_tail(*store, *scanner, event.coupon_id,
-                             scan_timeout_ms);
-  if (!tail)
-    return std::move(tail.error());
-  for (auto& e : *tail)
-    if (e.issuance_id == event.issuance_id)
-      return true;
-  return false;
+  store_reads reads{*store, *scanner};
+  return find_issuance(reads, event);
 }
 
 caf::behavior resolver_actor(caf::stateful_actor<resolver_state>* self,

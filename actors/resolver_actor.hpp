@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -12,11 +13,39 @@
 
 namespace dibs {
 
+/// The three reads that tell whether an issuance is stored, each a separate
+/// call to MySQL or Kafka: writers may commit between any two of them.
+class issuance_reads {
+public:
+  virtual ~issuance_reads() = default;
+
+  /// Where the writers stand in the coupon's partition: its partition and
+  /// the offset stored in MySQL (with the rows, in one transaction) from
+  /// which on nothing is committed yet.
+  virtual caf::expected<std::pair<int32_t, int64_t>>
+  written(coupon_id_t coupon) = 0;
+
+  /// Whether MySQL holds a row with this issuance id.
+  virtual caf::expected<bool> committed(issuance_id_t id) = 0;
+
+  /// The coupon's events in `partition` from `offset` to the high watermark.
+  virtual caf::expected<std::vector<issuance_event>>
+  read_from(coupon_id_t coupon, int32_t partition, int64_t offset) = 0;
+};
+
+/// Whether `event` is stored, in MySQL or in the log. The order of the reads
+/// makes the answer immune to writers committing meanwhile: the offset is
+/// read first, so a record below it was committed before MySQL is asked,
+/// and a record at or past it is in the part of the log read last. (Asking
+/// MySQL first lets a commit between the two reads move the offset past the
+/// record: neither read sees it, and a stored unit would be sold again.)
+caf::expected<bool> find_issuance(issuance_reads& reads,
+                                  const issuance_event& event);
+
 /// Answers "is this issuance in the log?" for deliveries whose outcome the
-/// producer could not tell (possibly stored). It looks in MySQL first (the
-/// writers may have committed it already), then reads every partition of
-/// the issuance topic from the writers' stored offsets to the high watermark
-/// and searches for the issuance id. Runs detached: its calls block.
+/// producer could not tell (possibly stored), with `find_issuance` over
+/// MySQL and the coupon's partition of the issuance topic. Runs detached:
+/// its calls block.
 struct resolver_state {
   static inline const char* name = "dibs.resolver";
 

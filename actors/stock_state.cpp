@@ -354,6 +354,9 @@ void stock_state::on_resolve_due(issuance_id_t id) {
 void stock_state::on_resolved(issuance_id_t id, bool found) {
   spdlog::info("coupon {}: issuance {} resolved as {}", info_.id, id,
                found ? "stored" : "not stored");
+  if (stats_)
+    (found ? stats_->resolved_stored : stats_->resolved_not_stored)
+      .fetch_add(1, std::memory_order_relaxed);
   settle(id, found);
   snap_.on_unresolved_settled();
 }
@@ -367,6 +370,15 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   in_flight_.erase(i);
   auto moved = before_move_.erase(id) > 0;
   auto h = holders_.find(res.user);
+  if (!stored && h->second.state == phase::issued) {
+    // A commit notice came first: the row is in MySQL, whatever the
+    // producer or the resolver says later. A row is never given back as
+    // stock.
+    spdlog::error("coupon {}: issuance {} reported not stored, but MySQL "
+                  "holds it; kept",
+                  info_.id, id);
+    stored = true;
+  }
   if (!stored) {
     // Definitely not in the log: the unit goes back to the stock.
     log_event(spdlog::level::debug, "issuance.released",

@@ -84,35 +84,39 @@ caf::expected<std::vector<user_coupon>> store_state::holdings(user_id_t user) {
   return std::move(*rows);
 }
 
-bool store_state::ready() {
-  if (connect() || !store->execute("DO 1")) {
+readiness store_state::ready() {
+  readiness result;
+  result.mysql = !connect() && store->execute("DO 1");
+  if (!result.mysql)
     store.reset();
-    return false;
-  }
   if (!log) {
-    auto l = kafka_log::scanner(kafka);
-    if (!l)
-      return false;
-    log = std::move(*l);
+    if (auto l = kafka_log::scanner(kafka))
+      log = std::move(*l);
   }
   // The topic's metadata comes from a broker: Kafka answers.
   constexpr int kafka_check_timeout_ms = 1000;
-  if (!log->partitions(kafka_check_timeout_ms)) {
+  result.kafka = log && log->partitions(kafka_check_timeout_ms);
+  if (!result.kafka)
     log.reset();
-    return false;
+  if (!redis_conn || redis_conn->broken()) {
+    redis_conn.reset();
+    if (auto c = redis_client::connect(redis))
+      redis_conn = std::move(*c);
   }
-  return true;
+  result.redis = redis_conn && redis_conn->command({"PING"});
+  return result;
 }
 
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql,
-                          kafka_settings kafka,
+                          kafka_settings kafka, redis_settings redis,
                           store_state::spawn_fn created,
                           store_state::spawn_fn serve,
                           std::function<bool(coupon_id_t)> lacks,
                           std::optional<coupon_id_t> newest) {
   self->state.mysql = std::move(mysql);
   self->state.kafka = std::move(kafka);
+  self->state.redis = std::move(redis);
   self->state.created = std::move(created);
   self->state.serve = std::move(serve);
   self->state.lacks = std::move(lacks);
@@ -138,7 +142,7 @@ caf::behavior store_actor(caf::stateful_actor<store_state>* self,
         reply_to<std::vector<user_coupon>>& r) {
       r.fn(self->state.holdings(user));
     },
-    [=](ready_atom, reply_to<bool>& r) { r.fn(self->state.ready()); },
+    [=](ready_atom, reply_to<readiness>& r) { r.fn(self->state.ready()); },
     [=](kafka_atom, const kafka_settings& next) {
       self->state.kafka = next;
       self->state.log.reset();

@@ -11,6 +11,7 @@
 #include "actors/protocol.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
+#include "persistence/redis_client.hpp"
 
 namespace dibs {
 
@@ -57,16 +58,18 @@ struct store_state {
 
   caf::expected<std::vector<user_coupon>> holdings(user_id_t user);
 
-  /// True when MySQL and Kafka answer. Redis is not asked: without it the
-  /// node issues on, only its snapshots wait.
-  bool ready();
+  /// Asks MySQL, Kafka and Redis whether they answer.
+  readiness ready();
+
+  redis_settings redis;
+  std::unique_ptr<redis_client> redis_conn;
 };
 
 /// With `newest` (in a cluster), it scans MySQL for coupons other nodes
 /// created every second, and takes (adopt_atom, coupon_id_t) -> bool.
 caf::behavior store_actor(caf::stateful_actor<store_state>* self,
                           mysql_settings mysql,
-                          kafka_settings kafka,
+                          kafka_settings kafka, redis_settings redis,
                           store_state::spawn_fn created,
                           store_state::spawn_fn serve,
                           std::function<bool(coupon_id_t)> lacks,

@@ -177,7 +177,7 @@ std::optional<std::string> check_integrity(mysql_store& db,
     out.checks.push_back(make_check(
       "no_phantoms",
       "every row is a pair a client was told was issued, or whose request "
-      "got no decision (503, timeout)",
+      "got no decision (503 OUTCOME_UNKNOWN, timeout, lost connection)",
       phantoms));
 
     offenders client;

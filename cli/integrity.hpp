@@ -48,7 +48,8 @@ struct integrity_report {
   std::vector<coupon_facts> coupons;
   int64_t rows = 0;
   int64_t distinct_users = 0;
-  /// Rows whose request got no decision (503, timeout): resolved by the log.
+  /// Rows whose request got no decision (503 OUTCOME_UNKNOWN, timeout, lost
+  /// connection): resolved by the log.
   int64_t rows_of_undecided = 0;
 
   bool passed() const;

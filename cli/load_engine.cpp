@@ -41,7 +41,8 @@ const char* to_string(outcome x) {
   static constexpr const char* names[] = {
     "accepted",        "issued",       "sold_out",     "already_issued",
     "not_open",        "closed",       "coupon_not_found", "bad_request",
-    "rate_limited",    "unavailable",  "other_status", "timeout",
+    "rate_limited",    "unavailable",  "outcome_unknown", "other_status",
+    "timeout",
     "transport_error", "status_accepted", "status_issued",
     "status_not_issued"};
   static_assert(std::size(names) == outcome_count);
@@ -49,8 +50,10 @@ const char* to_string(outcome x) {
 }
 
 bool undecided(outcome x) {
-  return x == outcome::unavailable || x == outcome::other_status
-         || x == outcome::timeout || x == outcome::transport_error;
+  // A 503 UNAVAILABLE is a definite "no": a row for it is a phantom. Only an
+  // answer saying the outcome is unknown, or none at all, leaves it open.
+  return x == outcome::outcome_unknown || x == outcome::timeout
+         || x == outcome::transport_error;
 }
 
 void ledger::accept(pair_key pair, uint64_t issuance_id) {
@@ -522,7 +525,10 @@ void vu::handle_issue(int status, std::string_view body) {
     case 404: o = outcome::coupon_not_found; break;
     case 400: o = outcome::bad_request; break;
     case 429: o = outcome::rate_limited; break;
-    case 503: o = outcome::unavailable; break;
+    case 503:
+      o = contains(body, "OUTCOME_UNKNOWN") ? outcome::outcome_unknown
+                                            : outcome::unavailable;
+      break;
     default: break;
   }
   if (undecided(o))
@@ -541,7 +547,8 @@ void vu::handle_status(int status, std::string_view body) {
   else if (status == 404)
     o = outcome::status_not_issued;
   else if (status == 503)
-    o = outcome::unavailable;
+    o = contains(body, "OUTCOME_UNKNOWN") ? outcome::outcome_unknown
+                                          : outcome::unavailable;
   w_.record(endpoint_, o, status, t0_);
   if (o == outcome::status_accepted && polls_ < w_.plan().max_polls)
     return after(w_.plan().poll_interval, &vu::poll);

@@ -37,7 +37,9 @@ enum class outcome : uint8_t {
   coupon_not_found, // 404 COUPON_NOT_FOUND
   bad_request,      // 400
   rate_limited,     // 429
-  unavailable,      // 503
+  unavailable,      // 503 UNAVAILABLE, NOT_READY, OVERLOADED: definitely not
+                    // issued
+  outcome_unknown,  // 503 OUTCOME_UNKNOWN: may or may not have been issued
   other_status,     // any other status
   timeout,          // no answer within the request timeout
   transport_error,  // refused, reset or garbled connection
@@ -45,7 +47,7 @@ enum class outcome : uint8_t {
   status_issued,    // 200 status ISSUED
   status_not_issued,// 404 NOT_ISSUED
 };
-constexpr size_t outcome_count = 16;
+constexpr size_t outcome_count = 17;
 const char* to_string(outcome x);
 
 /// Whether an outcome leaves it open if the issuance happened.
@@ -71,8 +73,10 @@ struct ledger {
   /// Pairs answered with an issuance (202, 201, or ALREADY_ISSUED naming
   /// the existing one), with its id.
   std::unordered_map<pair_key, uint64_t, pair_hash> accepted;
-  /// Pairs with an issue request that decided nothing (503, timeout, lost
-  /// connection, 5xx): a row for them is neither required nor a phantom.
+  /// Pairs with an issue request whose outcome is unknown (503
+  /// OUTCOME_UNKNOWN, no answer within the timeout, a lost connection): a
+  /// row for them is neither required nor a phantom. A definite "no" (503
+  /// UNAVAILABLE, any other status) is not here: a row for it is a phantom.
   std::unordered_set<pair_key, pair_hash> undecided;
   /// Pairs the clients were told two different issuance ids for.
   struct conflict {

@@ -31,6 +31,7 @@ status status_of(ec code) {
     case ec::not_ready:
     case ec::storage_failure:
     case ec::overloaded:
+    case ec::outcome_unknown:
       return status::service_unavailable;
     case ec::uri_too_long:
       return status::uri_too_long;
@@ -44,10 +45,27 @@ status status_of(ec code) {
   return status::internal_server_error;
 }
 
+const char* default_message(ec code) {
+  switch (code) {
+    case ec::sold_out: return "the coupon is sold out";
+    case ec::already_issued: return "the user already holds this coupon";
+    case ec::not_open: return "the coupon is not open yet";
+    case ec::closed: return "the coupon is closed";
+    case ec::coupon_not_found: return "no such coupon";
+    case ec::not_issued: return "the user holds no such issuance";
+    case ec::outcome_unknown:
+      return "no answer in time: the request may have taken effect; "
+             "retrying is safe";
+    default: return "temporarily unavailable, retry later";
+  }
+}
+
 ec code_of(const caf::error& err) {
   if (err.category() == caf::atom("dibs"))
     return static_cast<ec>(err.code());
-  return ec::unavailable;
+  // A CAF error (a request timed out, its receiver went away) means no
+  // answer came: what the request did is not known.
+  return ec::outcome_unknown;
 }
 
 } // namespace dibs

@@ -7,6 +7,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "gateway/http_errors.hpp"
+
 namespace dibs {
 
 namespace beast = boost::beast;
@@ -142,8 +144,10 @@ void http_session::on_answer(uint64_t seq, http_response res) {
 void http_session::on_deadline(uint64_t seq, beast::error_code err) {
   if (err || seq != seq_ || answered_)
     return;
-  on_answer(seq, routes::error_response(ec::unavailable,
-                                        "no answer in time, retry later"));
+  // The request went to an actor and may yet take effect there: not a
+  // "no", an unknown outcome (a retry learns it).
+  on_answer(seq, routes::error_response(
+                  ec::outcome_unknown, default_message(ec::outcome_unknown)));
 }
 
 void http_session::do_write(http_response res, bool close) {

@@ -175,6 +175,10 @@ int main(int argc, char** argv) {
   }
   if (cfg.cli_helptext_printed)
     return 0;
+  if (auto why = cfg.check(); !why.empty()) {
+    std::cerr << "dibs: bad options: " << why << std::endl;
+    return 2;
+  }
   if (auto err = setup_logging(cfg.log_format, cfg.log_level)) {
     std::cerr << "dibs: " << caf::to_string(err) << std::endl;
     return 2;

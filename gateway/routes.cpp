@@ -7,6 +7,7 @@
 
 #include <caf/make_message.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -63,18 +64,6 @@ std::string issuance_json(const issuance& x) {
                      to_string(x.status), format_time(x.event.issued_at));
 }
 
-const char* message_of(ec code) {
-  switch (code) {
-    case ec::sold_out: return "the coupon is sold out";
-    case ec::already_issued: return "the user already holds this coupon";
-    case ec::not_open: return "the coupon is not open yet";
-    case ec::closed: return "the coupon is closed";
-    case ec::coupon_not_found: return "no such coupon";
-    case ec::not_issued: return "the user holds no such issuance";
-    default: return "temporarily unavailable, retry later";
-  }
-}
-
 /// Renders an actor's error, with the existing issuance id for
 /// ALREADY_ISSUED.
 http_response actor_error(const caf::error& err) {
@@ -83,9 +72,9 @@ http_response actor_error(const caf::error& err) {
     return json_response(
       status_of(code),
       fmt::format(R"({{"code":"{}","message":"{}","issuanceId":{}}})",
-                  to_string(code), message_of(code),
+                  to_string(code), default_message(code),
                   err.context().get_as<uint64_t>(0)));
-  return routes::error_response(code, message_of(code));
+  return routes::error_response(code, default_message(code));
 }
 
 /// Compares every byte whatever the first difference, so the time taken does
@@ -486,13 +475,26 @@ void routes::readyz(respond_fn done) {
   if (!node_.writers_assigned())
     return done(error_response(ec::not_ready,
                                "writers are joining their consumer group"));
+  // Ready when what issuing needs answers; without Redis the node issues on
+  // and only its snapshots wait, so Redis is named as degraded instead.
   caf::anon_send(node_.store(), ready_atom::value,
-                 reply_to<bool>{[done](caf::expected<bool> res) {
-                   if (!res || !*res)
+                 reply_to<readiness>{[done](caf::expected<readiness> res) {
+                   if (!res)
                      return done(error_response(ec::not_ready,
-                                                "MySQL or Kafka unreachable"));
+                                                "readiness check failed"));
+                   std::vector<std::string> down;
+                   for (auto [name, up] : {std::pair{"mysql", res->mysql},
+                                           std::pair{"kafka", res->kafka},
+                                           std::pair{"redis", res->redis}})
+                     if (!up)
+                       down.push_back(name);
+                   if (!res->mysql || !res->kafka)
+                     return done(error_response(
+                       ec::not_ready, fmt::format("unreachable: {}",
+                                                  fmt::join(down, ", "))));
                    done(json_response(http::status::ok,
-                                      json{{"status", "ready"}}));
+                                      json{{"status", "ready"},
+                                           {"degraded", std::move(down)}}));
                  }});
 }
 

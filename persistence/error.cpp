@@ -25,6 +25,7 @@ const char* to_string(ec code) {
     case ec::version_not_supported: return "HTTP_VERSION_NOT_SUPPORTED";
     case ec::rate_limited: return "RATE_LIMITED";
     case ec::overloaded: return "OVERLOADED";
+    case ec::outcome_unknown: return "OUTCOME_UNKNOWN";
   }
   return "UNKNOWN";
 }

@@ -38,7 +38,9 @@ enum class ec : uint8_t {
   method_not_allowed,
   /// The request body exceeds the configured limit.
   body_too_large,
-  /// A dependency (Kafka, MySQL) failed or the request timed out; retry later.
+  /// A dependency (Kafka, MySQL) failed, or the coupon's node is down: the
+  /// request definitely changed nothing (a reservation it made went back to
+  /// the stock); retry later.
   unavailable,
   /// The node is starting or stopping and does not take requests yet.
   not_ready,
@@ -54,6 +56,11 @@ enum class ec : uint8_t {
   rate_limited,
   /// The node is saturated: too many requests in flight or connections.
   overloaded,
+  /// No answer came in time (the HTTP session's answer deadline, a forwarded
+  /// request that timed out or whose node went away): the request may or
+  /// may not have taken effect. Retrying is safe, since a user holds at most
+  /// one issuance per coupon; the retry learns the outcome.
+  outcome_unknown,
 };
 
 /// The wire name of a code, as sent in `{"code": ...}` bodies.

@@ -73,6 +73,9 @@ kafka_producer::make(const kafka_settings& s) {
     {"acks", "all"},
     {"linger.ms", std::to_string(s.linger_ms)},
     {"message.timeout.ms", std::to_string(s.message_timeout_ms)},
+    // Set, not left at librdkafka's 30 s: how long a possibly stored record
+    // can still land bounds the resolver's grace (config::check).
+    {"request.timeout.ms", std::to_string(s.request_timeout_ms)},
     {"queue.buffering.max.messages", "1000000"},
     // Small produce requests must not wait for Nagle's algorithm: every
     // client waits for its record's acknowledgement.

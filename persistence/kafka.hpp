@@ -30,6 +30,9 @@ struct kafka_settings {
   std::string group_id = "dibs-writers";
   /// How long librdkafka may try to deliver a record before reporting it.
   int message_timeout_ms = 5000;
+  /// How long a produce request may wait for its answer before it fails
+  /// and is retried (librdkafka's request.timeout.ms).
+  int request_timeout_ms = 1500;
   /// Producer batching delay; 0 sends at once.
   int linger_ms = 2;
   /// The embedded broker's group rejoin waits this minus 1 s after a member

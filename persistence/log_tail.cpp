@@ -25,23 +25,6 @@ stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms) {
   return result;
 }
 
-caf::expected<std::vector<issuance_event>>
-unwritten_tail(mysql_store& store, kafka_log& scanner, coupon_id_t coupon,
-               int timeout_ms) {
-  auto positions = stored_positions(store, scanner, timeout_ms);
-  if (!positions)
-    return std::move(positions.error());
-  auto p = partition_of(coupon, static_cast<int32_t>(positions->size()));
-  auto records = scanner.read_to_end(p, (*positions)[p], timeout_ms);
-  if (!records)
-    return std::move(records.error());
-  std::vector<issuance_event> result;
-  for (auto& r : *records)
-    if (r.event && r.event->coupon_id == coupon)
-      result.push_back(*r.event);
-  return result;
-}
-
 caf::expected<std::map<int32_t, int64_t>>
 unwritten_by_partition(mysql_store& store, kafka_log& scanner, int timeout_ms) {
   auto positions = stored_positions(store, scanner, timeout_ms);

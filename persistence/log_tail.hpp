@@ -15,14 +15,6 @@ namespace dibs {
 caf::expected<std::map<int32_t, int64_t>>
 stored_positions(mysql_store& store, kafka_log& scanner, int timeout_ms);
 
-/// The issuance events of `coupon` in Kafka that the writers have not
-/// committed to MySQL yet: the coupon's partition read from the offset
-/// stored in `writer_offsets` for this log (from its start when none is) to
-/// its high watermark.
-caf::expected<std::vector<issuance_event>>
-unwritten_tail(mysql_store& store, kafka_log& scanner, coupon_id_t coupon,
-               int timeout_ms);
-
 /// How many records lie between the writers' stored offsets and the high
 /// watermarks, per partition: the writers' lag, 0 once they drained Kafka.
 caf::expected<std::map<int32_t, int64_t>>

@@ -2,6 +2,7 @@
 
 #include "actors/resolver_actor.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include <caf/test/unit_test.hpp>
@@ -70,3 +71,58 @@ CAF_TEST(record_already_written_to_mysql_is_found) {
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+/// A log of one partition and the writers' MySQL, where the writer commits
+/// everything it has not written yet right after the resolver's first read,
+/// whichever read that is.
+struct committing_reads : issuance_reads {
+  std::vector<issuance_event> log;
+  size_t written_offset = 0;
+  std::vector<issuance_id_t> rows;
+  int reads = 0;
+
+  void after_read() {
+    if (++reads != 1)
+      return;
+    for (; written_offset < log.size(); ++written_offset)
+      rows.push_back(log[written_offset].issuance_id);
+  }
+
+  caf::expected<std::pair<int32_t, int64_t>> written(coupon_id_t) override {
+    auto result = std::make_pair(int32_t{0},
+                                 static_cast<int64_t>(written_offset));
+    after_read();
+    return result;
+  }
+
+  caf::expected<bool> committed(issuance_id_t id) override {
+    auto result = std::find(rows.begin(), rows.end(), id) != rows.end();
+    after_read();
+    return result;
+  }
+
+  caf::expected<std::vector<issuance_event>>
+  read_from(coupon_id_t, int32_t, int64_t offset) override {
+    std::vector<issuance_event> result(log.begin() + offset, log.end());
+    after_read();
+    return result;
+  }
+};
+
+} // namespace
+
+CAF_TEST(record_committed_between_the_reads_is_found) {
+  // The record is past the writers' offset when the lookup starts, and a
+  // writer commits it (moving the offset past it) between two reads.
+  committing_reads reads;
+  for (uint32_t seq = 1; seq <= 3; ++seq)
+    reads.log.push_back(issuance_event{make_issuance_id(7, seq), 7, 100 + seq,
+                                       now_ms()});
+  reads.written_offset = 1;
+  auto found = find_issuance(reads, reads.log[2]);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+  CAF_CHECK_EQUAL(reads.written_offset, 3u);
+}

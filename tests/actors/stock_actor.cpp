@@ -239,6 +239,40 @@ CAF_TEST(unknown_outcome_missing_from_log_gives_stock_back) {
   CAF_CHECK(issue_stored(2));
 }
 
+CAF_TEST(committed_holder_is_never_given_back) {
+  // The writers commit the record while its outcome is being resolved, and
+  // a "not stored" answer comes after that: the row stands.
+  spawn_coupon(1);
+  send_issue(1);
+  report(0, delivery_outcome::unknown);
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[0].event});
+  consume_messages();
+  in_log = false;
+  sched.trigger_timeout();
+  expect((resolve_atom, issuance_id_t), to(stock));
+  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((bool), from(resolver).to(stock).with(false));
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::issued);
+  CAF_CHECK_EQUAL(view().remaining, 0u);
+  CAF_CHECK_EQUAL(code_of(issue_stored(2)), ec::sold_out);
+}
+
+CAF_TEST(committed_holder_survives_a_late_failure_report) {
+  spawn_coupon(1);
+  send_issue(1);
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[0].event});
+  consume_messages();
+  report(0, delivery_outcome::failed);
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK_EQUAL(view().remaining, 0u);
+  CAF_CHECK_EQUAL(code_of(issue_stored(2)), ec::sold_out);
+}
+
 CAF_TEST(wait_answers_issued_once_committed) {
   spawn_coupon(10);
   send_issue(5, true);

@@ -28,7 +28,8 @@ def main():
     status, body, _ = h.call("GET", "/healthz")
     expect("healthz 200", status == 200 and body == {"status": "ok"}, body)
     status, body, _ = h.call("GET", "/readyz")
-    expect("readyz 200", status == 200 and body == {"status": "ready"}, body)
+    expect("readyz 200", status == 200
+           and body == {"status": "ready", "degraded": []}, body)
 
     status, c, _ = h.call("POST", "/api/coupons",
                           {"name": "contract", "discount": 500,
