@@ -28,22 +28,72 @@ dibs_node_args() {
        ${DIBS_NODE_ARGS:-}
 }
 
+# Does process $1 run? `kill -0` alone is not enough: a process killed with
+# kill -9 stays a zombie until its parent (often pid 1, which reaps orphans
+# late on some machines and containers) reaps it, and kill -0 succeeds on a
+# zombie for that time (about 1.5 s here). So the state field of
+# /proc/PID/stat decides as well: Z (zombie) or X (dead) count as not
+# running, and so does a missing /proc entry. The state comes after the
+# command name in parentheses, which may itself hold spaces and parentheses,
+# so it is read after the last ") ". kill -0 stays as the first test: it also
+# fails on a process of another user, which is none we started.
+dibs_pid_alive() {
+  local pid=$1 stat
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  case ${stat%% *} in
+    Z|X|'') return 1 ;;
+  esac
+  return 0
+}
+
 # Is the process in pid file $1 alive?
+#
+# Against a reused pid, one cheap test only: a pid file last written before
+# the machine booted names no process that runs now, whatever has that pid
+# today (the run folder is on disk, so the pid files of dibs and dibs-kafka,
+# which no one removes after a crash or a shutdown, outlive a reboot, and
+# after it a low pid is soon taken by some other process of the same user).
+# Tests that could judge a running process dead were left out on purpose,
+# since that is the worse mistake: start would run a second copy beside it
+# and stop could no longer reach the first. Comparing the process's start
+# time with the pid file's is such a test once the wall clock is stepped
+# forward after the write, and matching /proc/PID/cmdline against a program
+# name would need every caller to pass one (redis-server rewrites its own
+# command line, too). The boot test fails only if the clock is stepped
+# forward by more than the time between the boot and the write. It does not
+# catch a container restarted without the host rebooting (btime in
+# /proc/stat is the host's).
 dibs_alive() {
-  [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+  local pidfile=$1 written booted
+  [ -f "$pidfile" ] || return 1
+  written=$(stat -c %Y "$pidfile" 2>/dev/null) || return 1
+  booted=$(awk '$1 == "btime" { print $2 }' /proc/stat 2>/dev/null)
+  [ -n "$booted" ] && [ "$written" -lt "$booted" ] && return 1
+  dibs_pid_alive "$(cat "$pidfile" 2>/dev/null)"
 }
 
 # Sends SIGTERM to the process in pid file $1 and waits up to $2 seconds
-# (default 60) before SIGKILL.
+# (default 60) before SIGKILL, then until it is gone or a zombie, so that
+# a start right after stop finds its ports and files free (a zombie holds
+# none: it closed them all when it died).
 dibs_stop_pid() {
   local pidfile=$1 wait=${2:-60} pid
   dibs_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
   pid=$(cat "$pidfile")
-  kill -TERM "$pid" 2>/dev/null
+  kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq $((wait * 10))); do
-    kill -0 "$pid" 2>/dev/null || break
+    dibs_pid_alive "$pid" || break
     sleep 0.1
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  if dibs_pid_alive "$pid"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+      dibs_pid_alive "$pid" || break
+      sleep 0.1
+    done
+  fi
   rm -f "$pidfile"
 }

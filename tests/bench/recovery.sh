@@ -88,7 +88,9 @@ sleep 6
 pid=$(cat "$DIBS_RUN_DIR/node/dibs.pid")
 kill -9 "$pid"
 t0=$(date +%s.%N)
-while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
+# Until it is gone or a zombie (env.sh: kill -0 succeeds on a zombie, which
+# pid 1 may take seconds to reap and would count in the restart time).
+while dibs_pid_alive "$pid"; do sleep 0.01; done
 bash "$root/cluster-config/node.sh" start >/dev/null
 t1=$(date +%s.%N)
 wait $load || true

@@ -208,19 +208,33 @@ def pid_of(name):
         return int(f.read().strip())
 
 
+def running(pid):
+    """Whether process `pid` runs: it has a /proc entry and is neither a
+    zombie nor dead. os.kill(pid, 0) is not enough: a process killed with
+    kill -9 stays a zombie until its parent reaps it, which pid 1 does late
+    on some machines (about 1.5 s here), and the signal test succeeds on a
+    zombie. The state follows the command name in parentheses, which may
+    hold spaces and parentheses itself, so it is read after the last ')'."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 1:].split()[:1]
+    return bool(state) and state[0] not in (b"Z", b"X")
+
+
 def kill9(name, timeout_s=10):
-    """kill -9 of `name` (see pid_of); returns once it is gone."""
+    """kill -9 of `name` (see pid_of); returns once it is gone or a zombie,
+    which holds no port or file any more: what a restart needs."""
     pid = pid_of(name)
     os.kill(pid, signal.SIGKILL)
     deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
+    while time.time() < deadline and running(pid):
         time.sleep(0.02)
 
 
 def fail(message):
     log("FAIL:", message)
     sys.exit(1)
+
