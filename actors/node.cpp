@@ -125,8 +125,11 @@ void node::spawn_stock(recovered_stock state) {
     stats->phase = actor_phase::crashed;
   };
   // Records the dead actor had in flight are reported (or timed out) within
-  // the producer's message timeout; only then is the log final for them.
-  spec.min_delay = milliseconds(cfg_.kafka_message_timeout_ms + 1000);
+  // the producer's message timeout, and a possibly stored one can still
+  // land until its last request times out, which the resolve grace exceeds
+  // (config::check): only then is the log final for them.
+  spec.min_delay = milliseconds(cfg_.kafka_message_timeout_ms
+                                + cfg_.kafka_resolve_grace_ms);
   supervise(std::move(spec));
 }
 
