@@ -96,6 +96,13 @@ void mark_down(peer_actor_t* self, const char* why) {
     ++st.status->downs;
     spdlog::warn("cluster: node {} is down: {}", st.target.id, why);
   }
+  // The member may have decided what it was sent before it went away: not
+  // a "no", an unknown outcome.
+  auto pending = std::move(st.pending);
+  st.pending.clear();
+  for (auto& [id, fail] : pending)
+    fail(caf::make_error(ec::outcome_unknown,
+                         "the coupon's node went down with the request"));
 }
 
 void connect(peer_actor_t* self) {
@@ -185,9 +192,19 @@ void relay(peer_actor_t* self, reply_to<T>& r, Ts... xs) {
     return;
   }
   ++st.status->forwarded;
+  // Answered once: by the member, by its timeout, or by `mark_down`.
+  auto id = ++st.next_request;
+  st.pending.emplace(id, [fn = r.fn](caf::error err) { fn(std::move(err)); });
   self->request(st.remote, st.settings.forward_timeout, xs...)
-    .then([fn = r.fn](T& x) { fn(std::move(x)); },
-          [fn = r.fn](caf::error& err) { fn(std::move(err)); });
+    .then(
+      [self, id, fn = r.fn](T& x) {
+        if (self->state.pending.erase(id) > 0)
+          fn(std::move(x));
+      },
+      [self, id, fn = r.fn](caf::error& err) {
+        if (self->state.pending.erase(id) > 0)
+          fn(std::move(err));
+      });
 }
 
 } // namespace

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <functional>
+#include <unordered_map>
+
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -104,6 +107,12 @@ struct peer_state {
   bool connecting = false;
   /// When it last answered, on the actor clock (simulated in tests).
   caf::actor_clock::time_point last_answer;
+  /// Requests forwarded to the member and not answered yet, each with how
+  /// to fail it: when the member goes down they fail at once, as an
+  /// unknown outcome, instead of waiting out the forward timeout. At most
+  /// the gateway's in-flight cap.
+  std::unordered_map<uint64_t, std::function<void(caf::error)>> pending;
+  uint64_t next_request = 0;
 };
 
 /// One per other member: connects, says hello, heartbeats, forwards.

@@ -28,6 +28,10 @@ behavior silent_endpoint(event_based_actor* self, std::string id) {
       // Kept and never delivered.
       return self->make_response_promise();
     },
+    [=](issue_atom, coupon_id_t, user_id_t, bool, std::string&) {
+      // Taken and never answered, as by a node that hangs.
+      return self->make_response_promise();
+    },
   };
 }
 
@@ -227,6 +231,30 @@ CAF_TEST(a silent owner is down after the heartbeat timeout) {
   CAF_CHECK(!status->up);
   CAF_CHECK_EQUAL(status->downs.load(), 1u);
   CAF_CHECK_EQUAL(issue_code(p, coupon_of(1), 1), ec::unavailable);
+  anon_send_exit(p, exit_reason::user_shutdown);
+  anon_send_exit(silent, exit_reason::user_shutdown);
+}
+
+CAF_TEST(a request out when its owner goes down is answered unknown at once) {
+  auto silent = sys.spawn(silent_endpoint, std::string{"n2"});
+  net[maps[1].members()[1].actor_port] = silent;
+  auto [p, status] = peer(0, 1, maps[0].fingerprint());
+  sched.run();
+  CAF_REQUIRE(status->up);
+  optional<expected<issuance>> got;
+  anon_send(p, issue_atom::value, coupon_of(1), user_id_t{3}, false,
+            std::string{"r"},
+            reply_to<issuance>{[&](expected<issuance> x) { got = x; }});
+  sched.run();
+  CAF_CHECK(!got);
+  // Down after the heartbeat timeout (500 ms), well before the forward
+  // timeout (1 s): the member may have issued it, so not a "no".
+  pass(milliseconds(700));
+  CAF_CHECK(!status->up);
+  CAF_REQUIRE(got);
+  CAF_REQUIRE(!*got);
+  CAF_CHECK_EQUAL(got->error().category(), atom("dibs"));
+  CAF_CHECK_EQUAL(static_cast<ec>(got->error().code()), ec::outcome_unknown);
   anon_send_exit(p, exit_reason::user_shutdown);
   anon_send_exit(silent, exit_reason::user_shutdown);
 }
