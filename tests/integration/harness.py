@@ -238,3 +238,276 @@ def fail(message):
     log("FAIL:", message)
     sys.exit(1)
 
+
+# -- The invariant checks every Python integration test shares --------------
+#
+# One request's answer, as the checks read it, is a tuple
+# (coupon, user, status, body): status None when no answer came (a timeout,
+# a connection lost with the request sent), body the parsed JSON ({} when
+# none). A request that could not be sent at all (connection refused) need
+# not be recorded: it asked for nothing.
+#
+# What an answer says about its (coupon, user) pair:
+#   "yes"      201/202: issued, with its issuanceId;
+#   "held"     409 ALREADY_ISSUED: the user holds it, with its issuanceId;
+#   "sold_out" 409 SOLD_OUT: a definite no, and demand exceeded the stock;
+#   "unknown"  503 OUTCOME_UNKNOWN, or no answer: may or may not be issued;
+#   "no"       anything else (503 UNAVAILABLE / NOT_READY / OVERLOADED,
+#              429, 4xx, ...): a definite no, nothing changed.
+# Only "unknown" excuses a row nobody was told about; a row for a pair that
+# got only definite "no"s (or was never asked for) is a phantom.
+
+OVER_ISSUE = "over_issue"      # rows (or pairs told yes) > total
+DUPLICATE = "duplicate"        # a pair twice, or an issuance id twice
+LOST = "lost"                  # told yes/held, but no row with that id
+PHANTOM = "phantom"            # a row whose pair got no yes and no unknown
+CONSERVATION = "conservation"  # total - remaining != rows (MySQL, live, Kafka)
+STRANDED = "stranded"          # answered SOLD_OUT, yet fewer rows than
+                               # the total or stock left
+CLIENT_VIEW = "client_view"    # one pair told two different issuance ids
+KINDS = (OVER_ISSUE, DUPLICATE, LOST, PHANTOM, CONSERVATION, STRANDED,
+         CLIENT_VIEW)
+
+
+def outcome_of(status, body):
+    """What one issue answer says: see the table above."""
+    body = body if isinstance(body, dict) else {}
+    if status is None:
+        return "unknown"
+    if status in (201, 202):
+        return "yes"
+    code = body.get("code")
+    if status == 409 and code == "ALREADY_ISSUED":
+        return "held"
+    if status == 409 and code == "SOLD_OUT":
+        return "sold_out"
+    if status == 503 and code == "OUTCOME_UNKNOWN":
+        return "unknown"
+    return "no"
+
+
+def check_answers(answers, rows, coupons, kafka=None, tally=None):
+    """Checks PRODUCT.md's invariants 1-6 against every answer the clients
+    got. `answers`: (coupon, user, status, body) tuples, see above.
+    `rows`: (coupon, user, issuance_id) of user_coupons, one per row.
+    `coupons`: {coupon: {"total": n, "remaining": n or None (no
+    coupon_stocks row), "live": the node's remainingQuantity (optional)}};
+    only these coupons are checked. `kafka`: {coupon: distinct issuance
+    events} (optional). Returns a list of (kind, detail) violations, kind
+    one of KINDS; fills `tally` (a dict) with what it counted."""
+    from collections import Counter, defaultdict
+    told = defaultdict(set)      # pair -> issuance ids told (yes, held)
+    acked = set()                # pairs told yes or held
+    unknown = set()              # pairs with an unknown outcome
+    definite = defaultdict(Counter)  # pair -> definite "no" answers
+    sold_out = set()
+    counted = Counter()
+    for coupon, user, status, body in answers:
+        coupon, user = int(coupon), int(user)
+        if coupon not in coupons:
+            continue
+        body = body if isinstance(body, dict) else {}
+        kind = outcome_of(status, body)
+        counted[kind] += 1
+        pair = (coupon, user)
+        if kind in ("yes", "held"):
+            acked.add(pair)
+            if body.get("issuanceId") is not None:
+                told[pair].add(int(body["issuanceId"]))
+        elif kind == "unknown":
+            unknown.add(pair)
+        else:
+            definite[pair][f"{status} {body.get('code', '')}".strip()] += 1
+            if kind == "sold_out":
+                sold_out.add(coupon)
+    out = []
+
+    def add(kind, detail):
+        out.append((kind, detail))
+
+    by_pair = defaultdict(list)
+    by_id = defaultdict(list)
+    per_coupon = Counter()
+    for coupon, user, issuance in rows:
+        coupon, user, issuance = int(coupon), int(user), int(issuance)
+        if coupon not in coupons:
+            continue
+        by_pair[(coupon, user)].append(issuance)
+        by_id[issuance].append((coupon, user))
+        per_coupon[coupon] += 1
+    # 2. No duplicate.
+    for pair, ids in by_pair.items():
+        if len(ids) > 1:
+            add(DUPLICATE, f"user {pair[1]} holds coupon {pair[0]} "
+                           f"{len(ids)} times (issuances {sorted(ids)})")
+    for issuance, pairs in by_id.items():
+        if len(pairs) > 1:
+            add(DUPLICATE, f"issuance {issuance} is {len(pairs)} rows")
+    # One issuance id per pair in the answers too.
+    for pair, ids in told.items():
+        if len(ids) > 1:
+            add(CLIENT_VIEW, f"user {pair[1]}, coupon {pair[0]}: told "
+                             f"issuances {sorted(ids)}")
+    # 3. Nothing acknowledged is lost: a row with the id the client was told.
+    lost = 0
+    for pair in sorted(acked):
+        held = by_pair.get(pair, [])
+        if not held or (told[pair] and not told[pair] & set(held)):
+            lost += 1
+            add(LOST, f"user {pair[1]}, coupon {pair[0]}: told issuance "
+                      f"{sorted(told[pair]) or '(no id)'}, rows hold "
+                      f"{held or 'nothing'}")
+    # 4. No phantom: only an unknown outcome excuses an untold row.
+    phantoms = rows_of_unknown = 0
+    for pair, ids in sorted(by_pair.items()):
+        if pair in acked:
+            continue
+        if pair in unknown:
+            rows_of_unknown += 1
+            continue
+        phantoms += 1
+        why = (", ".join(f"{k} x{n}" for k, n in sorted(definite[pair].items()))
+               if pair in definite else "never asked for")
+        add(PHANTOM, f"user {pair[1]}, coupon {pair[0]}: row (issuance "
+                     f"{ids[0]}) but the client was told only: {why}")
+    told_yes = Counter(c for c, _ in acked)
+    for coupon, facts in sorted(coupons.items()):
+        total, remaining = facts.get("total"), facts.get("remaining")
+        n = per_coupon[coupon]
+        if total is None:
+            add(CONSERVATION, f"coupon {coupon} is not in `coupons`")
+            continue
+        # 1. No over-issue, in MySQL and in what the clients were told.
+        if n > total:
+            add(OVER_ISSUE, f"coupon {coupon}: {n} rows for {total}")
+        yes = told_yes[coupon]
+        if yes > total:
+            add(OVER_ISSUE, f"coupon {coupon}: {yes} users told issued of "
+                            f"{total}")
+        # 5. Conservation: total - remaining = rows = live = Kafka.
+        if remaining is None:
+            add(CONSERVATION, f"coupon {coupon}: no coupon_stocks row")
+        elif total - remaining != n:
+            add(CONSERVATION, f"coupon {coupon}: total {total} - remaining "
+                              f"{remaining} != {n} rows")
+        live = facts.get("live")
+        if live is not None and live != remaining:
+            add(CONSERVATION, f"coupon {coupon}: the node says {live} remain, "
+                              f"MySQL {remaining}")
+        if kafka is not None and kafka.get(coupon, 0) != n:
+            add(CONSERVATION, f"coupon {coupon}: {kafka.get(coupon, 0)} "
+                              f"distinct events in Kafka != {n} rows")
+        # 6. No stranded stock: a coupon that answered SOLD_OUT (demand
+        # exceeded its stock) ends with every unit a row and none remaining.
+        if coupon in sold_out and (n < total or (remaining or 0) > 0
+                                   or (live or 0) > 0):
+            add(STRANDED, f"coupon {coupon} answered SOLD_OUT, yet {n} rows "
+                          f"of {total}, remaining {remaining}"
+                          + (f", live {live}" if live is not None else ""))
+    if tally is not None:
+        tally.update(
+            answers=sum(counted.values()), outcomes=dict(counted),
+            acknowledged=len(acked), lost=lost, unknown_pairs=len(unknown - acked),
+            rows_of_unknown=rows_of_unknown, phantoms=phantoms,
+            definite_no_pairs=len(set(definite) - acked - unknown),
+            rows=sum(per_coupon.values()), sold_out=sorted(sold_out),
+            coupons=len(coupons), violations=Counter(k for k, _ in out))
+    return out
+
+
+def stored_state(coupon_ids):
+    """What MySQL holds of `coupon_ids`: (rows, coupons) in the shapes
+    check_answers takes (coupons without "live")."""
+    ids = ",".join(str(int(c)) for c in coupon_ids)
+    rows = [(int(c), int(u), int(i)) for c, u, i in sql(
+        "SELECT coupon_id, user_id, issuance_id FROM user_coupons "
+        f"WHERE coupon_id IN ({ids})")]
+    coupons = {int(c): {"total": None, "remaining": None} for c in coupon_ids}
+    for c, total, remaining in sql(
+            "SELECT c.id, c.total_quantity, s.remaining_quantity FROM coupons c"
+            " LEFT JOIN coupon_stocks s ON s.coupon_id = c.id"
+            f" WHERE c.id IN ({ids})"):
+        coupons[int(c)] = {"total": int(total),
+                           "remaining": None if remaining == "NULL"
+                           else int(remaining)}
+    return rows, coupons
+
+
+def check_stored(answers, totals, live=None, kafka=None, tally=None):
+    """check_answers against what MySQL holds now for the coupons of
+    `totals` ({coupon: the total the test created it with}; MySQL's total
+    must agree). `live`: {coupon: the node's remainingQuantity}."""
+    rows, coupons = stored_state(totals)
+    out = []
+    for c, total in totals.items():
+        if coupons[c]["total"] is not None and coupons[c]["total"] != total:
+            out.append((CONSERVATION, f"coupon {c}: created with {total}, "
+                                      f"MySQL says {coupons[c]['total']}"))
+        if live is not None and c in live:
+            coupons[c]["live"] = live[c]
+    return out + check_answers(answers, rows, coupons, kafka, tally)
+
+
+def report_checks(violations, tally, what="checked"):
+    """Prints the counts (all counted, none written in) and the first
+    violations; returns the violation count."""
+    log(f"{what}: {tally['coupons']} coupons, {tally['rows']} rows, "
+        f"{tally['answers']} answers: lost {tally['lost']} of "
+        f"{tally['acknowledged']} acknowledged; {tally['phantoms']} phantoms "
+        f"({tally['definite_no_pairs']} pairs told only a definite no); "
+        f"{tally['unknown_pairs']} pairs with an unknown outcome, "
+        f"{tally['rows_of_unknown']} of them rows; "
+        f"{len(tally['sold_out'])} coupons sold out")
+    for kind, detail in violations[:30]:
+        log(f"  FAIL {kind}: {detail}")
+    if len(violations) > 30:
+        log(f"  ... {len(violations) - 30} more")
+    return len(violations)
+
+
+class AnswerConnection(Connection):
+    """A Connection whose `exchange` also returns the answer's headers
+    (lower-case names) and gives up after `timeout_s` (TimeoutError; the
+    connection is closed then, since its answer may still come)."""
+
+    async def exchange(self, method, path, body=b"", timeout_s=None):
+        if not self.writer:
+            await self.open()
+        head = (f"{method} {path} HTTP/1.1\r\nHost: dibs\r\n"
+                f"Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+
+        async def roundtrip():
+            self.writer.write(head + body)
+            await self.writer.drain()
+            status_line = await self.reader.readline()
+            if not status_line:
+                raise ConnectionError("closed by the server")
+            status = int(status_line.split()[1])
+            headers = {}
+            while True:
+                line = await self.reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            payload = await self.reader.readexactly(length) if length else b""
+            if headers.get("connection", "").lower() == "close":
+                self.close()
+            return status, headers, payload
+
+        try:
+            return await asyncio.wait_for(roundtrip(), timeout_s)
+        except asyncio.TimeoutError:
+            self.close()
+            raise TimeoutError(f"no answer within {timeout_s} s")
+
+
+def parse_body(payload):
+    """The JSON object of an answer's payload, or {}."""
+    try:
+        body = json.loads(payload) if payload else {}
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
