@@ -171,6 +171,11 @@ int kafka_producer::flush(int timeout_ms) {
   return producer_->outq_len();
 }
 
+void kafka_producer::purge() {
+  producer_->purge(RdKafka::Producer::PURGE_QUEUE
+                   | RdKafka::Producer::PURGE_INFLIGHT);
+}
+
 // -- consumer -----------------------------------------------------------------
 
 struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {

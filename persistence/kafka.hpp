@@ -97,6 +97,10 @@ public:
   /// Returns the number still outstanding.
   int flush(int timeout_ms);
 
+  /// Gives up every record still queued or in flight: each is reported at
+  /// the next flush, failed (never sent) or possibly stored (sent).
+  void purge();
+
   /// librdkafka raised a fatal error (e.g. fenced, broken idempotence
   /// sequence): every record fails from now on; replace the producer.
   bool fatal() const;
