@@ -34,8 +34,12 @@ async function issue(coupon, users) {
   }
 }
 
+// A name no other coupon has: the filter matches names by substring, and
+// the load tests' coupon names hold numbers (CI once had one containing
+// this coupon's id, and the filter rightly showed both).
+const name = `browser-test-${Date.now()}`;
 const created = await call("POST", "/api/coupons",
-  { name: "browser-test", discount: 500, totalQuantity: 20 }, true);
+  { name, discount: 500, totalQuantity: 20 }, true);
 if (created.status !== 201) throw new Error("creating the coupon: " + created.status);
 const coupon = created.body.couponId;
 log(`coupon ${coupon} created with 20 units`);
@@ -76,7 +80,7 @@ try {
   await expectRemaining(8);
 
   // The filter narrows the table to the coupon.
-  await page.fill("#filter", String(coupon));
+  await page.fill("#filter", name);
   await page.waitForFunction(
     () => document.querySelectorAll("#stock-table tbody tr").length === 1, null, { timeout });
 
