@@ -32,6 +32,8 @@ config::config()
     kafka_bootstrap_file(d::kafka::bootstrap_file),
     kafka_topic(d::kafka::topic),
     kafka_group_id(d::kafka::group_id),
+    kafka_partitions(d::kafka::partitions),
+    kafka_replication_factor(d::kafka::replication_factor),
     kafka_message_timeout_ms(d::kafka::message_timeout_ms),
     kafka_request_timeout_ms(d::kafka::request_timeout_ms),
     kafka_linger_ms(d::kafka::linger_ms),
@@ -101,6 +103,10 @@ config::config()
          "file holding the embedded broker's bootstrap list")
     .add(kafka_topic, "topic", "issuance topic")
     .add(kafka_group_id, "group-id", "consumer group of the writers")
+    .add(kafka_partitions, "partitions",
+         "partitions of the issuance topic when the node creates it")
+    .add(kafka_replication_factor, "replication-factor",
+         "replicas of each partition when the node creates the topic")
     .add(kafka_message_timeout_ms, "message-timeout-ms",
          "producer gives up on a record after this")
     .add(kafka_request_timeout_ms, "request-timeout-ms",
@@ -185,6 +191,12 @@ std::string config::check() const {
                        "kafka.request-timeout-ms ({}): a slow request must "
                        "be retried before its records are given up",
                        kafka_message_timeout_ms, kafka_request_timeout_ms);
+  if (kafka_partitions < 1 || kafka_partitions > 10'000)
+    return fmt::format("kafka.partitions ({}) must be 1 to 10000",
+                       kafka_partitions);
+  if (kafka_replication_factor < 1 || kafka_replication_factor > 16)
+    return fmt::format("kafka.replication-factor ({}) must be 1 to 16",
+                       kafka_replication_factor);
   return {};
 }
 
@@ -223,6 +235,11 @@ caf::expected<kafka_settings> config::kafka() const {
   s.session_timeout_ms = static_cast<int>(kafka_session_timeout_ms);
   s.fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms);
   return s;
+}
+
+topic_spec config::topic() const {
+  return topic_spec{static_cast<int32_t>(kafka_partitions),
+                    static_cast<int16_t>(kafka_replication_factor)};
 }
 
 mysql_settings config::mysql() const {

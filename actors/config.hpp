@@ -44,6 +44,8 @@ public:
   std::string kafka_bootstrap_file;
   std::string kafka_topic;
   std::string kafka_group_id;
+  size_t kafka_partitions;
+  size_t kafka_replication_factor;
   size_t kafka_message_timeout_ms;
   size_t kafka_request_timeout_ms;
   size_t kafka_linger_ms;
@@ -93,6 +95,9 @@ public:
 
   /// Kafka settings; reads the bootstrap file when no servers are given.
   caf::expected<kafka_settings> kafka() const;
+
+  /// How the node creates the issuance topic when it is missing.
+  topic_spec topic() const;
   mysql_settings mysql() const;
   redis_settings redis() const;
 };

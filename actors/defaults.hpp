@@ -45,6 +45,11 @@ constexpr const char* bootstrap_servers = "";
 constexpr const char* bootstrap_file = ".run/kafka.bootstrap";
 constexpr const char* topic = "dibs.issuance";
 constexpr const char* group_id = "dibs-writers";
+/// The issuance topic, created by the node at start when missing.
+constexpr size_t partitions = 6;
+/// 1 for one broker; 3 for a cluster that keeps a yes through a broker's
+/// loss (its brokers set min.insync.replicas=2).
+constexpr size_t replication_factor = 1;
 constexpr size_t message_timeout_ms = 5'000;
 /// librdkafka's request.timeout.ms (30 s by default): a produce request
 /// unanswered this long fails and is retried within the message timeout.

@@ -323,6 +323,11 @@ caf::error node::start() {
     return std::move(store.error());
   if (auto res = (*store)->ensure_schema(); !res)
     return std::move(res.error());
+  // A real deployment needs the topic before the first issuance; an
+  // existing one is used as it is.
+  if (auto made = ensure_topic(kafka(), cfg_.topic(), startup_kafka_timeout_ms);
+      !made)
+    return std::move(made.error());
   auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());

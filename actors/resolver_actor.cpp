@@ -1,5 +1,8 @@
 #include "actors/resolver_actor.hpp"
 
+#include <algorithm>
+#include <string>
+
 #include "persistence/log_tail.hpp"
 
 namespace dibs {
@@ -8,11 +11,13 @@ namespace {
 
 constexpr int scan_timeout_ms = 10'000;
 
-/// The reads over the node's MySQL store and Kafka scanner.
+/// The reads over the node's MySQL store and Kafka scanner, the log's
+/// records read through the resolver's cache.
 class store_reads : public issuance_reads {
 public:
-  store_reads(mysql_store& store, kafka_log& scanner)
-    : store_(store), scanner_(scanner) {
+  store_reads(mysql_store& store, kafka_log& scanner,
+              std::map<int32_t, resolver_state::tail_cache>& tails)
+    : store_(store), scanner_(scanner), tails_(tails) {
     // Empty.
   }
 
@@ -31,19 +36,40 @@ public:
 
   caf::expected<std::vector<issuance_event>>
   read_from(coupon_id_t coupon, int32_t partition, int64_t offset) override {
-    auto records = scanner_.read_to_end(partition, offset, scan_timeout_ms);
-    if (!records)
-      return std::move(records.error());
+    auto& c = tails_[partition];
+    if (offset < c.from || offset > c.end
+        || c.events.size() > resolver_state::max_cached_records)
+      c = resolver_state::tail_cache{offset, offset, {}};
+    // What the writers committed since is in MySQL: not needed any more.
+    auto keep = std::find_if(c.events.begin(), c.events.end(),
+                             [&](auto& x) { return x.first >= offset; });
+    c.events.erase(c.events.begin(), keep);
+    c.from = offset;
+    auto some = scanner_.read_some(partition, c.end, scan_timeout_ms);
+    if (!some)
+      return std::move(some.error());
+    for (auto& r : some->first) {
+      if (r.event)
+        c.events.emplace_back(r.offset, *r.event);
+      c.end = r.offset + 1;
+    }
+    // A search must see the whole tail; what was read is kept, so the next
+    // attempt goes on from there.
+    if (!some->second)
+      return caf::make_error(ec::storage_failure,
+                             "kafka scan timed out; resumes from offset "
+                               + std::to_string(c.end));
     std::vector<issuance_event> result;
-    for (auto& r : *records)
-      if (r.event && r.event->coupon_id == coupon)
-        result.push_back(*r.event);
+    for (auto& [off, e] : c.events)
+      if (e.coupon_id == coupon)
+        result.push_back(e);
     return result;
   }
 
 private:
   mysql_store& store_;
   kafka_log& scanner_;
+  std::map<int32_t, resolver_state::tail_cache>& tails_;
 };
 
 } // namespace
@@ -82,7 +108,7 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
       return std::move(l.error());
     scanner = std::move(*l);
   }
-  store_reads reads{*store, *scanner};
+  store_reads reads{*store, *scanner, tails};
   return find_issuance(reads, event);
 }
 

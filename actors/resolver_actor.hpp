@@ -1,6 +1,8 @@
 #pragma once
 
+#include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <caf/behavior.hpp>
@@ -49,10 +51,28 @@ caf::expected<bool> find_issuance(issuance_reads& reads,
 struct resolver_state {
   static inline const char* name = "dibs.resolver";
 
+  /// The records of one partition read so far, from `from` up to `end`:
+  /// the log below its high watermark never changes, so the next search
+  /// reads only what came after `end`. Without it each search read the
+  /// writers' whole unwritten tail again, and with the writers far behind
+  /// (MariaDB down) no search finished within its timeout while stock
+  /// actors kept asking again.
+  struct tail_cache {
+    int64_t from = 0;
+    int64_t end = 0;
+    std::vector<std::pair<int64_t, issuance_event>> events;
+  };
+
+  /// Records kept per partition at most; past it the cache starts over.
+  static constexpr size_t max_cached_records = 1'000'000;
+
   kafka_settings kafka;
   mysql_settings mysql;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> scanner;
+  /// By partition; the resolver is replaced when Kafka moves to another
+  /// log, and the cache with it.
+  std::map<int32_t, tail_cache> tails;
 
   caf::expected<bool> find(const issuance_event& event);
 };

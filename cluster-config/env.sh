@@ -9,8 +9,13 @@ DIBS_RUN_DIR=${DIBS_RUN_DIR:-$DIBS_ROOT/.run}
 DIBS_HTTP_PORT=${DIBS_HTTP_PORT:-8080}
 DIBS_MYSQL_PORT=${DIBS_MYSQL_PORT:-3306}
 DIBS_REDIS_PORT=${DIBS_REDIS_PORT:-6379}
-DIBS_KAFKA_BROKERS=${DIBS_KAFKA_BROKERS:-3}
-DIBS_KAFKA_PARTITIONS=${DIBS_KAFKA_PARTITIONS:-6}
+# The embedded Kafka broker (deps.sh): how many (1, or 3 for a replicated
+# cluster), the first one's port (broker i listens on port + 2(i-1), its
+# controller one above), its JVM heap, and where install.sh put its jars.
+DIBS_KAFKA_BROKERS=${DIBS_KAFKA_BROKERS:-1}
+DIBS_KAFKA_PORT=${DIBS_KAFKA_PORT:-9092}
+DIBS_KAFKA_HEAP=${DIBS_KAFKA_HEAP:--Xms320m -Xmx320m}
+DIBS_KAFKA_LIB=${DIBS_KAFKA_LIB:-$DIBS_BUILD_DIR/kafka/lib}
 DIBS_MYSQL_SOCKET=$DIBS_RUN_DIR/mysql/mysqld.sock
 DIBS_KAFKA_BOOTSTRAP_FILE=$DIBS_RUN_DIR/kafka.bootstrap
 # The node's configuration file, and its folder under the run folder (a
@@ -53,7 +58,7 @@ dibs_pid_alive() {
 #
 # Against a reused pid, one cheap test only: a pid file last written before
 # the machine booted names no process that runs now, whatever has that pid
-# today (the run folder is on disk, so the pid files of dibs and dibs-kafka,
+# today (the run folder is on disk, so the pid files of dibs and the broker,
 # which no one removes after a crash or a shutdown, outlive a reboot, and
 # after it a low pid is soon taken by some other process of the same user).
 # Tests that could judge a running process dead were left out on purpose,

@@ -18,6 +18,8 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libcli11-dev libncurses-dev
   mariadb-server mariadb-client redis-server
   python3 curl wrk nginx-light
+  # The embedded Kafka broker runs on Debian's Java; Maven fetches it.
+  openjdk-17-jre-headless maven
 )
 if [ "${1:-}" = "--tests" ]; then
   # The console's browser test: Debian's Chromium driven by playwright-core
@@ -44,6 +46,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The embedded Kafka broker: Apache Kafka's jars from Maven Central, pinned
+# in cluster-config/kafka/pom.xml, into $DIBS_KAFKA_LIB (about 45 MB; 20-30 s
+# the first time, nothing once they are there).
+source "$root/cluster-config/env.sh"
+if [ ! -f "$DIBS_KAFKA_LIB/.complete" ] \
+   || [ "$root/cluster-config/kafka/pom.xml" -nt "$DIBS_KAFKA_LIB/.complete" ]; then
+  echo "fetching Apache Kafka's jars with Maven into $DIBS_KAFKA_LIB"
+  rm -rf "$DIBS_KAFKA_LIB"
+  mvn -q -B -Dstyle.color=never -f "$root/cluster-config/kafka/pom.xml" \
+    dependency:copy-dependencies -DoutputDirectory="$DIBS_KAFKA_LIB"
+  touch "$DIBS_KAFKA_LIB/.complete"
+fi
+
 if [ "${1:-}" = "--tests" ] && [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then
   command -v npm >/dev/null || { echo "install.sh: npm (Node.js) is needed for the browser test" >&2; exit 1; }
   (cd "$root/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)

@@ -176,6 +176,75 @@ void kafka_producer::purge() {
                    | RdKafka::Producer::PURGE_INFLIGHT);
 }
 
+// -- admin --------------------------------------------------------------------
+
+caf::expected<void> ensure_topic(const kafka_settings& s,
+                                 const topic_spec& spec, int timeout_ms) {
+  // The C++ API of librdkafka 2.0.2 has no admin client: the C one, with
+  // every handle owned by a unique_ptr.
+  char err[512];
+  auto* conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers",
+                        s.bootstrap_servers.c_str(), err, sizeof(err))
+      != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return caf::make_error(ec::storage_failure,
+                           std::string{"kafka config: "} + err);
+  }
+  std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> rk{
+    rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err)),
+    rd_kafka_destroy};
+  if (!rk) // rd_kafka_new keeps conf only when it succeeds.
+    return caf::make_error(ec::storage_failure,
+                           std::string{"kafka admin: "} + err);
+  std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)>
+    topic{rd_kafka_NewTopic_new(s.topic.c_str(), spec.partitions,
+                                spec.replication_factor, err, sizeof(err)),
+          rd_kafka_NewTopic_destroy};
+  if (!topic)
+    return caf::make_error(ec::storage_failure,
+                           std::string{"kafka topic spec: "} + err);
+  std::unique_ptr<rd_kafka_queue_t, decltype(&rd_kafka_queue_destroy)> queue{
+    rd_kafka_queue_new(rk.get()), rd_kafka_queue_destroy};
+  std::unique_ptr<rd_kafka_AdminOptions_t,
+                  decltype(&rd_kafka_AdminOptions_destroy)>
+    options{rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS),
+            rd_kafka_AdminOptions_destroy};
+  rd_kafka_AdminOptions_set_request_timeout(options.get(), timeout_ms, err,
+                                            sizeof(err));
+  rd_kafka_AdminOptions_set_operation_timeout(options.get(), timeout_ms, err,
+                                              sizeof(err));
+  auto* raw = topic.get();
+  rd_kafka_CreateTopics(rk.get(), &raw, 1, options.get(), queue.get());
+  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> ev{
+    rd_kafka_queue_poll(queue.get(), timeout_ms + 1000),
+    rd_kafka_event_destroy};
+  if (!ev)
+    return caf::make_error(ec::storage_failure,
+                           "kafka: creating topic " + s.topic + " timed out");
+  if (auto rc = rd_kafka_event_error(ev.get()); rc != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return caf::make_error(ec::storage_failure,
+                           "kafka: creating topic " + s.topic + ": "
+                             + rd_kafka_err2str(rc));
+  size_t n = 0;
+  auto* results
+    = rd_kafka_CreateTopics_result_topics(
+      rd_kafka_event_CreateTopics_result(ev.get()), &n);
+  for (size_t i = 0; i < n; ++i) {
+    auto rc = rd_kafka_topic_result_error(results[i]);
+    if (rc == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      spdlog::info("kafka: created topic {} ({} partitions, replication {})",
+                   s.topic, spec.partitions, spec.replication_factor);
+    } else if (rc != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      auto why = rd_kafka_topic_result_error_string(results[i]);
+      return caf::make_error(ec::storage_failure,
+                             "kafka: creating topic " + s.topic + ": "
+                               + (why ? why : rd_kafka_err2str(rc)));
+    }
+  }
+  return caf::unit;
+}
+
 // -- consumer -----------------------------------------------------------------
 
 struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {
@@ -352,14 +421,25 @@ std::vector<kafka_log::assigned_partition> kafka_log::assigned() {
 
 caf::expected<std::vector<kafka_log::record>>
 kafka_log::read_to_end(int32_t partition, int64_t from, int timeout_ms) {
+  auto some = read_some(partition, from, timeout_ms);
+  if (!some)
+    return std::move(some.error());
+  if (!some->second)
+    return caf::make_error(ec::storage_failure, "kafka scan timed out");
+  return std::move(some->first);
+}
+
+caf::expected<std::pair<std::vector<kafka_log::record>, bool>>
+kafka_log::read_some(int32_t partition, int64_t from, int timeout_ms) {
   auto marks = watermarks(partition, timeout_ms);
   if (!marks)
     return std::move(marks.error());
   auto [low, high] = *marks;
-  std::vector<record> result;
+  std::pair<std::vector<record>, bool> done{{}, true};
+  auto& result = done.first;
   from = std::max(from, low);
   if (from >= high)
-    return result;
+    return done;
   std::unique_ptr<RdKafka::TopicPartition> tp{
     RdKafka::TopicPartition::create(topic_, partition, from)};
   std::vector<RdKafka::TopicPartition*> parts{tp.get()};
@@ -373,7 +453,8 @@ kafka_log::read_to_end(int32_t partition, int64_t from, int timeout_ms) {
   while (next < high) {
     if (clock::now() > deadline) {
       consumer_->unassign();
-      return caf::make_error(ec::storage_failure, "kafka scan timed out");
+      done.second = false;
+      return done;
     }
     std::unique_ptr<RdKafka::Message> msg{consumer_->consume(100)};
     if (msg->err() == RdKafka::ERR__TIMED_OUT
@@ -389,7 +470,7 @@ kafka_log::read_to_end(int32_t partition, int64_t from, int timeout_ms) {
                             decode_issuance(msg->payload(), msg->len())});
   }
   consumer_->unassign();
-  return result;
+  return done;
 }
 
 } // namespace dibs

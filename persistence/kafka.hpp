@@ -74,6 +74,20 @@ std::string partition_key(coupon_id_t coupon);
 /// the key) gives a coupon's records.
 int32_t partition_of(coupon_id_t coupon, int32_t partition_count);
 
+/// How the issuance topic is created when it does not exist yet.
+struct topic_spec {
+  int32_t partitions = 6;
+  /// 1 for one broker; 3 (with min.insync.replicas=2) for a cluster that
+  /// must keep every acknowledged record through a broker's loss.
+  int16_t replication_factor = 1;
+};
+
+/// Creates `s.topic` with `spec` unless it exists (an existing topic is
+/// left as it is, whatever its partition count). Uses librdkafka's admin
+/// API: the node does it at start, `dibsctl topic` for scripts.
+caf::expected<void> ensure_topic(const kafka_settings& s,
+                                 const topic_spec& spec, int timeout_ms);
+
 /// Idempotent producer (acks=all) of issuance events, keyed by coupon id.
 /// Thread-safe. Delivery reports are served on one thread of its own.
 class kafka_producer {
@@ -164,6 +178,12 @@ public:
   };
 
   std::vector<assigned_partition> assigned();
+
+  /// Reads the records of `partition` from `from` on towards the high
+  /// watermark at call time, for at most `timeout_ms`: what it read, and
+  /// whether it reached the watermark.
+  caf::expected<std::pair<std::vector<record>, bool>>
+  read_some(int32_t partition, int64_t from, int timeout_ms);
 
   /// Reads every record of `partition` in [from, high watermark at call time).
   caf::expected<std::vector<record>> read_to_end(int32_t partition,

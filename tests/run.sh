@@ -14,6 +14,7 @@ export DIBS_RUN_DIR=${DIBS_TEST_RUN_DIR:-$root/.run/test}
 export DIBS_HTTP_PORT=${DIBS_TEST_HTTP_PORT:-18080}
 export DIBS_MYSQL_PORT=${DIBS_TEST_MYSQL_PORT:-13306}
 export DIBS_REDIS_PORT=${DIBS_TEST_REDIS_PORT:-16379}
+export DIBS_KAFKA_PORT=${DIBS_TEST_KAFKA_PORT:-19092}
 export DIBS_ADMIN_TOKEN=test-admin-token
 # The fault-injection tests crash actors through POST /admin/faults.
 export DIBS_NODE_ARGS=--node.fault-injection

@@ -26,7 +26,9 @@ inline mysql_settings test_mysql() {
   return s;
 }
 
-/// Kafka settings for a topic of the test's own, so runs never interfere.
+/// Kafka settings for a topic of the test's own, so runs never interfere;
+/// the topic is created with 4 partitions (the broker creates none by
+/// itself).
 inline kafka_settings test_kafka(const std::string& topic_prefix) {
   kafka_settings s;
   auto run_dir = env_or("DIBS_RUN_DIR", ".run/test");
@@ -35,6 +37,8 @@ inline kafka_settings test_kafka(const std::string& topic_prefix) {
   std::random_device rd;
   s.topic = topic_prefix + "." + std::to_string(rd());
   s.group_id = s.topic + ".writers";
+  auto made = ensure_topic(s, topic_spec{4, 1}, 10'000);
+  CAF_REQUIRE(made);
   return s;
 }
 

@@ -126,3 +126,34 @@ CAF_TEST(record_committed_between_the_reads_is_found) {
   CAF_CHECK(*found);
   CAF_CHECK_EQUAL(reads.written_offset, 3u);
 }
+
+CAF_TEST_FIXTURE_SCOPE(resolver_cache_tests, fixture)
+
+CAF_TEST(a_search_reads_only_what_came_after_the_last_one) {
+  auto a = event(11);
+  auto b = event(12);
+  produce(a);
+  auto found = resolver.find(a);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+  auto p = partition_of(c.id, static_cast<int32_t>(
+                                resolver.scanner->partitions(10'000)->size()));
+  auto end_before = resolver.tails[p].end;
+  CAF_CHECK(end_before > 0);
+  // A record stored after the first search is found by the next one, which
+  // reads on from where the first stopped.
+  produce(b);
+  found = resolver.find(b);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+  CAF_CHECK_EQUAL(resolver.tails[p].end, end_before + 1);
+  found = resolver.find(event(13));
+  CAF_REQUIRE(found);
+  CAF_CHECK(!*found);
+  // What the cache keeps is what the log holds: a known record still is.
+  found = resolver.find(a);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()

@@ -21,6 +21,7 @@ duration=${1:-15}
 shift || true
 export DIBS_RUN_DIR=$root/.run/bench
 export DIBS_HTTP_PORT=28080 DIBS_MYSQL_PORT=23306 DIBS_REDIS_PORT=26379
+export DIBS_KAFKA_PORT=29092
 export DIBS_ADMIN_TOKEN=bench-token
 nginx_port=28081
 source "$root/cluster-config/env.sh"

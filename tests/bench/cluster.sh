@@ -26,6 +26,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 duration=${1:-15}
 export DIBS_RUN_DIR=$root/.run/bench-cluster
 export DIBS_HTTP_PORT=28180 DIBS_MYSQL_PORT=23316 DIBS_REDIS_PORT=26389
+export DIBS_KAFKA_PORT=29192
 export DIBS_ADMIN_TOKEN=bench-token
 source "$root/cluster-config/env.sh"
 cluster_sh=$root/cluster-config/cluster.sh

@@ -14,6 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export DIBS_RUN_DIR=$root/.run/recovery
 export DIBS_HTTP_PORT=48080 DIBS_MYSQL_PORT=43306 DIBS_REDIS_PORT=46379
+export DIBS_KAFKA_PORT=49092
 export DIBS_ADMIN_TOKEN=recovery-token
 # Plain log lines: the recovery lines are read back with grep and sed.
 export DIBS_NODE_ARGS="${DIBS_NODE_ARGS:-} --log.format=text"

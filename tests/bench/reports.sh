@@ -18,6 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export DIBS_RUN_DIR=$root/.run/reports
 export DIBS_HTTP_PORT=38080 DIBS_MYSQL_PORT=33306 DIBS_REDIS_PORT=36379
+export DIBS_KAFKA_PORT=39092
 export DIBS_ADMIN_TOKEN=reports-token
 source "$root/cluster-config/env.sh"
 out=$root/docs/reports

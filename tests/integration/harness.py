@@ -198,7 +198,7 @@ def wait_drained(coupons, timeout_s=60):
 
 
 PID_FILES = {"node": "node/dibs.pid", "mariadb": "mysql/mysqld.pid",
-             "redis": "redis/redis.pid", "kafka": "kafka/kafka.pid"}
+             "redis": "redis/redis.pid", "kafka": "kafka/1/kafka.pid"}
 
 
 def pid_of(name):
