@@ -188,16 +188,35 @@ caf::actor node::spawn_writer(size_t index) {
 }
 
 std::optional<kafka_settings> node::kafka_moved() const {
-  if (!cfg_.kafka_bootstrap_servers.empty())
-    return std::nullopt; // A real cluster: its address does not move.
-  auto next = cfg_.kafka();
   auto now = kafka();
+  // Another cluster behind the same address (a broker wiped and formatted
+  // anew, a cluster replaced): its log is not the one the writers' offsets,
+  // the snapshots and the stock actors' positions refer to.
+  if (auto sink = std::atomic_load(&sink_)) {
+    auto id = sink->current()->cluster_id();
+    std::lock_guard<std::mutex> guard{kafka_mtx_};
+    if (!id.empty() && !log_id_.empty() && id != log_id_) {
+      spdlog::error("Kafka at {} is cluster {}, no longer {}: another log",
+                    now.bootstrap_servers, id, log_id_);
+      return now;
+    }
+  }
+  if (!cfg_.kafka_bootstrap_servers.empty())
+    return std::nullopt; // Configured, not read from the bootstrap file.
+  auto next = cfg_.kafka();
   if (!next || next->bootstrap_servers == now.bootstrap_servers)
     return std::nullopt;
   return std::move(*next);
 }
 
 void node::follow_log(const kafka_settings& next) {
+  // A new cluster has no topic yet.
+  if (auto made = ensure_topic(next, cfg_.topic(), startup_kafka_timeout_ms);
+      !made) {
+    spdlog::error("cannot create the topic in the new Kafka log: {}",
+                  to_string(made.error()));
+    return;
+  }
   auto scanner = kafka_log::scanner(next);
   auto log = scanner ? (*scanner)->identity(startup_kafka_timeout_ms)
                      : caf::expected<log_ref>{scanner.error()};

@@ -10,6 +10,8 @@ namespace {
 
 constexpr auto check_interval = std::chrono::milliseconds(100);
 /// Whether Kafka moved is asked every tenth check (it reads a file).
+/// A node whose follow of a new log fails keeps asking, and so replaces
+/// its producer, once a second until it succeeds.
 constexpr size_t moved_check_ticks = 10;
 
 } // namespace

@@ -14,8 +14,9 @@
 namespace dibs {
 
 /// Watches the node's Kafka producer and replaces it after a fatal error
-/// (fenced, broken idempotence) or when Kafka moved (the embedded broker
-/// restarted on new ports): a new producer is made and installed in the
+/// (fenced, broken idempotence) or when Kafka moved to another log (other
+/// brokers in the bootstrap file, another cluster id behind the same
+/// address): a new producer is made and installed in the
 /// sink; the old one reports its outstanding records (failed or possibly
 /// stored, which the stock actors handle) before it is destroyed.
 /// Runs detached: making a producer and flushing the old one block.

@@ -114,8 +114,12 @@ kafka_start_one() {
   kafka_props "$i" >"$dir/server.properties"
   local cp="$DIBS_KAFKA_LIB/*"
   if [ ! -f "$dir/data/meta.properties" ]; then
-    # One cluster id for every broker of the run folder.
+    # One cluster id for every broker of the run folder, so a broker of
+    # three whose disk was lost rejoins its cluster. A single broker
+    # formatted anew is another log, and gets another id: the node tells
+    # logs apart by it.
     local id_file=$DIBS_RUN_DIR/kafka/cluster.id
+    [ "$DIBS_KAFKA_BROKERS" -gt 1 ] || rm -f "$id_file"
     [ -s "$id_file" ] || java -cp "$cp" kafka.tools.StorageTool random-uuid \
       2>/dev/null | tail -1 >"$id_file"
     java -cp "$cp" kafka.tools.StorageTool format -t "$(cat "$id_file")" \

@@ -54,8 +54,14 @@ if [ ! -f "$DIBS_KAFKA_LIB/.complete" ] \
    || [ "$root/cluster-config/kafka/pom.xml" -nt "$DIBS_KAFKA_LIB/.complete" ]; then
   echo "fetching Apache Kafka's jars with Maven into $DIBS_KAFKA_LIB"
   rm -rf "$DIBS_KAFKA_LIB"
-  mvn -q -B -Dstyle.color=never -f "$root/cluster-config/kafka/pom.xml" \
-    dependency:copy-dependencies -DoutputDirectory="$DIBS_KAFKA_LIB"
+  mkdir -p "$DIBS_KAFKA_LIB"
+  mvn -B -f "$root/cluster-config/kafka/pom.xml" \
+    dependency:copy-dependencies -DoutputDirectory="$DIBS_KAFKA_LIB" \
+    >"$DIBS_KAFKA_LIB/../maven.log" 2>&1 || {
+    tail -40 "$DIBS_KAFKA_LIB/../maven.log" >&2
+    echo "install.sh: Maven could not fetch Kafka's jars" >&2
+    exit 1
+  }
   touch "$DIBS_KAFKA_LIB/.complete"
 fi
 

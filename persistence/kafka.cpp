@@ -152,6 +152,10 @@ void kafka_producer::produce(const issuance_event& event, callback done) {
   (*opaque)(std::move(rep));
 }
 
+std::string kafka_producer::cluster_id() const {
+  return producer_->clusterid(0);
+}
+
 bool kafka_producer::fatal() const {
   return events_->fatal.load();
 }

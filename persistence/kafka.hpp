@@ -115,6 +115,10 @@ public:
   /// the next flush, failed (never sent) or possibly stored (sent).
   void purge();
 
+  /// The id of the Kafka cluster the producer last had metadata from, or
+  /// empty; never waits (librdkafka keeps it from its metadata answers).
+  std::string cluster_id() const;
+
   /// librdkafka raised a fatal error (e.g. fenced, broken idempotence
   /// sequence): every record fails from now on; replace the producer.
   bool fatal() const;

@@ -51,3 +51,24 @@ CAF_TEST(the_sample_configuration_keeps_the_relations) {
   auto why = check_of({"--config-file=" DIBS_SAMPLE_CONFIG});
   CAF_CHECK_EQUAL(why, "");
 }
+
+CAF_TEST(a_topic_without_partitions_or_replicas_is_refused) {
+  CAF_CHECK(names(check_of({"--kafka.partitions=0"}), "kafka.partitions"));
+  CAF_CHECK(names(check_of({"--kafka.replication-factor=0"}),
+                  "kafka.replication-factor"));
+  CAF_CHECK_EQUAL(check_of({"--kafka.partitions=12",
+                            "--kafka.replication-factor=3"}),
+                  "");
+}
+
+CAF_TEST(the_topic_spec_comes_from_the_options) {
+  config cfg;
+  std::vector<std::string> args{"--kafka.partitions=12",
+                                "--kafka.replication-factor=3"};
+  std::vector<char*> argv{const_cast<char*>("dibs")};
+  for (auto& a : args)
+    argv.push_back(a.data());
+  CAF_REQUIRE(!cfg.parse(static_cast<int>(argv.size()), argv.data()));
+  CAF_CHECK_EQUAL(cfg.topic().partitions, 12);
+  CAF_CHECK_EQUAL(cfg.topic().replication_factor, 3);
+}

@@ -23,9 +23,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
 
 import harness as h
 
@@ -35,9 +33,7 @@ ENV3 = dict(os.environ, DIBS_RUN_DIR=RUN3, DIBS_KAFKA_BROKERS="3",
             DIBS_ADMIN_TOKEN=h.ADMIN_TOKEN,
             DIBS_NODE_ARGS="--node.fault-injection "
                            "--kafka.replication-factor=3")
-THREADS = 4
-ANSWERS = []     # (coupon, user, status, body, time answered)
-LOCK = threading.Lock()
+ANSWERS = h.Answers()
 
 
 def script(name, *args, env=ENV3):
@@ -54,38 +50,8 @@ def broker_pid(i):
         return int(f.read().strip())
 
 
-def issue_one(coupon, user):
-    try:
-        status, body, _ = h.call("POST", f"/api/coupons/{coupon}/issue",
-                                 {"userId": user})
-    except (OSError, urllib.error.URLError):
-        status, body = None, {}
-    with LOCK:
-        ANSWERS.append((coupon, user, status,
-                        body if isinstance(body, dict) else {}, time.time()))
-
-
-def load(coupons, stop, first_user):
-    user = [first_user]
-
-    def run():
-        while not stop.is_set():
-            with LOCK:
-                u = user[0]
-                user[0] += 1
-            for c in coupons:
-                issue_one(c, u)
-
-    threads = [threading.Thread(target=run, daemon=True)
-               for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    return threads
-
-
 def accepted_times():
-    with LOCK:
-        return sorted(t for _, _, s, _, t in ANSWERS if s in (201, 202))
+    return sorted(t for _, _, s, _, t in ANSWERS.since() if s in (201, 202))
 
 
 def main():
@@ -101,8 +67,7 @@ def main():
         a = h.create_coupon("broker-cluster-a", 1_000_000)
         b = h.create_coupon("broker-cluster-b", 1_000_000)
         totals[a] = totals[b] = 1_000_000
-        stop = threading.Event()
-        threads = load([a, b], stop, 1)
+        clients = h.Clients(ANSWERS, [a, b], 1)
         deadline = time.time() + 30
         while len(accepted_times()) < 200:
             if time.time() > deadline:
@@ -128,19 +93,13 @@ def main():
         script("deps.sh", "start", "kafka")
         h.log(f"broker 2 back after {time.time() - t0:.1f} s")
         time.sleep(3)
-        stop.set()
-        for t in threads:
-            t.join(30)
-        answers = [(c, u, s, body) for c, u, s, body, _ in ANSWERS]
-        told = {}
-        for c, u, s, body in answers:
-            if h.outcome_of(s, body) in ("yes", "held"):
-                told[c] = told.get(c, 0) + 1
+        clients.stop()
         h.wait_drained([a, b])
         live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
                 for c in (a, b)}
         tally = {}
-        violations = h.check_stored(answers, totals, live=live, tally=tally)
+        violations = h.check_stored(ANSWERS.for_checks(), totals, live=live,
+                                    tally=tally)
         h.report_checks(violations, tally, "one broker of three lost")
         if violations:
             h.fail(f"{len(violations)} violations")

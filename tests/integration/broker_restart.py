@@ -11,6 +11,10 @@ alone.
 2. Under the same load, the node and the broker are kill -9'd together,
    MariaDB resumes, and both are started again: the restarted node
    recovers from Redis' snapshots and the broker's log.
+3. Under the same load, the broker is kill -9'd and its log wiped; it is
+   formatted anew (another cluster id) behind the same address. The node
+   must notice the other log (dibs_kafka_log_info), create the topic in it
+   and publish again what MySQL lacks, then issue on it.
 
 Each time, through harness.check_stored against every answer the test got
 (every request is recorded): every told id a row, exactly once, no row for
@@ -23,40 +27,15 @@ and the rows.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
-import urllib.error
 
 import harness as h
 
-# Every issue request's answer: (coupon, user, status, body), status None
-# when none came.
-ANSWERS = []
-LOCK = threading.Lock()
-THREADS = 4
-
-
-def issue_one(coupon, user):
-    """One issue request, recorded in ANSWERS; returns (status, body)."""
-    try:
-        status, body, _ = h.call("POST", f"/api/coupons/{coupon}/issue",
-                                 {"userId": user})
-    except (OSError, urllib.error.URLError):
-        status, body = None, {}
-    with LOCK:
-        ANSWERS.append((coupon, user, status, body if isinstance(body, dict)
-                        else {}))
-    return status, body
-
-
-def acknowledged(coupon):
-    """The users the answers told they hold `coupon`."""
-    with LOCK:
-        return {u for c, u, s, b in ANSWERS
-                if c == coupon and h.outcome_of(s, b) in ("yes", "held")}
+ANSWERS = h.Answers()
 
 
 def wait_for(what, check, timeout_s=90):
@@ -68,41 +47,12 @@ def wait_for(what, check, timeout_s=90):
     h.fail(f"timed out waiting for {what}")
 
 
-class Load:
-    """THREADS clients issuing `coupons` in turn to new users from
-    `first_user` on, until stopped."""
-
-    def __init__(self, coupons, first_user):
-        self.coupons = coupons
-        self.next_user = first_user
-        self.stopped = threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True)
-                        for _ in range(THREADS)]
-        for t in self.threads:
-            t.start()
-
-    def run(self):
-        while not self.stopped.is_set():
-            with LOCK:
-                user = self.next_user
-                self.next_user += 1
-            for coupon in self.coupons:
-                status, _ = issue_one(coupon, user)
-                if status is None:
-                    time.sleep(0.05)  # The node is down: do not spin.
-
-    def stop(self):
-        self.stopped.set()
-        for t in self.threads:
-            t.join(30)
-
-
 def start_broker():
     t0 = time.time()
     subprocess.run(["bash", os.path.join(h.ROOT, "cluster-config", "deps.sh"),
                     "start", "kafka"], check=True, capture_output=True,
                    timeout=120)
-    h.log(f"the broker is back with its log after {time.time() - t0:.1f} s")
+    h.log(f"the broker serves again after {time.time() - t0:.1f} s")
 
 
 def rows(coupon):
@@ -112,13 +62,11 @@ def rows(coupon):
 
 def unavailable_since(start):
     """503 answers among those from index `start` on."""
-    with LOCK:
-        return sum(1 for _, _, s, _ in ANSWERS[start:] if s == 503)
+    return sum(1 for _, _, s, _, _ in ANSWERS.since(start) if s == 503)
 
 
 def accepted_since(start):
-    with LOCK:
-        return sum(1 for _, _, s, _ in ANSWERS[start:] if s in (201, 202))
+    return sum(1 for _, _, s, _, _ in ANSWERS.since(start) if s in (201, 202))
 
 
 def check(name, coupons, totals):
@@ -126,16 +74,15 @@ def check(name, coupons, totals):
     agrees in MySQL and in the node: harness.check_stored against every
     answer. Returns the tally."""
     for coupon in coupons:
-        told = len(acknowledged(coupon))
+        told = len(ANSWERS.acknowledged(coupon))
         wait_for(f"{name}: coupon {coupon}'s {told} rows",
                  lambda: rows(coupon) >= told)
     time.sleep(2)  # Anything written twice would show by now.
     live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
             for c in coupons}
     tally = {}
-    with LOCK:
-        answers = list(ANSWERS)
-    violations = h.check_stored(answers, {c: totals[c] for c in coupons},
+    violations = h.check_stored(ANSWERS.for_checks(),
+                                {c: totals[c] for c in coupons},
                                 live=live, tally=tally)
     h.report_checks(violations, tally, name)
     if violations:
@@ -148,12 +95,25 @@ def check(name, coupons, totals):
 def issues_again(name, coupon, user):
     """The coupon issues again, and the row lands."""
     def issued_one():
-        status, _ = issue_one(coupon, user)
+        status, _ = ANSWERS.issue(coupon, user)
         return status in (201, 202)
     wait_for(f"an issuance of {name} after the restart", issued_one, 60)
     wait_for(f"{name}'s row", lambda: h.sql(
         f"SELECT COUNT(*) FROM user_coupons WHERE coupon_id = {coupon} "
         f"AND user_id = {user}") == [["1"]], 60)
+
+
+def log_id():
+    """The Kafka cluster the node writes to, from /metrics; None when the
+    node does not answer."""
+    try:
+        status, body, _ = h.call("GET", "/metrics")
+    except OSError:
+        return None
+    for line in body.splitlines() if status == 200 else []:
+        if line.startswith("dibs_kafka_log_info{"):
+            return line.split('log_id="', 1)[1].split('"', 1)[0]
+    return None
 
 
 def issuing_again(start):
@@ -177,8 +137,8 @@ def main():
     # 1. The broker lost under load, with a stock actor crashed with it.
     os.kill(mysqld, signal.SIGSTOP)
     try:
-        load = Load([a, b], 1)
-        wait_for("the first acknowledgements", lambda: len(acknowledged(a)) > 100)
+        load = h.Clients(ANSWERS, [a, b], 1)
+        wait_for("the first acknowledgements", lambda: len(ANSWERS.acknowledged(a)) > 100)
         status, body, _ = h.call("POST", "/admin/faults",
                                  {"fault": "crash-stock", "couponId": b},
                                  token=h.ADMIN_TOKEN)
@@ -186,8 +146,8 @@ def main():
             h.fail(f"crashing B's stock actor: {status} {body}")
         h.kill9("kafka")
         outage = len(ANSWERS)
-        h.log(f"{len(acknowledged(a))} issuances of A and "
-              f"{len(acknowledged(b))} of B acknowledged with MariaDB "
+        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A and "
+              f"{len(ANSWERS.acknowledged(b))} of B acknowledged with MariaDB "
               "stopped; B's stock actor crashed and the broker kill -9'd")
         time.sleep(1.5)
         start_broker()
@@ -209,11 +169,11 @@ def main():
     # 2. The node and the broker lost together under load.
     os.kill(mysqld, signal.SIGSTOP)
     try:
-        load = Load([a, b], 20_000_000)
+        load = h.Clients(ANSWERS, [a, b], 20_000_000)
         wait_for("more acknowledgements", lambda: accepted_since(0) > 0)
         time.sleep(2)
-        h.log(f"{len(acknowledged(a))} issuances of A and "
-              f"{len(acknowledged(b))} of B acknowledged with MariaDB "
+        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A and "
+              f"{len(ANSWERS.acknowledged(b))} of B acknowledged with MariaDB "
               "stopped; kill -9 of the node and the broker together")
         h.kill9("node")
         h.kill9("kafka")
@@ -225,6 +185,36 @@ def main():
     check("node and broker kill -9", [a, b], totals)
     issues_again("A", a, 30_000_000)
     issues_again("B", b, 30_000_000)
+
+    # 3. The broker replaced by an empty one behind the same address: its
+    # data wiped, formatted anew (a new cluster id). The node must notice
+    # the other log, create the topic in it and publish again every
+    # issuance MySQL lacks.
+    os.kill(mysqld, signal.SIGSTOP)
+    try:
+        load = h.Clients(ANSWERS, [a, b], 40_000_000)
+        wait_for("acknowledgements before the wipe",
+                 lambda: accepted_since(len(ANSWERS) - 50) > 0)
+        time.sleep(2)
+        before = log_id()
+        h.kill9("kafka")
+        shutil.rmtree(os.path.join(h.RUN_DIR, "kafka", "1", "data"))
+        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A and "
+              f"{len(ANSWERS.acknowledged(b))} of B acknowledged with MariaDB "
+              f"stopped; the broker kill -9'd and its log (cluster {before}) "
+              "wiped")
+        start_broker()
+        wait_for("the node to follow the new cluster",
+                 lambda: log_id() not in (before, None), 60)
+        wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
+        time.sleep(1)
+        load.stop()
+        h.log(f"the node writes to the new cluster {log_id()}")
+    finally:
+        os.kill(mysqld, signal.SIGCONT)
+    check("broker replaced by an empty one", [a, b], totals)
+    issues_again("A", a, 50_000_000)
+    issues_again("B", b, 50_000_000)
     tally = check("A and B at the end", [a, b], totals)
     h.log(f"lost {tally['lost']} of {tally['acknowledged']} acknowledged "
           f"across the broker's restarts ({tally['answers']} answers "

@@ -12,7 +12,9 @@ stock actor crashes (it recovers without its snapshot), and mariadbd is
 kill -9'd and restarted while the broker is SIGSTOPped.
 
 Each fault must have had its effect, or the test fails: a broker SIGSTOP
-makes delivery reports "possibly stored" (dibs_kafka_delivery_reports_total
+(while four client threads of the test issue a coupon of its own with
+stock to spare, since the load's may be sold out by then) makes delivery
+reports "possibly stored" (dibs_kafka_delivery_reports_total
 {outcome="unknown"}), and by quiescence the node's last process has
 resolved as many from the log (dibs_resolutions_total; a broker pause is
 always scheduled after the last node kill, whose restart zeroes the
@@ -31,6 +33,8 @@ connection leave a request undecided; the test prints how many of each and
 fails on any answer outside the contract (other_status). At quiescence the
 node's last process must have resolved at least as many issuances as it had
 delivery reports end "possibly stored".
+
+The probe coupon's answers get the same checks (harness.check_stored).
 
     python3 tests/integration/faults.py [--seed S] [--seconds N]
 """
@@ -71,12 +75,37 @@ UNKNOWN_MADE = []  # (node pid, possibly stored reports) of each broker pause
 # a resolution, and their delivery reports reach no actor: so many
 # "possibly stored" reports of that lifetime may go without a resolution.
 CRASH_ALLOWANCE = {}
+# A coupon of the test's own with stock to spare, issued by client threads
+# of the test only while the broker is paused: the load's coupons may all
+# be sold out by then (seed 670050354 in CI, on the faster real broker),
+# and a pause with nothing to produce has no effect to check. Its answers
+# are checked at the end like the load's.
+PROBE = {"coupon": None, "clients": None, "next_user": 1}
+PROBE_ANSWERS = h.Answers()
+PROBE_STOCK = 1_000_000
 
 
 def fail(message):
     if LOAD is not None and LOAD.proc.poll() is None:
         LOAD.proc.kill()
+    if PROBE["clients"] is not None:
+        PROBE["clients"].stopped.set()
     h.fail(message)
+
+
+def probe_check():
+    """Every answer the probe clients got, against MySQL: harness'
+    check_stored, as for any other test."""
+    coupon = PROBE["coupon"]
+    views = h.wait_drained([coupon])
+    tally = {}
+    violations = h.check_stored(PROBE_ANSWERS.for_checks(),
+                                {coupon: PROBE_STOCK},
+                                live={coupon: views[coupon]["remainingQuantity"]},
+                                tally=tally)
+    h.report_checks(violations, tally, "probe coupon")
+    if violations:
+        fail(f"probe coupon: {len(violations)} violations")
 
 
 def deps(command, *parts):
@@ -266,10 +295,21 @@ def pause_node(rng):
 
 
 def stop_broker():
-    """SIGSTOPs the broker; returns the node's counters from before."""
+    """SIGSTOPs the broker and starts issuing the probe coupon, so records
+    are in flight to it; returns the node's counters from before."""
     before = scrape_now("SIGSTOP broker")
     os.kill(h.pid_of("kafka"), signal.SIGSTOP)
+    PROBE["clients"] = h.Clients(PROBE_ANSWERS, [PROBE["coupon"]],
+                                 PROBE["next_user"])
     return before
+
+
+def stop_probe():
+    clients = PROBE["clients"]
+    if clients is not None:
+        clients.stop()
+        PROBE["next_user"] = clients.next_user
+        PROBE["clients"] = None
 
 
 def cont_broker(before, what, timeout_s=10):
@@ -290,6 +330,7 @@ def cont_broker(before, what, timeout_s=10):
                  "its counters cannot be compared")
         unknown = unknown_reports(m) - unknown_reports(m0)
         if unknown > 0:
+            stop_probe()
             UNKNOWN_MADE.append((pid, unknown))
             EFFECTS.append(f"{what}: {unknown:.0f} delivery reports possibly "
                            f"stored (node pid {pid}), "
@@ -589,6 +630,9 @@ def main():
     rng = random.Random(seed)
     h.log(f"seed {seed}")
     h.node("start")
+    # Before the load's coupons: the stock-actor crashes pick among the
+    # newest 100 coupons.
+    PROBE["coupon"] = h.create_coupon("faults-probe", PROBE_STOCK)
     sampler = Sampler()
     sampler.start()
     LOAD = h.Load("faults-report", args.seconds, 100, "--seed", str(seed))
@@ -670,6 +714,7 @@ def main():
     if unexplained:
         fail(f"{unexplained} (seed {seed})")
     quiescence_check(seed)
+    probe_check()
     h.log("every invariant held through the faults, and each fault had its "
           "effect")
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,75 @@ def dibsctl(command, *args, check=True):
         [os.path.join(BUILD_DIR, "cli", "dibsctl"), command, *kafka, *where,
          *args],
         check=check, capture_output=True, text=True)
+
+
+class Answers:
+    """Every issue request's answer, from any thread: (coupon, user, status,
+    body, time answered); status None when no answer came."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rows = []
+
+    def issue(self, coupon, user):
+        """One issue request, recorded; returns (status, body)."""
+        try:
+            status, body, _ = call("POST", f"/api/coupons/{coupon}/issue",
+                                   {"userId": user})
+        except (OSError, urllib.error.URLError):
+            status, body = None, {}
+        body = body if isinstance(body, dict) else {}
+        with self.lock:
+            self.rows.append((coupon, user, status, body, time.time()))
+        return status, body
+
+    def __len__(self):
+        with self.lock:
+            return len(self.rows)
+
+    def since(self, start=0):
+        with self.lock:
+            return self.rows[start:]
+
+    def for_checks(self):
+        """(coupon, user, status, body) of each, as check_stored takes them."""
+        return [(c, u, s, b) for c, u, s, b, _ in self.since()]
+
+    def acknowledged(self, coupon):
+        """The users told they hold `coupon`."""
+        return {u for c, u, s, b, _ in self.since()
+                if c == coupon and outcome_of(s, b) in ("yes", "held")}
+
+
+class Clients:
+    """`threads` client threads issuing `coupons` in turn to new users from
+    `first_user` on, each answer recorded in `answers`, until stopped."""
+
+    def __init__(self, answers, coupons, first_user, threads=4):
+        self.answers = answers
+        self.coupons = coupons
+        self.next_user = first_user
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.threads = [threading.Thread(target=self.run, daemon=True)
+                        for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def run(self):
+        while not self.stopped.is_set():
+            with self.lock:
+                user = self.next_user
+                self.next_user += 1
+            for coupon in self.coupons:
+                status, _ = self.answers.issue(coupon, user)
+                if status is None:
+                    time.sleep(0.05)  # The node is down: do not spin.
+
+    def stop(self):
+        self.stopped.set()
+        for t in self.threads:
+            t.join(30)
 
 
 class Load:
