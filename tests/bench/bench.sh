@@ -11,6 +11,11 @@
 #
 #   bash tests/bench/bench.sh [seconds per run, default 15] [node options]
 #
+# DIBS_BENCH_RUNS picks which of nginx and rush run before sustained,
+# which always runs (default "nginx rush"); e.g. DIBS_BENCH_RUNS=none
+# bash tests/bench/bench.sh 300 for five minutes of steady issuing alone,
+# whose accepted rate is also printed per 30 s window.
+#
 # Node options go to the node, e.g. --kafka.linger-ms=2 --http.io-threads=2.
 #
 # It starts its own dependencies, nginx and node under .run/bench on ports
@@ -94,24 +99,31 @@ run_wrk() { # label url first count users -> prints the wrk summary lines
   echo "$rps" >"$DIBS_RUN_DIR/rps-$1"
 }
 
+runs=" ${DIBS_BENCH_RUNS:-nginx rush} "
 echo "| run              |      req/s |      p50 |      p99 | non-2xx    |"
 echo "|------------------|------------|----------|----------|------------|"
-run_wrk nginx "http://127.0.0.1:$nginx_port" 1 1 1000000
+[[ $runs == *" nginx "* ]] && run_wrk nginx "http://127.0.0.1:$nginx_port" 1 1 1000000
 
 first=""
-for q in 100 500 1000 2000 5000; do
-  for i in $(seq 20); do
-    id=$(create "rush-$q-$i" "$q"); first=${first:-$id}
+if [[ $runs == *" rush "* ]]; then
+  for q in 100 500 1000 2000 5000; do
+    for i in $(seq 20); do
+      id=$(create "rush-$q-$i" "$q"); first=${first:-$id}
+    done
   done
-done
-last=$((first + 99))
-run_wrk rush "$api" "$first" 100 1000000
+  run_wrk rush "$api" "$first" 100 1000000
+fi
 
 big=$(create sustained 100000000)
+first=${first:-$big}
 # Sample the writers' lag while the sustained run goes on.
+# Every 0.5 s, or every 5 s past a minute: each sample counts the rows, and
+# COUNT(*) over millions of rows takes most of a second.
+every=0.5 samples=$((duration * 2))
+[ "$duration" -gt 60 ] && every=5 samples=$((duration / 5))
 (
-  for _ in $(seq $((duration * 2))); do
-    sleep 0.5
+  for _ in $(seq "$samples"); do
+    sleep "$every"
     echo "$(date +%s.%N) $(issued "$big" "$big") $(rows "$big" "$big")"
   done
 ) >"$DIBS_RUN_DIR/lag.txt" &
@@ -123,13 +135,15 @@ total=$(issued "$first" "$big")
 while [ "$(rows "$first" "$big")" -lt "$total" ]; do sleep 0.05; done
 drain=$(python3 -c "import time; print(f'{time.time() - $end:.2f}')")
 
-nginx_rps=$(cat "$DIBS_RUN_DIR/rps-nginx")
-python3 - "$DIBS_RUN_DIR" "$nginx_rps" "$drain" <<'PY'
-import sys
-run, nginx, drain = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-for name in ("rush", "sustained"):
-    rps = float(open(f"{run}/rps-{name}").read())
-    print(f"{name}: {rps / nginx:.2f}x nginx")
+python3 - "$DIBS_RUN_DIR" "$drain" <<'PY'
+import os, sys
+run, drain = sys.argv[1], sys.argv[2]
+if os.path.exists(f"{run}/rps-nginx"):
+    nginx = float(open(f"{run}/rps-nginx").read())
+    for name in ("rush", "sustained"):
+        if os.path.exists(f"{run}/rps-{name}"):
+            rps = float(open(f"{run}/rps-{name}").read())
+            print(f"{name}: {rps / nginx:.2f}x nginx")
 samples = [l.split() for l in open(f"{run}/lag.txt") if len(l.split()) == 3]
 lags = [int(a) - int(w) for _, a, w in samples]
 # The sampler outlasts wrk: the rate counts up to the last sample that
@@ -143,5 +157,15 @@ if len(samples) > 1:
     worst = max(lags)
     print(f"sustained: accepted {rate:.0f}/s; writer lag max {worst} rows"
           f" (~{worst / rate if rate else 0:.2f} s of traffic), samples {lags}")
+    if t1 - t0 >= 60:
+        # Flat or not: the accepted rate per 30 s window.
+        windows, start = [], 0
+        for i, (t, a, _) in enumerate(samples):
+            if float(t) - float(samples[start][0]) >= 30:
+                dt = float(t) - float(samples[start][0])
+                windows.append((int(a) - int(samples[start][1])) / dt)
+                start = i
+        print("sustained: accepted/s per 30 s window: "
+              + ", ".join(f"{w:.0f}" for w in windows))
 print(f"writers drained everything {drain} s after the last request")
 PY
