@@ -5,6 +5,7 @@
 # a kill -9 under load until the restarted node answers /readyz.
 #
 #   bash tests/bench/recovery.sh [users ...]        default: 10000 1000000
+#   bash tests/bench/recovery.sh --tail [users]     default: 1000000
 #
 # Fills each coupon with `dibsctl load` (users drawn from 1..10^12, so
 # nearly every request issues), then restarts the node and reads the
@@ -55,6 +56,41 @@ restart() {
   bash "$root/cluster-config/node.sh" start >/dev/null
   python3 -c "import time; print(f'{time.time() - $t0:.2f}')"
 }
+
+# Recovery from the log alone: a coupon filled while MariaDB is stopped (all
+# but its first seconds' issuances stay in Kafka's unwritten tail), the node
+# kill -9'd, Redis flushed, MariaDB resumed, the node started: it must read
+# the whole tail from Kafka.
+if [ "${1:-}" = "--tail" ]; then
+  users=${2:-1000000}
+  scenario=$DIBS_RUN_DIR/tail-$users.json
+  cat >"$scenario" <<JSON
+{"name": "tail-$users", "description": "one coupon of $users units, filled",
+ "coupons": [{"count": 1, "totalQuantity": $users, "discount": 1}],
+ "users": {"from": 1, "to": 1000000000000}, "flow": "issue",
+ "thinkTime": "0ms", "load": {"vus": 128, "duration": "$((users / 6000 + 10))s"}}
+JSON
+  dibsctl load --scenario "$scenario" --quiet --drain-timeout-s 1 >/dev/null 2>&1 &
+  load=$!
+  sleep 4
+  mysqld=$(cat "$DIBS_RUN_DIR/mysql/mysqld.pid")
+  kill -STOP "$mysqld"
+  # Not `wait`: at its end the load reads MySQL, which is stopped.
+  sleep $((users / 6000 + 8))
+  kill -9 "$(cat "$DIBS_RUN_DIR/node/dibs.pid")"
+  redis-cli -p "$DIBS_REDIS_PORT" FLUSHALL >/dev/null
+  kill -CONT "$mysqld"
+  wait $load || true
+  t0=$(date +%s.%N)
+  bash "$root/cluster-config/node.sh" start >/dev/null
+  ready=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
+  read -r ms snap mysql <<<"$(last_recovery)"
+  phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
+  echo "| issued users | source | recovery (all coupons) | start to /readyz | phases |"
+  echo "|---|---|---|---|---|"
+  echo "| $users (MariaDB stopped) | MySQL rows + Kafka tail ($mysql coupons) | $ms ms | $ready s | $phases |"
+  exit 0
+fi
 
 echo "| issued users | source | recovery (all coupons) | start to /readyz | phases |"
 echo "|---|---|---|---|---|"
