@@ -11,8 +11,8 @@ namespace dibs {
 /// The issuances of one coupon that are durable in Kafka and not yet known
 /// committed in MySQL, kept by the node beside the coupon's stock actor and
 /// outliving it. A crashed actor's successor normally finds them again in
-/// the log; when that log was lost meanwhile (the embedded broker came back
-/// empty), this is where they still are, and the successor publishes them
+/// the log; when that log was lost meanwhile (the cluster replaced), this
+/// is where they still are, and the successor publishes them
 /// again instead of selling those units a second time.
 class accepted_ledger {
 public:

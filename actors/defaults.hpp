@@ -56,8 +56,8 @@ constexpr size_t message_timeout_ms = 5'000;
 constexpr size_t request_timeout_ms = 1'500;
 constexpr size_t linger_ms = 2;
 constexpr size_t session_timeout_ms = 6'000;
-/// The embedded broker answers a fetch only when this expires, even when
-/// records arrive meanwhile: it bounds how late writers see new records.
+/// Longest a fetch with nothing new waits: it bounds how late writers see
+/// new records (librdkafka's 500 ms default made ?wait=true slow).
 constexpr size_t fetch_wait_max_ms = 10;
 /// After a "possibly stored" delivery report, wait this long before the log
 /// is searched; must exceed `request_timeout_ms` (config::check).

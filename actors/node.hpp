@@ -92,7 +92,7 @@ public:
   }
 
   /// The writers hold their partitions, so committed rows follow at once.
-  /// Joining the group takes ~3 s with the embedded broker.
+  /// Joining the group takes well under a second on Apache Kafka.
   bool writers_assigned() const {
     return writers_assigned_.load();
   }
@@ -155,8 +155,9 @@ private:
     return kafka_;
   }
 
-  /// New Kafka settings when the bootstrap file names other brokers (the
-  /// embedded broker restarted), else none. Producer guard's thread.
+  /// Kafka settings to follow when the log changed: the producer sees
+  /// another cluster id behind the same address, or the bootstrap file
+  /// names other brokers; else none. Producer guard's thread.
   std::optional<kafka_settings> kafka_moved() const;
 
   /// Moves the node to a new Kafka log (producer guard's thread, after the
@@ -185,7 +186,7 @@ private:
   std::unique_ptr<cluster> cluster_;
   /// The owner epochs this process claimed when it started (`start`).
   std::map<coupon_id_t, uint64_t> claimed_;
-  /// Where Kafka is now; replaced when the embedded broker restarts.
+  /// Where Kafka is now; replaced when the node follows another log.
   mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;
   stock_settings stock_settings_;

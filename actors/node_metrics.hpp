@@ -31,8 +31,8 @@ struct node_metrics {
   std::atomic<uint64_t> producer_restarts{0};
   /// Snapshotter and resolver.
   std::atomic<uint64_t> other_restarts{0};
-  /// Times the node followed Kafka to a new log (the embedded broker
-  /// restarted empty) and published again what MySQL may lack.
+  /// Times the node followed Kafka to a new log (a cluster replaced, a
+  /// broker formatted anew) and published again what MySQL may lack.
   std::atomic<uint64_t> kafka_log_changes{0};
   /// How long a snapshot write to Redis took, failed ones included.
   latency_histogram snapshot_latency;

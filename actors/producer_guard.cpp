@@ -30,9 +30,10 @@ bool producer_guard_state::replace(const kafka_settings& settings,
   // Every record it still holds is reported (stored, failed or possibly
   // stored) within its message timeout; only then may it go. A producer
   // whose brokers are gone may keep some past that (seen: 84 after the
-  // embedded broker's kill -9): destroyed with them, their delivery reports
-  // never came, and their stock actors held the units forever. Purged,
-  // each is reported failed or possibly stored, and resolved from there.
+  // mock broker's kill -9, before dibs ran on Apache Kafka): destroyed with
+  // them, their delivery reports never came, and their stock actors held
+  // the units forever. Purged, each is reported failed or possibly stored,
+  // and resolved from there.
   if (auto n = old->flush(settings.message_timeout_ms + 1000); n > 0) {
     spdlog::error("the old Kafka producer still holds {} records: purging "
                   "them",

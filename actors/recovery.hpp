@@ -23,9 +23,9 @@ std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              int64_t low);
 
 /// Whether `loaded` is a good snapshot of the previous owner epoch, taken on
-/// a Kafka log other than `log_id`: that log is gone (the embedded broker
-/// came back empty) and the accepted issuances the snapshot holds may be
-/// nowhere else.
+/// a Kafka log other than `log_id`: that log is gone (the cluster was
+/// replaced) and the accepted issuances the snapshot holds may be nowhere
+/// else.
 bool of_lost_log(const loaded_snapshot& loaded, uint64_t epoch,
                  const std::string& log_id);
 

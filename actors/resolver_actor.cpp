@@ -85,7 +85,8 @@ caf::expected<bool> find_issuance(issuance_reads& reads,
   if (*in_mysql)
     return true;
   // Only the coupon's partition: with the writers behind (MySQL was down),
-  // reading all of them took tens of seconds on the embedded broker.
+  // reading all of them took tens of seconds on the mock broker dibs ran on
+  // before Apache Kafka.
   auto tail = reads.read_from(event.coupon_id, from->first, from->second);
   if (!tail)
     return std::move(tail.error());

@@ -56,7 +56,8 @@ struct writer_state {
   std::vector<partition_offset> pending_offsets;
 
   /// The next offset expected per partition, to notice records the broker
-  /// dropped before they were written (retention of the embedded broker).
+  /// dropped before they were written (retention shorter than the writers'
+  /// lag).
   std::map<int32_t, int64_t> expected;
 
 

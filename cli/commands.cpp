@@ -167,8 +167,8 @@ struct storage {
   std::string log_id;
   std::string bootstrap;
 
-  /// The scanner, reopened when the bootstrap file names other brokers (the
-  /// embedded broker restarted during the run).
+  /// The scanner, reopened when the bootstrap file names other brokers
+  /// during the run.
   kafka_log& current_log() {
     auto now = where.kafka_resolved();
     if (now.bootstrap_servers != bootstrap) {

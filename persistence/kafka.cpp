@@ -80,9 +80,8 @@ kafka_producer::make(const kafka_settings& s) {
     // Small produce requests must not wait for Nagle's algorithm: every
     // client waits for its record's acknowledgement.
     {"socket.nagle.disable", "true"},
-    // Events are small JSON objects that compress well in a batch; the
-    // embedded broker's retention is counted in bytes, so this also widens
-    // the window a lagging writer has before the broker drops records.
+    // Events are small JSON objects that compress well in a batch: less to
+    // send, store and read back (recovery, the resolver, the writers).
     {"compression.type", "lz4"},
     // Named, not left to the default: recovery computes a coupon's
     // partition with the same function (`partition_of`).
@@ -312,8 +311,8 @@ kafka_log::scanner(const kafka_settings& s) {
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "false"},
-    // The embedded broker holds every fetch this long: recovery and the
-    // resolver read many short ranges.
+    // A fetch with nothing new waits this long at most: recovery and the
+    // resolver read many short ranges up to the log's end.
     {"fetch.wait.max.ms", std::to_string(s.fetch_wait_max_ms)},
   });
   if (!conf)

@@ -35,8 +35,9 @@ struct kafka_settings {
   int request_timeout_ms = 1500;
   /// Producer batching delay; 0 sends at once.
   int linger_ms = 2;
-  /// The embedded broker's group rejoin waits this minus 1 s after a member
-  /// leaves (see STACK.md), so keep it short.
+  /// How long a silent writer (a node killed) keeps its partitions before
+  /// the group hands them to others; 6 s is the broker's allowed minimum
+  /// (group.min.session.timeout.ms).
   int session_timeout_ms = 6000;
   /// Longest a consumer's fetch waits for new records (librdkafka's
   /// fetch.wait.max.ms, 500 by default).
@@ -193,8 +194,9 @@ public:
   caf::expected<std::vector<record>> read_to_end(int32_t partition,
                                                  int64_t from, int timeout_ms);
 
-  /// The identity of this log: the Kafka cluster id (a new one each time
-  /// the embedded broker starts) plus the topic.
+  /// The identity of this log: the Kafka cluster id (another one when the
+  /// cluster is replaced or its single broker formatted anew) plus the
+  /// topic.
   caf::expected<log_ref> identity(int timeout_ms);
 
   /// Closes the consumer, leaving the group at once.
