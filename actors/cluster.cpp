@@ -26,7 +26,7 @@ int64_t steady_us() {
 caf::behavior endpoint_actor(caf::event_based_actor* self, uint64_t fingerprint,
                              std::string member_id, endpoint_hooks hooks) {
   // The stock actor serving a coupon here, or why there is none.
-  auto stock = [hooks](coupon_id_t id) -> caf::expected<caf::actor> {
+  auto stock = [hooks](coupon_id_t id) -> caf::expected<stock_api> {
     if (!hooks.ready())
       return caf::make_error(ec::not_ready, "the coupon's node is recovering");
     if (auto hdl = hooks.directory->find(id))
@@ -74,7 +74,7 @@ caf::behavior endpoint_actor(caf::event_based_actor* self, uint64_t fingerprint,
     },
     [=](adopt_atom a, coupon_id_t id) -> caf::result<bool> {
       auto rp = self->make_response_promise();
-      auto store = hooks.store ? hooks.store() : caf::actor{};
+      auto store = hooks.store ? hooks.store() : store_api{};
       if (!store)
         rp.deliver(caf::make_error(ec::not_ready, "not started"));
       else
@@ -88,7 +88,7 @@ caf::behavior endpoint_actor(caf::event_based_actor* self, uint64_t fingerprint,
 
 namespace {
 
-using peer_actor_t = caf::stateful_actor<peer_state>;
+using peer_actor_t = std::remove_pointer_t<peer_api::stateful_pointer<peer_state>>;
 
 void mark_down(peer_actor_t* self, const char* why) {
   auto& st = self->state;
@@ -209,7 +209,8 @@ void relay(peer_actor_t* self, reply_to<T>& r, Ts... xs) {
 
 } // namespace
 
-caf::behavior peer_actor(caf::stateful_actor<peer_state>* self, member target,
+peer_api::behavior_type
+peer_actor(peer_api::stateful_pointer<peer_state> self, member target,
                          std::string self_id, uint64_t fingerprint,
                          cluster_settings settings,
                          std::shared_ptr<peer_status> status,
@@ -247,14 +248,17 @@ caf::behavior peer_actor(caf::stateful_actor<peer_state>* self, member target,
     [self](committed_atom a, coupon_id_t id, std::vector<issuance_event>& rows) {
       // Lost when the owner is down: it reads MySQL when it recovers.
       if (self->state.remote)
-        self->send(self->state.remote, a, id, std::move(rows));
+        caf::anon_send(self->state.remote, a, id, std::move(rows));
     },
-    [self](adopt_atom a, coupon_id_t id) -> caf::result<bool> {
+    [self](adopt_atom a,
+           coupon_id_t id) -> caf::typed_response_promise<bool> {
       auto& st = self->state;
+      auto rp = self->make_response_promise<bool>();
       if (!st.remote)
-        return caf::make_error(ec::unavailable, "the coupon's node is down");
-      auto rp = self->make_response_promise();
-      rp.delegate(st.remote, a, id);
+        rp.deliver(caf::make_error(ec::unavailable,
+                                   "the coupon's node is down"));
+      else
+        rp.delegate(st.remote, a, id);
       return rp;
     },
   };

@@ -16,9 +16,11 @@
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/cluster_map.hpp"
 #include "actors/coupon_directory.hpp"
+#include "actors/options.hpp"
 #include "actors/protocol.hpp"
 
 // The cluster: each node publishes an endpoint actor on its actor address
@@ -29,33 +31,20 @@
 
 namespace dibs {
 
-// -- messages between nodes ---------------------------------------------------
-
-/// (hello_atom, uint64_t fingerprint, std::string member_id)
-///   -> (hello_atom, std::string member_id)
-/// Fails with `ec::forbidden` when the fingerprints differ.
-using hello_atom = caf::atom_constant<caf::atom("hello")>;
-
-/// (ping_atom, int64_t sent_us) -> int64_t sent_us: a heartbeat.
-using ping_atom = caf::atom_constant<caf::atom("ping")>;
-
-/// To an endpoint: (issue_atom, coupon_id_t, user_id_t, bool wait,
-/// std::string request_id) -> issuance; (status_atom, coupon_id_t,
-/// user_id_t) -> issuance; (view_atom, coupon_id_t) -> coupon_view;
-/// (committed_atom, coupon_id_t, std::vector<issuance_event>);
-/// (adopt_atom, coupon_id_t) -> bool (protocol.hpp).
-
-/// (tick_atom): a peer's heartbeat and reconnect timer.
-using tick_atom = caf::atom_constant<caf::atom("tick")>;
+// The messages between nodes (hello_atom, ping_atom, tick_atom and what an
+// endpoint takes) are in protocol.hpp.
 
 // -- settings and state -------------------------------------------------------
 
 struct cluster_settings {
-  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds heartbeat_interval{
+    option_default::cluster_heartbeat_interval_ms};
   /// No heartbeat answer for this long: the member is down.
-  std::chrono::milliseconds heartbeat_timeout{2000};
+  std::chrono::milliseconds heartbeat_timeout{
+    option_default::cluster_heartbeat_timeout_ms};
   /// A forwarded request unanswered for this long fails (503).
-  std::chrono::milliseconds forward_timeout{5000};
+  std::chrono::milliseconds forward_timeout{
+    option_default::cluster_forward_timeout_ms};
 };
 
 /// What a node knows of another member, written by its peer actor and read
@@ -83,7 +72,7 @@ struct endpoint_hooks {
   /// The store actor, which takes (adopt_atom, coupon_id_t) -> bool: loads
   /// a coupon this node owns that another node created and spawns its stock
   /// actor unless it has one. Invalid before the node started.
-  std::function<caf::actor()> store;
+  std::function<store_api()> store;
 };
 
 /// The actor other nodes send to: answers hellos and heartbeats, hands
@@ -121,7 +110,8 @@ struct peer_state {
 /// reply_to<issuance>), (view_atom, coupon_id_t, reply_to<coupon_view>);
 /// from the writers: (committed_atom, coupon_id_t, rows); from the store
 /// actor: (adopt_atom, coupon_id_t) -> bool.
-caf::behavior peer_actor(caf::stateful_actor<peer_state>* self, member target,
+peer_api::behavior_type
+peer_actor(peer_api::stateful_pointer<peer_state> self, member target,
                          std::string self_id, uint64_t fingerprint,
                          cluster_settings settings,
                          std::shared_ptr<peer_status> status,
@@ -149,7 +139,7 @@ public:
   /// The peer actor and status of the member owning `coupon`; null when
   /// this node owns it.
   struct peer_ref {
-    caf::actor actor;
+    peer_api actor;
     std::shared_ptr<peer_status> status;
   };
   const peer_ref* owner_of(coupon_id_t coupon) const;

@@ -7,7 +7,7 @@
 #include <caf/expected.hpp>
 #include <caf/settings.hpp>
 
-#include "persistence/records.hpp"
+#include "core/domain.hpp"
 
 namespace dibs {
 

@@ -10,7 +10,7 @@
 #include <caf/send.hpp>
 
 #include "actors/protocol.hpp"
-#include "persistence/records.hpp"
+#include "core/domain.hpp"
 
 namespace dibs {
 
@@ -21,14 +21,14 @@ namespace dibs {
 class coupon_directory {
 public:
   /// The coupon's stock actor, or an invalid handle.
-  caf::actor find(coupon_id_t id) const {
+  stock_api find(coupon_id_t id) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     auto i = actors_.find(id);
-    return i != actors_.end() ? i->second : caf::actor{};
+    return i != actors_.end() ? i->second : stock_api{};
   }
 
   /// Registers or replaces the coupon's stock actor.
-  void set(coupon_id_t id, caf::actor hdl) {
+  void set(coupon_id_t id, stock_api hdl) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
     actors_.insert_or_assign(id, std::move(hdl));
     recovering_.erase(id);
@@ -47,9 +47,9 @@ public:
     return recovering_.count(id) > 0;
   }
 
-  std::vector<caf::actor> all() const {
+  std::vector<stock_api> all() const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
-    std::vector<caf::actor> result;
+    std::vector<stock_api> result;
     for (auto& kvp : actors_)
       result.push_back(kvp.second);
     return result;
@@ -80,7 +80,7 @@ public:
 
 private:
   mutable std::shared_mutex mtx_;
-  std::unordered_map<coupon_id_t, caf::actor> actors_;
+  std::unordered_map<coupon_id_t, stock_api> actors_;
   std::unordered_set<coupon_id_t> recovering_;
   forward_fn forward_;
 };

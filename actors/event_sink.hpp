@@ -7,9 +7,9 @@
 #include <memory>
 #include <mutex>
 
-#include "actors/histogram.hpp"
+#include "core/histogram.hpp"
 #include "persistence/kafka.hpp"
-#include "persistence/records.hpp"
+#include "core/domain.hpp"
 
 namespace dibs {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/histogram.hpp"
-#include "persistence/records.hpp"
+#include "core/histogram.hpp"
+#include "core/domain.hpp"
 
 namespace dibs {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/formatter.h>
 
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 
 namespace dibs {
 

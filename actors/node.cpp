@@ -23,8 +23,6 @@ namespace dibs {
 
 namespace {
 
-constexpr int startup_kafka_timeout_ms = 10'000;
-
 using std::chrono::milliseconds;
 using clock_type = std::chrono::steady_clock;
 
@@ -39,10 +37,11 @@ node::node(caf::actor_system& sys, const config& cfg) : sys_(sys), cfg_(cfg) {
   if (auto map = cfg.cluster(); map && !map->empty()) {
     cluster_ = std::make_unique<cluster>(sys, std::move(*map),
                                          cfg.cluster_timing());
+    ownership_ = ownership{cluster_.get()};
     // Committed rows of another member's coupon go to it.
     directory_.set_forward(
       [this](coupon_id_t id, std::vector<issuance_event> rows) {
-        if (auto* owner = cluster_->owner_of(id))
+        if (auto* owner = ownership_.remote_owner(id))
           caf::anon_send(owner->actor, committed_atom::value, id,
                          std::move(rows));
       });
@@ -56,7 +55,7 @@ caf::error node::join_cluster() {
   hooks.directory = &directory_;
   hooks.ready = [this] { return ready(); };
   // `store_` is set before `ready_` turns true, and read only after.
-  hooks.store = [this] { return ready() ? store_ : caf::actor{}; };
+  hooks.store = [this] { return ready() ? store_ : store_api{}; };
   if (auto err = cluster_->start(std::move(hooks),
                                  caf::actor_cast<caf::actor>(
                                    sys_.middleman().actor_handle())))
@@ -70,7 +69,7 @@ caf::error node::join_cluster() {
 }
 
 bool node::lacks(coupon_id_t id) const {
-  return (!cluster_ || cluster_->map().owns(id)) && !directory_.find(id)
+  return ownership_.owns(id) && !directory_.find(id)
          && !directory_.recovering(id);
 }
 
@@ -80,13 +79,13 @@ void node::serve(const coupon& info, int64_t position) {
 }
 
 void node::on_created(const coupon& info, int64_t position) {
-  if (!cluster_ || cluster_->map().owns(info.id))
+  auto* owner = ownership_.remote_owner(info.id);
+  if (!owner)
     return serve(info, position);
   // Another member owns it: it serves the coupon once it adopted it. If it
   // cannot be told now, it finds the coupon in MySQL when it scans for new
   // ones, or when it starts.
-  auto* owner = cluster_->owner_of(info.id);
-  auto& name = cluster_->map().members()[cluster_->map().owner_of(info.id)].id;
+  auto& name = ownership_.owner_name(info.id);
   caf::scoped_actor self{sys_};
   self->request(owner->actor, milliseconds(cfg_.cluster_forward_timeout_ms),
                 adopt_atom::value, info.id)
@@ -117,7 +116,7 @@ void node::spawn_stock(recovered_stock state) {
   child_spec spec;
   spec.name = "stock-" + std::to_string(id);
   spec.kind = child_kind::stock;
-  spec.hdl = std::move(hdl);
+  spec.hdl = caf::actor_cast<caf::actor>(hdl);
   spec.restart = [this, id, ledger] { return restart_stock(id, ledger); };
   // Requests get 503 at once instead of waiting on a dead actor.
   spec.on_down = [this, id, stats] {
@@ -158,7 +157,7 @@ node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
   auto snapshots = snapshot_store::connect(cfg_.redis());
   auto recovered = recover_stock(one, {{id, *epoch}}, **store, **scanner,
                                  snapshots ? snapshots->get() : nullptr,
-                                 metrics_, startup_kafka_timeout_ms);
+                                 metrics_, static_cast<int>(cfg_.kafka_admin_timeout_ms));
   if (!recovered)
     return std::move(recovered.error());
   auto& st = recovered->front();
@@ -176,7 +175,7 @@ node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
                                    stock_settings_, stats,
                                    std::move(ledger)});
   directory_.set(id, hdl);
-  return hdl;
+  return caf::actor_cast<caf::actor>(hdl);
 }
 
 caf::actor node::spawn_writer(size_t index) {
@@ -211,16 +210,16 @@ std::optional<kafka_settings> node::kafka_moved() const {
 
 void node::follow_log(const kafka_settings& next) {
   // A new cluster has no topic yet.
-  if (auto made = ensure_topic(next, cfg_.topic(), startup_kafka_timeout_ms);
+  if (auto made = ensure_topic(next, cfg_.topic(), static_cast<int>(cfg_.kafka_admin_timeout_ms));
       !made) {
     spdlog::error("cannot create the topic in the new Kafka log: {}",
                   to_string(made.error()));
     return;
   }
   auto scanner = kafka_log::scanner(next);
-  auto log = scanner ? (*scanner)->identity(startup_kafka_timeout_ms)
+  auto log = scanner ? (*scanner)->identity(static_cast<int>(cfg_.kafka_admin_timeout_ms))
                      : caf::expected<log_ref>{scanner.error()};
-  auto parts = log ? (*scanner)->partitions(startup_kafka_timeout_ms)
+  auto parts = log ? (*scanner)->partitions(static_cast<int>(cfg_.kafka_admin_timeout_ms))
                    : caf::expected<std::vector<int32_t>>{log.error()};
   if (!parts) {
     spdlog::error("cannot read the new Kafka log: {}", to_string(parts.error()));
@@ -259,59 +258,9 @@ std::pair<std::string, std::string> node::kafka_log_names() const {
   return {kafka_.bootstrap_servers, log_id_};
 }
 
-std::string node::render_metrics() const {
-  auto [bootstrap, log_id] = kafka_log_names();
-  auto out = metrics_.render();
-  figures_.render(out);
-  if (auto sink = this->sink()) {
-    render_family(out, "dibs_kafka_in_flight", "gauge",
-                  "Issuance records published and not yet acknowledged.");
-    out += fmt::format("dibs_kafka_in_flight {}\n", sink->in_flight());
-    render_family(out, "dibs_kafka_delivery_reports_total", "counter",
-                  "Kafka delivery reports by outcome.");
-    for (auto [x, name] : {std::pair{delivery_outcome::stored, "stored"},
-                           std::pair{delivery_outcome::failed, "failed"},
-                           std::pair{delivery_outcome::unknown, "unknown"}})
-      out += fmt::format(
-        "dibs_kafka_delivery_reports_total{{outcome=\"{}\"}} {}\n", name,
-        sink->reports(x));
-    render_family(out, "dibs_kafka_produce_duration_seconds", "histogram",
-                  "From publishing an issuance record to its delivery "
-                  "report.");
-    sink->delivery_latency().render(out, "dibs_kafka_produce_duration_seconds");
-  }
-  // Neither holds a quote, backslash or line break: a host list and a
-  // cluster id.
-  render_family(out, "dibs_kafka_log_info", "gauge",
-                "The Kafka log the node writes to.");
-  out += fmt::format("dibs_kafka_log_info{{bootstrap=\"{}\",log_id=\"{}\"}} 1\n",
-                     bootstrap, log_id);
-  return out;
-}
-
-caf::error node::inject_fault(const std::string& fault, coupon_id_t coupon) {
-  auto crash = [](const caf::actor& hdl) -> caf::error {
-    if (!hdl)
-      return caf::make_error(ec::coupon_not_found);
-    caf::anon_send_exit(hdl, caf::exit_reason::kill);
-    return caf::none;
-  };
-  if (fault == "crash-stock")
-    return crash(directory_.find(coupon));
-  if (fault == "crash-writer") {
-    std::lock_guard<std::mutex> guard{writers_mtx_};
-    return writers_.empty() ? caf::make_error(ec::not_found)
-                            : crash(writers_.front());
-  }
-  if (fault == "crash-snapshotter")
-    return crash(snapshotter_.get());
-  if (fault == "crash-resolver")
-    return crash(resolver_.get());
-  if (fault == "producer-fatal") {
-    sink_->current()->inject_fatal_error();
-    return caf::none;
-  }
-  return caf::make_error(ec::bad_request, "unknown fault " + fault);
+caf::actor node::writer(size_t index) const {
+  std::lock_guard<std::mutex> guard{writers_mtx_};
+  return index < writers_.size() ? writers_[index] : caf::actor{};
 }
 
 void node::spawn_new_stock(const coupon& info, int64_t position) {
@@ -330,6 +279,44 @@ void node::spawn_new_stock(const coupon& info, int64_t position) {
 
 caf::error node::start() {
   mysql_store::init_driver();
+  auto store = open_storage();
+  if (!store)
+    return std::move(store.error());
+  auto started = clock_type::now();
+  auto scanner = kafka_log::scanner(kafka());
+  if (!scanner)
+    return std::move(scanner.error());
+  if (auto err = read_log(**scanner))
+    return err;
+  coupon_id_t newest = 0;
+  auto recovered = recover(**store, **scanner, newest);
+  if (!recovered)
+    return std::move(recovered.error());
+  spawn_services();
+  size_t rows_total = 0;
+  size_t tail_total = 0;
+  auto count = recovered->size();
+  for (auto& st : *recovered) {
+    rows_total += st.rows.size();
+    tail_total += st.tail.size();
+    spawn_stock(std::move(st));
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                       - started)
+                .count();
+  metrics_.recovery_ms = static_cast<uint64_t>(took);
+  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
+               "holding {} committed and {} uncommitted issuances in {} ms",
+               count, metrics_.recovered_from_snapshot.load(),
+               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
+               took);
+  spawn_store_actor(newest);
+  spawn_writers();
+  ready_ = true;
+  return caf::none;
+}
+
+caf::expected<std::unique_ptr<mysql_store>> node::open_storage() {
   auto k = cfg_.kafka();
   if (!k)
     return std::move(k.error());
@@ -344,71 +331,52 @@ caf::error node::start() {
     return std::move(res.error());
   // A real deployment needs the topic before the first issuance; an
   // existing one is used as it is.
-  if (auto made = ensure_topic(kafka(), cfg_.topic(), startup_kafka_timeout_ms);
+  if (auto made = ensure_topic(kafka(), cfg_.topic(), static_cast<int>(cfg_.kafka_admin_timeout_ms));
       !made)
     return std::move(made.error());
   auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());
   std::atomic_store(&sink_, std::make_shared<kafka_sink>(std::move(*producer)));
-  // Recovery: a snapshot in Redis plus the Kafka records after it, or, for
-  // coupons without a good snapshot, MySQL's rows plus the Kafka tail the
-  // writers have not committed.
-  auto started = clock_type::now();
-  auto scanner = kafka_log::scanner(kafka());
-  if (!scanner)
-    return std::move(scanner.error());
-  auto log = (*scanner)->identity(startup_kafka_timeout_ms);
+  return store;
+}
+
+caf::error node::read_log(kafka_log& scanner) {
+  auto log = scanner.identity(static_cast<int>(cfg_.kafka_admin_timeout_ms));
   if (!log)
     return std::move(log.error());
-  auto parts = (*scanner)->partitions(startup_kafka_timeout_ms);
+  auto parts = scanner.partitions(static_cast<int>(cfg_.kafka_admin_timeout_ms));
   if (!parts)
     return std::move(parts.error());
-  {
-    std::lock_guard<std::mutex> guard{kafka_mtx_};
-    log_id_ = log->log_id;
-    partition_count_ = static_cast<int32_t>(parts->size());
-  }
-  auto coupons = (*store)->load_coupons();
+  std::lock_guard<std::mutex> guard{kafka_mtx_};
+  log_id_ = log->log_id;
+  partition_count_ = static_cast<int32_t>(parts->size());
+  return caf::none;
+}
+
+caf::expected<std::vector<recovered_stock>>
+node::recover(mysql_store& store, kafka_log& scanner, coupon_id_t& newest) {
+  auto coupons = store.load_coupons();
   if (!coupons)
     return std::move(coupons.error());
-  // The newest coupon id seen: the store actor scans for newer ones.
-  coupon_id_t newest = coupons->empty() ? 0 : coupons->back().id;
-  if (cluster_) {
-    // A member serves the coupons of its shards only.
-    auto& map = cluster_->map();
-    coupons->erase(std::remove_if(coupons->begin(), coupons->end(),
-                                  [&](const coupon& c) {
-                                    return !map.owns(c.id);
-                                  }),
-                   coupons->end());
-  }
-  // Epochs this process claimed in an attempt that failed later are still
-  // its own: no actor ran under them, so the snapshots written under the
-  // epoch before stay trusted. Claiming again would make every snapshot
-  // look stale and rebuild each coupon from MySQL.
-  std::vector<coupon_id_t> unclaimed;
+  // The store actor scans for coupons newer than this one.
+  newest = coupons->empty() ? 0 : coupons->back().id;
+  ownership_.keep_owned(*coupons);
+  std::vector<coupon_id_t> ids;
   for (auto& c : *coupons)
-    if (claimed_.count(c.id) == 0)
-      unclaimed.push_back(c.id);
-  if (!unclaimed.empty()) {
-    auto fresh = cluster_ || !claimed_.empty()
-                   ? (*store)->claim_epochs(unclaimed)
-                   : (*store)->claim_epochs();
-    if (!fresh)
-      return std::move(fresh.error());
-    claimed_.insert(fresh->begin(), fresh->end());
-  }
-  const auto* epochs = &claimed_;
+    ids.push_back(c.id);
+  if (auto err = ownership_.claim(store, ids))
+    return err;
   auto snapshots = snapshot_store::connect(cfg_.redis());
   if (!snapshots)
     spdlog::warn("Redis unreachable ({}): every coupon is rebuilt from MySQL",
                  to_string(snapshots.error()));
-  auto recovered = recover_stock(*coupons, *epochs, **store, **scanner,
-                                 snapshots ? snapshots->get() : nullptr,
-                                 metrics_, startup_kafka_timeout_ms);
-  if (!recovered)
-    return std::move(recovered.error());
+  return recover_stock(*coupons, ownership_.epochs(), store, scanner,
+                       snapshots ? snapshots->get() : nullptr, metrics_,
+                       static_cast<int>(cfg_.kafka_admin_timeout_ms));
+}
+
+void node::spawn_services() {
   supervisor_ = sys_.spawn<caf::detached>(supervisor_actor,
                                           supervisor_settings{}, &metrics_,
                                           &figures_.supervision());
@@ -441,30 +409,21 @@ caf::error node::start() {
                                     follow_log(next);
                                   }});
   });
-  size_t rows_total = 0;
-  size_t tail_total = 0;
-  for (auto& st : *recovered) {
-    rows_total += st.rows.size();
-    tail_total += st.tail.size();
-    spawn_stock(std::move(st));
-  }
-  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
-                                                       - started)
-                .count();
-  metrics_.recovery_ms = static_cast<uint64_t>(took);
-  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
-               "holding {} committed and {} uncommitted issuances in {} ms",
-               coupons->size(), metrics_.recovered_from_snapshot.load(),
-               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
-               took);
+}
+
+void node::spawn_store_actor(coupon_id_t newest) {
   store_ = sys_.spawn<caf::detached>(
     store_actor, cfg_.mysql(), kafka(), cfg_.redis(),
     [this](const coupon& c, int64_t position) { on_created(c, position); },
     [this](const coupon& c, int64_t position) { this->serve(c, position); },
     [this](coupon_id_t id) { return lacks(id); },
     cluster_ ? newest : std::optional<coupon_id_t>{});
+}
+
+void node::spawn_writers() {
   // A node without writers leaves writing to other nodes.
   writers_assigned_ = cfg_.writer_count == 0;
+  std::lock_guard<std::mutex> guard{writers_mtx_};
   for (size_t i = 0; i < cfg_.writer_count; ++i) {
     writers_.push_back(spawn_writer(i));
     child_spec spec;
@@ -482,8 +441,6 @@ caf::error node::start() {
     };
     supervise(std::move(spec));
   }
-  ready_ = true;
-  return caf::none;
 }
 
 void node::stop() {
@@ -529,7 +486,7 @@ void node::stop() {
       std::this_thread::sleep_for(milliseconds(50));
     }
   }
-  auto shutdown = [](const caf::actor& hdl) {
+  auto shutdown = [](const auto& hdl) {
     if (hdl)
       caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
   };
@@ -541,11 +498,12 @@ void node::stop() {
   }
   for (auto& a : directory_.all())
     shutdown(a);
-  for (auto& a : {store_, resolver_.get(), snapshotter_.get(),
-                  producer_guard_.get(), supervisor_})
+  shutdown(store_);
+  for (auto& a : {resolver_.get(), snapshotter_.get(), producer_guard_.get(),
+                  supervisor_})
     shutdown(a);
   directory_.clear();
-  store_ = nullptr;
+  store_ = store_api{};
   resolver_.set(nullptr);
   snapshotter_.set(nullptr);
   producer_guard_.set(nullptr);

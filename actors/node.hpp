@@ -1,7 +1,6 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +15,7 @@
 #include "actors/event_sink.hpp"
 #include "actors/introspection.hpp"
 #include "actors/node_metrics.hpp"
+#include "actors/ownership.hpp"
 #include "actors/service_handle.hpp"
 #include "actors/stock_state.hpp"
 #include "actors/supervisor.hpp"
@@ -49,15 +49,13 @@ public:
   void stop();
 
   /// The coupon's stock actor or an invalid handle.
-  caf::actor stock(coupon_id_t id) const {
+  stock_api stock(coupon_id_t id) const {
     return directory_.find(id);
   }
 
-  /// In a cluster, the member that owns the coupon when it is not this
-  /// node; else null.
-  const cluster::peer_ref* remote_owner(coupon_id_t id) const {
-    return cluster_ && !cluster_->map().owns(id) ? cluster_->owner_of(id)
-                                                 : nullptr;
+  /// Who serves each coupon.
+  const ownership& owners() const {
+    return ownership_;
   }
 
   /// The cluster this node is a member of; null for a single node.
@@ -76,15 +74,22 @@ public:
     return directory_.recovering(id);
   }
 
-  /// Fault injection (`node.fault-injection`): `crash-stock` (of
-  /// `coupon`), `crash-writer`, `crash-snapshotter`, `crash-resolver`,
-  /// `producer-fatal`. The actor is killed as a crash would; the
-  /// supervisor takes it from there.
-  caf::error inject_fault(const std::string& fault, coupon_id_t coupon);
-
-  caf::actor store() const {
+  store_api store() const {
     return store_;
   }
+
+  /// The services the supervisor keeps running; invalid handles while the
+  /// node is not started.
+  caf::actor resolver() const {
+    return resolver_.get();
+  }
+
+  caf::actor snapshotter() const {
+    return snapshotter_.get();
+  }
+
+  /// The writer `index` < `node.writer-count`, or an invalid handle.
+  caf::actor writer(size_t index) const;
 
   /// Recovered and not stopping: takes issuances.
   bool ready() const {
@@ -132,11 +137,33 @@ public:
   /// The Kafka log the node writes to: bootstrap servers and log id.
   std::pair<std::string, std::string> kafka_log_names() const;
 
-  /// The node's metrics in Prometheus' text format, with an info metric
-  /// naming the Kafka log the node writes to.
-  std::string render_metrics() const;
-
 private:
+  // -- the steps of `start`, in order ------------------------------------------
+
+  /// Reads where Kafka is, opens MySQL and creates the schema, creates the
+  /// topic and the producer.
+  caf::expected<std::unique_ptr<mysql_store>> open_storage();
+
+  /// Reads the Kafka log's identity and partition count.
+  caf::error read_log(kafka_log& scanner);
+
+  /// Recovers the stock of every coupon this node owns (`recover_stock`:
+  /// Redis snapshot plus Kafka, or MySQL plus the Kafka tail); sets
+  /// `newest` to the newest coupon id in MySQL.
+  caf::expected<std::vector<recovered_stock>>
+  recover(mysql_store& store, kafka_log& scanner, coupon_id_t& newest);
+
+  /// The supervisor and the services it keeps running: resolver,
+  /// snapshotter, producer guard.
+  void spawn_services();
+
+  /// The store actor; in a cluster it scans for coupons newer than
+  /// `newest` that other members created.
+  void spawn_store_actor(coupon_id_t newest);
+
+  /// The writers, supervised.
+  void spawn_writers();
+
   void spawn_stock(recovered_stock state);
 
   /// Hands an actor to the supervisor.
@@ -184,8 +211,7 @@ private:
   const config& cfg_;
   /// Null for a single node.
   std::unique_ptr<cluster> cluster_;
-  /// The owner epochs this process claimed when it started (`start`).
-  std::map<coupon_id_t, uint64_t> claimed_;
+  ownership ownership_{nullptr};
   /// Where Kafka is now; replaced when the node follows another log.
   mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;
@@ -197,7 +223,7 @@ private:
   service_handle snapshotter_;
   caf::actor supervisor_;
   service_handle producer_guard_;
-  caf::actor store_;
+  store_api store_;
   /// The Kafka log and its partition count, for new coupons' snapshots.
   std::string log_id_;
   int32_t partition_count_ = 0;
@@ -205,7 +231,7 @@ private:
   node_metrics metrics_;
   introspection figures_;
   /// Replaced by the supervisor's thread when one crashes.
-  std::mutex writers_mtx_;
+  mutable std::mutex writers_mtx_;
   std::vector<caf::actor> writers_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> writers_assigned_{false};

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "actors/histogram.hpp"
+#include "core/histogram.hpp"
 
 namespace dibs {
 

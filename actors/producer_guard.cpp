@@ -64,11 +64,11 @@ caf::behavior producer_guard(caf::stateful_actor<producer_guard_state>* self,
   self->state.sink = sink;
   self->state.metrics = metrics;
   self->state.node = std::move(node);
-  self->send(self, poll_atom::value);
+  self->send(self, check_atom::value);
   return {
-    [=](poll_atom) {
+    [=](check_atom) {
       self->state.check();
-      self->delayed_send(self, check_interval, poll_atom::value);
+      self->delayed_send(self, check_interval, check_atom::value);
     },
   };
 }

@@ -9,21 +9,21 @@ namespace dibs {
 
 namespace {
 
-constexpr int scan_timeout_ms = 10'000;
-
 /// The reads over the node's MySQL store and Kafka scanner, the log's
 /// records read through the resolver's cache.
 class store_reads : public issuance_reads {
 public:
   store_reads(mysql_store& store, kafka_log& scanner,
-              std::map<int32_t, resolver_state::tail_cache>& tails)
-    : store_(store), scanner_(scanner), tails_(tails) {
+              std::map<int32_t, resolver_state::tail_cache>& tails,
+              int timeout_ms)
+    : store_(store), scanner_(scanner), tails_(tails),
+      timeout_ms_(timeout_ms) {
     // Empty.
   }
 
   caf::expected<std::pair<int32_t, int64_t>>
   written(coupon_id_t coupon) override {
-    auto positions = stored_positions(store_, scanner_, scan_timeout_ms);
+    auto positions = stored_positions(store_, scanner_, timeout_ms_);
     if (!positions)
       return std::move(positions.error());
     auto p = partition_of(coupon, static_cast<int32_t>(positions->size()));
@@ -45,7 +45,7 @@ public:
                              [&](auto& x) { return x.first >= offset; });
     c.events.erase(c.events.begin(), keep);
     c.from = offset;
-    auto some = scanner_.read_some(partition, c.end, scan_timeout_ms);
+    auto some = scanner_.read_some(partition, c.end, timeout_ms_);
     if (!some)
       return std::move(some.error());
     for (auto& r : some->first) {
@@ -70,6 +70,7 @@ private:
   mysql_store& store_;
   kafka_log& scanner_;
   std::map<int32_t, resolver_state::tail_cache>& tails_;
+  int timeout_ms_;
 };
 
 } // namespace
@@ -109,7 +110,7 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
       return std::move(l.error());
     scanner = std::move(*l);
   }
-  store_reads reads{*store, *scanner, tails};
+  store_reads reads{*store, *scanner, tails, kafka.admin_timeout_ms};
   return find_issuance(reads, event);
 }
 
@@ -118,7 +119,7 @@ caf::behavior resolver_actor(caf::stateful_actor<resolver_state>* self,
   self->state.kafka = std::move(kafka);
   self->state.mysql = std::move(mysql);
   return {
-    [=](resolve_atom, const issuance_event& event) -> caf::result<bool> {
+    [=](find_atom, const issuance_event& event) -> caf::result<bool> {
       auto found = self->state.find(event);
       if (!found)
         return std::move(found.error());

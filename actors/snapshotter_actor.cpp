@@ -67,7 +67,7 @@ caf::behavior snapshotter_actor(caf::stateful_actor<snapshotter_state>* self,
   self->state.redis = std::move(redis);
   self->state.metrics = metrics;
   return {
-    [=](snapshot_atom, coupon_id_t coupon, const snapshot_meta& meta,
+    [=](save_atom, coupon_id_t coupon, const snapshot_meta& meta,
         const std::vector<issuance_event>& events,
         bool whole) -> caf::result<snapshot_write> {
       auto res = self->state.write(coupon, meta, events, whole);

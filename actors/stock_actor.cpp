@@ -2,20 +2,15 @@
 
 namespace dibs {
 
-caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
-                          recovered_stock state, stock_deps deps) {
+stock_actor_type::behavior_type
+stock_actor(stock_state::pointer self, recovered_stock state, stock_deps deps) {
   self->state.init(state, std::move(deps));
   // Every handler ends with `st.handled()`, as do the response handlers in
   // stock_state: the actor's live figures.
   auto& st = self->state;
   return {
-    [=, &st](issue_atom, user_id_t user, bool wait) {
-      auto rp = self->make_response_promise<issuance>();
-      st.issue(user, wait, replier<issuance>{rp, nullptr});
-      st.handled();
-      return rp;
-    },
-    [=, &st](issue_atom, user_id_t user, bool wait, std::string& request_id) {
+    [=, &st](issue_atom, user_id_t user, bool wait,
+             std::string& request_id) -> caf::typed_response_promise<issuance> {
       auto rp = self->make_response_promise<issuance>();
       st.issue(user, wait, replier<issuance>{rp, nullptr},
                std::move(request_id));
@@ -39,7 +34,7 @@ caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
       r.fn(st.status(user));
       st.handled();
     },
-    [=, &st](view_atom) {
+    [=, &st](view_atom) -> caf::result<coupon_view> {
       st.handled();
       return st.view();
     },

@@ -9,7 +9,7 @@
 namespace dibs {
 
 /// One actor per coupon. See `stock_state` for what it owns.
-caf::behavior stock_actor(caf::stateful_actor<stock_state>* self,
-                          recovered_stock state, stock_deps deps);
+stock_actor_type::behavior_type
+stock_actor(stock_state::pointer self, recovered_stock state, stock_deps deps);
 
 } // namespace dibs

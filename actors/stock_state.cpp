@@ -10,7 +10,7 @@
 
 namespace dibs {
 
-stock_state::stock_state(caf::stateful_actor<stock_state>* self)
+stock_state::stock_state(pointer self)
   : self_(self) {
   // Empty.
 }
@@ -148,7 +148,7 @@ stock_state::end_republishing(republish_map::iterator i) {
 }
 
 void stock_state::publish_again(const issuance_event& e) {
-  sink_->publish(e, [hdl = caf::actor{self_},
+  sink_->publish(e, [hdl = caf::actor_cast<stock_actor_type>(self_),
                      id = e.issuance_id](delivery_report rep) {
     caf::anon_send(hdl, republished_atom::value, id, std::move(rep));
   });
@@ -214,7 +214,7 @@ void stock_state::write_snapshot(bool verify) {
   }
   self_
     ->request(snapshotter_->get(), settings_.service_timeout,
-              snapshot_atom::value, info_.id, after, std::move(events), whole)
+              save_atom::value, info_.id, after, std::move(events), whole)
     .then(
       [this, after](snapshot_write res) {
         snap_.end_write(res, after);
@@ -289,7 +289,7 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
   ++by_phase_[static_cast<size_t>(phase::pending)];
   in_flight_.emplace(event.issuance_id,
                      reservation{user, {waiter{std::move(reply), wait, true}}});
-  sink_->publish(event, [hdl = caf::actor{self_}, id = event.issuance_id](
+  sink_->publish(event, [hdl = caf::actor_cast<stock_actor_type>(self_), id = event.issuance_id](
                           delivery_report rep) {
     caf::anon_send(hdl, delivered_atom::value, id, std::move(rep));
   });
@@ -342,7 +342,7 @@ void stock_state::on_resolve_due(issuance_id_t id) {
     return;
   auto event = holders_.at(i->second.user).event;
   self_->request(resolver_->get(), settings_.service_timeout,
-                 resolve_atom::value, event)
+                 find_atom::value, event)
     .then(
       [this, id](bool found) {
         on_resolved(id, found);

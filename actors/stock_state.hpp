@@ -11,11 +11,13 @@
 #include <caf/actor.hpp>
 #include <caf/response_promise.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include "actors/accepted_ledger.hpp"
 #include "actors/event_sink.hpp"
 #include "actors/introspection.hpp"
+#include "actors/options.hpp"
 #include "actors/protocol.hpp"
 #include "actors/service_handle.hpp"
 #include "actors/snapshot_tracker.hpp"
@@ -26,19 +28,21 @@ namespace dibs {
 struct stock_settings {
   /// How long a `?wait=true` request waits for the MySQL commit before it is
   /// answered with the ACCEPTED issuance instead.
-  std::chrono::milliseconds wait_timeout{2000};
+  std::chrono::milliseconds wait_timeout{option_default::http_wait_timeout_ms};
   /// How long after an unknown delivery outcome the log is searched: by then
   /// the producer can no longer have the record in flight.
-  std::chrono::milliseconds resolve_grace{2000};
+  std::chrono::milliseconds resolve_grace{
+    option_default::kafka_resolve_grace_ms};
   /// Backoff between attempts when the resolver itself fails.
   std::chrono::milliseconds resolve_retry{1000};
   /// A request to the resolver or the snapshotter that got no answer by
   /// then (the actor crashed with it) fails and is tried again.
   std::chrono::milliseconds service_timeout{30'000};
   /// A snapshot is written once this many issuances are pending...
-  size_t snapshot_every_events = 1000;
+  size_t snapshot_every_events = option_default::snapshot_every_events;
   /// ...or this long after the last one, whichever comes first.
-  std::chrono::milliseconds snapshot_interval{1000};
+  std::chrono::milliseconds snapshot_interval{
+    option_default::snapshot_interval_ms};
 };
 
 /// What recovery hands a stock actor: its coupon, what is issued, and where
@@ -99,7 +103,10 @@ public:
 
   static inline const char* name = "dibs.stock";
 
-  explicit stock_state(caf::stateful_actor<stock_state>* self);
+  /// The actor this state belongs to.
+  using pointer = stock_actor_type::stateful_pointer<stock_state>;
+
+  explicit stock_state(pointer self);
 
   /// Sets the coupon and what is already issued, then writes a whole
   /// snapshot under the new epoch.
@@ -181,7 +188,7 @@ private:
   void count_answer(issue_outcome x, user_id_t user);
   void count_answer(const issuance& x);
 
-  caf::stateful_actor<stock_state>* self_;
+  pointer self_;
   coupon info_;
   event_sink* sink_ = nullptr;
   const service_handle* resolver_ = nullptr;

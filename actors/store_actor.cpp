@@ -107,7 +107,8 @@ readiness store_state::ready() {
   return result;
 }
 
-caf::behavior store_actor(caf::stateful_actor<store_state>* self,
+store_api::behavior_type
+store_actor(store_api::stateful_pointer<store_state> self,
                           mysql_settings mysql,
                           kafka_settings kafka, redis_settings redis,
                           store_state::spawn_fn created,

@@ -7,6 +7,7 @@
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "actors/protocol.hpp"
 #include "persistence/kafka.hpp"
@@ -67,7 +68,8 @@ struct store_state {
 
 /// With `newest` (in a cluster), it scans MySQL for coupons other nodes
 /// created every second, and takes (adopt_atom, coupon_id_t) -> bool.
-caf::behavior store_actor(caf::stateful_actor<store_state>* self,
+store_api::behavior_type
+store_actor(store_api::stateful_pointer<store_state> self,
                           mysql_settings mysql,
                           kafka_settings kafka, redis_settings redis,
                           store_state::spawn_fn created,

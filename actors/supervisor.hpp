@@ -81,13 +81,8 @@ struct supervisor_state {
   void show(child& c, const char* state);
 };
 
-/// (supervise_atom, child_spec): monitor a child.
-using supervise_atom = caf::atom_constant<caf::atom("supervise")>;
-/// (restart_atom, std::string name): the backoff of a child passed.
-using restart_atom = caf::atom_constant<caf::atom("restart")>;
-/// (stop_atom) -> bool: stop restarting; answered once in effect.
-using stop_atom = caf::atom_constant<caf::atom("stop")>;
-
+/// Takes (supervise_atom, child_spec), (restart_atom, name) and (stop_atom)
+/// -> bool, answered once in effect (protocol.hpp).
 caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
                                supervisor_settings settings,
                                node_metrics* metrics,

@@ -37,7 +37,7 @@ caf::error writer_state::connect() {
     if (!l)
       return std::move(l.error());
     // Offsets are only meaningful in the log they were read from.
-    auto id = (*l)->identity(10'000);
+    auto id = (*l)->identity(kafka.admin_timeout_ms);
     if (!id)
       return std::move(id.error());
     log_id = std::move(*id);

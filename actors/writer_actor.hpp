@@ -11,6 +11,7 @@
 
 #include "actors/coupon_directory.hpp"
 #include "actors/introspection.hpp"
+#include "actors/options.hpp"
 #include "actors/protocol.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
@@ -18,9 +19,9 @@
 namespace dibs {
 
 struct writer_settings {
-  size_t batch_max_rows = 2000;
-  size_t batch_max_ms = 20;
-  size_t retry_backoff_ms = 500;
+  size_t batch_max_rows = option_default::writer_batch_max_rows;
+  size_t batch_max_ms = option_default::writer_batch_max_ms;
+  size_t retry_backoff_ms = option_default::writer_retry_backoff_ms;
 };
 
 /// A writer drains the issuance topic into MySQL: it reads a batch (bounded

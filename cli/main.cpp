@@ -12,7 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "actors/defaults.hpp"
+#include "actors/options.hpp"
 #include "cli/commands.hpp"
 #include "cli/top.hpp"
 
@@ -58,9 +58,12 @@ std::string command_line(int argc, char** argv) {
 int main(int argc, char** argv) {
   CLI::App app{"dibsctl: load tests and tools for dibs"};
   app.require_subcommand(1);
+  // The node's own defaults: dibsctl reads what a node with them writes.
+  dibs::option_values node_defaults;
   load::endpoints defaults;
-  defaults.mysql.port = defaults::mysql::port;
-  defaults.kafka_bootstrap_file = defaults::kafka::bootstrap_file;
+  defaults.mysql = node_defaults.mysql();
+  defaults.kafka = node_defaults.kafka_base();
+  defaults.kafka_bootstrap_file = node_defaults.kafka_bootstrap_file;
 
   load::load_options load_opts;
   load_opts.where = defaults;

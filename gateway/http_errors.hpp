@@ -5,7 +5,7 @@
 #include <boost/beast/http/status.hpp>
 #include <caf/error.hpp>
 
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 
 namespace dibs {
 

@@ -6,12 +6,10 @@
 #include <cstdint>
 #include <string>
 
-#include "actors/histogram.hpp"
+#include "core/histogram.hpp"
 #include "gateway/request_rules.hpp"
 
 namespace dibs {
-
-constexpr size_t route_count = static_cast<size_t>(route::unmatched) + 1;
 
 const char* to_string(route r);
 

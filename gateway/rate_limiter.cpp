@@ -44,4 +44,16 @@ rate_limiter::take(uint64_t key, clock::time_point now) {
     static_cast<int64_t>(std::ceil(wait_s * 1000.0))};
 }
 
+uint64_t address_key(const boost::asio::ip::address& a) {
+  if (a.is_v4())
+    return a.to_v4().to_uint();
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return a.to_v6().to_v4().to_uint();
+  uint64_t key = 0;
+  auto bytes = a.to_v6().to_bytes();
+  for (size_t i = 0; i < 8; ++i)
+    key = key << 8 | bytes[i];
+  return key | (uint64_t{1} << 63);
+}
+
 } // namespace dibs

@@ -7,6 +7,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include <boost/asio/ip/address.hpp>
+
 namespace dibs {
 
 /// Token buckets by key (a user id, a client address): `per_s` tokens a
@@ -46,5 +48,9 @@ private:
   size_t max_per_shard_;
   std::array<shard, shard_count> shards_;
 };
+
+/// The rate limiter's key of a client: an IPv4 address, or the /64 prefix of
+/// an IPv6 one (a host usually holds a whole /64), marked apart.
+uint64_t address_key(const boost::asio::ip::address& a);
 
 } // namespace dibs

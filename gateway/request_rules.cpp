@@ -1,6 +1,7 @@
 #include "gateway/request_rules.hpp"
 
 #include <charconv>
+#include <limits>
 #include <set>
 
 #include <boost/beast/core/string.hpp>
@@ -275,6 +276,73 @@ std::variant<user_id_t, refusal> decode_issue_body(std::string_view body) {
     return refusal{ec::bad_request, "userId must be an integer from 1 to "
                                     "2^53-1"};
   return static_cast<user_id_t>(*user);
+}
+
+std::variant<coupon, refusal> decode_coupon_body(std::string_view body) {
+  auto bad = [](std::string message) {
+    return refusal{ec::bad_request, std::move(message)};
+  };
+  auto parsed = parse_object(body);
+  if (auto* r = std::get_if<refusal>(&parsed))
+    return std::move(*r);
+  auto& j = std::get<json>(parsed);
+  coupon spec;
+  for (auto& [key, value] : j.items()) {
+    if (key == "name") {
+      if (!value.is_string())
+        return bad("name must be a string");
+      spec.name = value.get<std::string>();
+      if (spec.name.empty() || spec.name.size() > max_name_length)
+        return bad("name must have 1 to 200 characters");
+    } else if (key == "discount") {
+      auto v = get_int(value, 0, std::numeric_limits<int64_t>::max());
+      if (!v)
+        return bad("discount must be a non-negative integer");
+      spec.discount = *v;
+    } else if (key == "totalQuantity") {
+      auto v = get_int(value, 1, max_total_quantity);
+      if (!v)
+        return bad("totalQuantity must be an integer from 1 to 100000000");
+      spec.total_quantity = static_cast<uint32_t>(*v);
+    } else if (key == "opensAt" || key == "closesAt") {
+      if (value.is_null())
+        continue;
+      auto t = value.is_string() ? parse_time(value.get<std::string>())
+                                 : std::nullopt;
+      if (!t)
+        return bad(key + " must be an ISO-8601 UTC time like "
+                         "2026-11-22T12:00:00Z");
+      (key == "opensAt" ? spec.opens_at : spec.closes_at) = *t;
+    } else {
+      return bad("unknown field " + key);
+    }
+  }
+  if (spec.name.empty())
+    return bad("name is required");
+  if (!j.contains("discount"))
+    return bad("discount is required");
+  if (spec.total_quantity == 0)
+    return bad("totalQuantity is required");
+  if (spec.opens_at != 0 && spec.closes_at != 0
+      && spec.closes_at <= spec.opens_at)
+    return bad("closesAt must be after opensAt");
+  return spec;
+}
+
+ec check_admin_token(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view prefix = "Bearer ";
+  if (authorization.empty())
+    return ec::unauthorized;
+  if (authorization.substr(0, prefix.size()) != prefix || token.empty())
+    return ec::forbidden;
+  auto given = authorization.substr(prefix.size());
+  // Every byte is compared whatever the first difference, so the time taken
+  // does not tell an attacker how much of the token was right.
+  size_t diff = token.size() ^ given.size();
+  for (size_t i = 0; i < given.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i])
+            ^ static_cast<unsigned char>(token[i % token.size()]);
+  return diff == 0 ? ec::none : ec::forbidden;
 }
 
 } // namespace dibs

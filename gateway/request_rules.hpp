@@ -11,8 +11,8 @@
 #include <boost/beast/http/verb.hpp>
 #include <nlohmann/json.hpp>
 
-#include "persistence/error.hpp"
-#include "persistence/records.hpp"
+#include "core/error.hpp"
+#include "core/domain.hpp"
 
 // What the gateway accepts of a request, as pure functions of its bytes: the
 // framing of its header, the ids in its path, its JSON body. No node, no
@@ -59,6 +59,8 @@ enum class route : uint8_t {
   console,
   unmatched,
 };
+
+constexpr size_t route_count = static_cast<size_t>(route::unmatched) + 1;
 
 /// Which routes a listener serves. With a separate admin listener
 /// (`http.admin-port`), the public one serves no admin route and the admin
@@ -119,5 +121,23 @@ std::optional<int64_t> get_int(const nlohmann::json& j, int64_t lo,
 
 /// The body of `POST /api/coupons/{id}/issue`: exactly `{"userId": N}`.
 std::variant<user_id_t, refusal> decode_issue_body(std::string_view body);
+
+/// Longest coupon name, in bytes.
+constexpr size_t max_name_length = 200;
+
+/// Most units a coupon may have.
+constexpr uint32_t max_total_quantity = 100'000'000;
+
+/// The body of `POST /api/coupons`: `name` (1 to `max_name_length` bytes),
+/// `discount` (a non-negative integer), `totalQuantity` (1 to
+/// `max_total_quantity`), optional `opensAt` and `closesAt` (ISO-8601 UTC or
+/// null; closing after opening), nothing else. The coupon has no id yet.
+std::variant<coupon, refusal> decode_coupon_body(std::string_view body);
+
+/// Checks an `Authorization` header against the admin token: `none` for
+/// `Bearer <token>`, `unauthorized` without the header, else `forbidden`
+/// (also for every header while the token is empty). The comparison takes
+/// the same time whatever the first differing byte.
+ec check_admin_token(std::string_view authorization, std::string_view token);
 
 } // namespace dibs

@@ -10,7 +10,7 @@
 
 #include <caf/expected.hpp>
 
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 #include "persistence/records.hpp"
 
 namespace RdKafka {
@@ -21,27 +21,31 @@ class Topic;
 
 namespace dibs {
 
-/// Where Kafka is and how dibs talks to it.
+/// Where Kafka is and how dibs talks to it. The node's options fill it
+/// (actors/options.def holds the defaults).
 struct kafka_settings {
   /// Comma-separated host:port list; a real cluster works by setting this.
   std::string bootstrap_servers;
-  std::string topic = "dibs.issuance";
+  std::string topic;
   /// Consumer group of the writers.
-  std::string group_id = "dibs-writers";
+  std::string group_id;
   /// How long librdkafka may try to deliver a record before reporting it.
-  int message_timeout_ms = 5000;
+  int message_timeout_ms = 0;
   /// How long a produce request may wait for its answer before it fails
   /// and is retried (librdkafka's request.timeout.ms).
-  int request_timeout_ms = 1500;
+  int request_timeout_ms = 0;
   /// Producer batching delay; 0 sends at once.
-  int linger_ms = 2;
+  int linger_ms = 0;
   /// How long a silent writer (a node killed) keeps its partitions before
   /// the group hands them to others; 6 s is the broker's allowed minimum
   /// (group.min.session.timeout.ms).
-  int session_timeout_ms = 6000;
+  int session_timeout_ms = 0;
   /// Longest a consumer's fetch waits for new records (librdkafka's
   /// fetch.wait.max.ms, 500 by default).
-  int fetch_wait_max_ms = 10;
+  int fetch_wait_max_ms = 0;
+  /// Longest wait for metadata, watermarks, topic creation and a read of
+  /// the log outside the writers' group.
+  int admin_timeout_ms = 0;
 };
 
 /// What a delivery report said about one record.

@@ -7,7 +7,7 @@
 
 #include <caf/expected.hpp>
 
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 #include "persistence/records.hpp"
 
 namespace sql {
@@ -18,11 +18,11 @@ namespace dibs {
 
 /// Where MySQL is and who we are there.
 struct mysql_settings {
-  std::string host = "127.0.0.1";
-  uint16_t port = 3306;
-  std::string user = "dibs";
-  std::string password = "dibs";
-  std::string database = "dibs";
+  std::string host;
+  uint16_t port = 0;
+  std::string user;
+  std::string password;
+  std::string database;
 };
 
 /// One Connector/C++ connection and every SQL statement dibs runs. Not

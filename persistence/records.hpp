@@ -1,102 +1,20 @@
 #pragma once
 
-// Plain records that cross the storage boundary and the actor mailboxes.
-// Each has an `inspect` overload so CAF can print and serialize it.
+// How issuances are stored in Kafka: the record's encoding, the log's
+// identity and positions in it.
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <vector>
 
-#include <caf/meta/type_name.hpp>
+#include "core/domain.hpp"
 
 namespace dibs {
 
-using coupon_id_t = uint32_t;
-using user_id_t = uint64_t;
-using issuance_id_t = uint64_t;
-
-/// Largest user id the API accepts: JSON numbers stay exact up to 2^53 - 1.
-constexpr user_id_t max_user_id = (uint64_t{1} << 53) - 1;
-
-/// Largest coupon id: an issuance id packs the coupon id above a 32-bit
-/// per-coupon sequence and must stay below 2^53 as well.
-constexpr coupon_id_t max_coupon_id = (1u << 21) - 1;
-
-/// Packs a coupon id and its per-coupon sequence number into an issuance id.
-constexpr issuance_id_t make_issuance_id(coupon_id_t coupon, uint32_t seq) {
-  return (issuance_id_t{coupon} << 32) | seq;
-}
-
-/// The sequence part of an issuance id.
-constexpr uint32_t issuance_seq(issuance_id_t id) {
-  return static_cast<uint32_t>(id & 0xFFFFFFFFu);
-}
-
-/// Milliseconds since the Unix epoch; 0 means "not set" for window bounds.
-using epoch_ms = int64_t;
-
-/// A coupon as stored in MySQL, without its live stock.
-struct coupon {
-  coupon_id_t id = 0;
-  std::string name;
-  int64_t discount = 0;
-  uint32_t total_quantity = 0;
-  epoch_ms opens_at = 0;
-  epoch_ms closes_at = 0;
-  epoch_ms created_at = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, coupon& x) {
-  return f(caf::meta::type_name("coupon"), x.id, x.name, x.discount,
-           x.total_quantity, x.opens_at, x.closes_at, x.created_at);
-}
-
-/// One issuance decision: the Kafka event and the `user_coupons` row.
-struct issuance_event {
-  issuance_id_t issuance_id = 0;
-  coupon_id_t coupon_id = 0;
-  user_id_t user_id = 0;
-  epoch_ms issued_at = 0;
-  /// The HTTP request that made the decision (`X-Request-Id`), carried
-  /// through Kafka into the row for tracing; empty when not known (events
-  /// rebuilt from a snapshot). Not part of the decision: `==` ignores it.
-  /// Only `is_request_id` strings: no escaping needed anywhere.
-  std::string request_id = {};
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, issuance_event& x) {
-  return f(caf::meta::type_name("issuance_event"), x.issuance_id, x.coupon_id,
-           x.user_id, x.issued_at, x.request_id);
-}
-
-/// 1 to 64 characters of [A-Za-z0-9._-]: safe in JSON, SQL and logs as is.
-bool is_request_id(std::string_view text);
-
-inline bool operator==(const issuance_event& a, const issuance_event& b) {
-  return a.issuance_id == b.issuance_id && a.coupon_id == b.coupon_id
-         && a.user_id == b.user_id && a.issued_at == b.issued_at;
-}
-
-/// A row of `user_coupons` joined with its coupon, for `GET /users/{id}/coupons`.
-struct user_coupon {
-  issuance_event event;
-  std::string coupon_name;
-  int64_t discount = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, user_coupon& x) {
-  return f(caf::meta::type_name("user_coupon"), x.event, x.coupon_name,
-           x.discount);
-}
-
 /// Which log the writers read: the topic and the identity of the Kafka
-/// cluster that holds it. A broker that restarts empty (the embedded one
-/// does) is a new log: offsets stored for another log id mean nothing there.
+/// cluster that holds it. Another cluster behind the same address (a broker
+/// wiped and formatted anew) is a new log: offsets stored for another log id
+/// mean nothing there.
 struct log_ref {
   std::string topic;
   std::string log_id;
@@ -113,14 +31,5 @@ std::string encode(const issuance_event& x);
 
 /// Parses a Kafka record value; nullopt when it is not an issuance event.
 std::optional<issuance_event> decode_issuance(const void* data, size_t size);
-
-/// Formats epoch milliseconds as ISO-8601 UTC (`2026-11-22T12:00:00.000Z`).
-std::string format_time(epoch_ms t);
-
-/// Parses ISO-8601 UTC (`2026-11-22T12:00:00Z`, fraction optional).
-std::optional<epoch_ms> parse_time(const std::string& text);
-
-/// The wall clock in epoch milliseconds.
-epoch_ms now_ms();
 
 } // namespace dibs

@@ -7,15 +7,15 @@
 
 #include <caf/expected.hpp>
 
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 
 struct redisContext;
 
 namespace dibs {
 
 struct redis_settings {
-  std::string host = "127.0.0.1";
-  uint16_t port = 6379;
+  std::string host;
+  uint16_t port = 0;
   int timeout_ms = 500;
 };
 

@@ -10,6 +10,7 @@
 
 #include <caf/test/unit_test.hpp>
 
+#include "actors/options.hpp"
 #include "persistence/kafka.hpp"
 #include "persistence/mysql_store.hpp"
 
@@ -21,7 +22,7 @@ inline std::string env_or(const char* name, std::string fallback) {
 }
 
 inline mysql_settings test_mysql() {
-  mysql_settings s;
+  auto s = option_values{}.mysql();
   s.port = static_cast<uint16_t>(std::stoi(env_or("DIBS_MYSQL_PORT", "13306")));
   return s;
 }
@@ -30,7 +31,7 @@ inline mysql_settings test_mysql() {
 /// the topic is created with 4 partitions (the broker creates none by
 /// itself).
 inline kafka_settings test_kafka(const std::string& topic_prefix) {
-  kafka_settings s;
+  auto s = option_values{}.kafka_base();
   auto run_dir = env_or("DIBS_RUN_DIR", ".run/test");
   std::ifstream in{run_dir + "/kafka.bootstrap"};
   std::getline(in, s.bootstrap_servers);

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/histogram.hpp"
+#include "core/histogram.hpp"
 #include "actors/node.hpp"
 #include "gateway/metrics.hpp"
 

@@ -2,6 +2,9 @@
 
 #include "actors/config.hpp"
 
+#include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -11,15 +14,57 @@ using namespace dibs;
 
 namespace {
 
-/// What `config::check` says of a node started with `args`.
-std::string check_of(std::vector<std::string> args) {
-  config cfg;
+/// Parses `args` into `cfg` as the node's command line.
+void parse(config& cfg, std::vector<std::string> args) {
   std::vector<char*> argv{const_cast<char*>("dibs")};
   for (auto& a : args)
     argv.push_back(a.data());
   auto err = cfg.parse(static_cast<int>(argv.size()), argv.data());
   CAF_REQUIRE(!err);
+}
+
+/// What `config::check` says of a node started with `args`.
+std::string check_of(std::vector<std::string> args) {
+  config cfg;
+  parse(cfg, std::move(args));
   return cfg.check();
+}
+
+/// Every option of options.def as `group.name`.
+std::set<std::string> dibs_options() {
+  return {
+#define DIBS_OPTION(group, member, name, type, value, help) #group "." name,
+#include "actors/options.def"
+#undef DIBS_OPTION
+  };
+}
+
+/// The `group.key` names an INI file sets.
+std::set<std::string> keys_of(const std::string& path) {
+  std::ifstream in{path};
+  CAF_REQUIRE(in.good());
+  std::set<std::string> keys;
+  std::string group, line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == ';')
+      continue;
+    if (line[0] == '[')
+      group = line.substr(1, line.find(']') - 1);
+    else if (auto eq = line.find('='); eq != std::string::npos)
+      keys.insert(group + "." + line.substr(0, eq));
+  }
+  return keys;
+}
+
+/// The value of each of our options in `cfg`, rendered.
+std::map<std::string, std::string> values_of(const config& cfg) {
+  auto ours = dibs_options();
+  std::map<std::string, std::string> out;
+  for (auto& opt : cfg.options())
+    if (std::string name{opt.full_name().begin(), opt.full_name().end()};
+        ours.count(name) > 0)
+      out[name] = caf::deep_to_string(opt.get());
+  return out;
 }
 
 bool names(const std::string& text, const std::string& option) {
@@ -71,4 +116,35 @@ CAF_TEST(the_topic_spec_comes_from_the_options) {
   CAF_REQUIRE(!cfg.parse(static_cast<int>(argv.size()), argv.data()));
   CAF_CHECK_EQUAL(cfg.topic().partitions, 12);
   CAF_CHECK_EQUAL(cfg.topic().replication_factor, 3);
+}
+
+CAF_TEST(the_sample_configuration_sets_every_option_to_its_default) {
+  auto keys = keys_of(DIBS_SAMPLE_CONFIG);
+  auto ours = dibs_options();
+  std::vector<std::string> missing;
+  for (auto& name : ours)
+    if (keys.count(name) == 0)
+      missing.push_back(name);
+  CAF_CHECK_EQUAL(missing, std::vector<std::string>{});
+  // CAF's own groups (scheduler, middleman, ...) are CAF's to check.
+  std::set<std::string> groups;
+  for (auto& name : ours)
+    groups.insert(name.substr(0, name.find('.')));
+  std::vector<std::string> unknown;
+  for (auto& key : keys)
+    if (groups.count(key.substr(0, key.find('.'))) > 0 && ours.count(key) == 0)
+      unknown.push_back(key);
+  CAF_CHECK_EQUAL(unknown, std::vector<std::string>{});
+  config defaults;
+  config sample;
+  parse(sample, {"--config-file=" DIBS_SAMPLE_CONFIG});
+  auto want = values_of(defaults);
+  auto got = values_of(sample);
+  CAF_CHECK_EQUAL(want.size(), ours.size());
+  std::vector<std::string> differ;
+  for (auto& [name, value] : want)
+    if (got[name] != value)
+      differ.push_back(name + ": " + got[name] + " in the sample, default "
+                       + value);
+  CAF_CHECK_EQUAL(differ, std::vector<std::string>{});
 }

@@ -96,7 +96,7 @@ struct client {
 /// snapshot and its clients.
 struct coupon_sim {
   coupon info;
-  actor stock;
+  stock_actor_type stock;
   /// The figures the actor publishes (introspection), kept across restarts
   /// as the node keeps them.
   std::shared_ptr<stock_stats> stats;
@@ -400,7 +400,7 @@ struct sim_sink : event_sink {
 /// Redis as the Lua scripts of snapshot_store behave, one key per coupon.
 behavior sim_snapshotter(event_based_actor*, world* w) {
   return {
-    [=](snapshot_atom, coupon_id_t id, const snapshot_meta& meta,
+    [=](save_atom, coupon_id_t id, const snapshot_meta& meta,
         const std::vector<issuance_event>& events,
         bool whole) -> result<snapshot_write> {
       w->trace("  redis: ", whole ? "whole" : "append", " snapshot of coupon ",
@@ -441,7 +441,7 @@ behavior sim_snapshotter(event_based_actor*, world* w) {
 /// moment it is given (nothing is delivered while it reads).
 behavior sim_resolver(event_based_actor*, world* w) {
   return {
-    [=](resolve_atom, const issuance_event& e) -> result<bool> {
+    [=](find_atom, const issuance_event& e) -> result<bool> {
       sim_reads reads{*w};
       auto found = find_issuance(reads, e);
       w->trace("  resolver: ", world::str(e), " ",
@@ -481,7 +481,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   }
 
   stock_state& state(coupon_sim& c) {
-    return deref<stateful_actor<stock_state>>(c.stock).state;
+    return deref<std::remove_pointer_t<stock_state::pointer>>(c.stock).state;
   }
 
   /// Recovery as the node does it, over the simulated stores.

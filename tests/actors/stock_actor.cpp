@@ -27,7 +27,7 @@ struct recording_sink : event_sink {
 /// Stands in for the resolver: answers whether an event is in the log.
 behavior fake_resolver(event_based_actor*, bool* in_log) {
   return {
-    [=](resolve_atom, const issuance_event&) { return *in_log; },
+    [=](find_atom, const issuance_event&) { return *in_log; },
   };
 }
 
@@ -38,7 +38,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   bool in_log = false;
   actor resolver;
   service_handle resolver_ref;
-  actor stock;
+  stock_actor_type stock;
 
   fixture() {
     resolver = sys.spawn(fake_resolver, &in_log);
@@ -60,9 +60,10 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   }
 
   void send_issue(user_id_t user, bool wait = false) {
-    self->send(stock, issue_atom::value, user, wait);
-    expect((issue_atom, user_id_t, bool),
-           from(self).to(stock).with(_, user, wait));
+    self->send(stock, issue_atom::value, user, wait,
+               "test-" + std::to_string(user));
+    expect((issue_atom, user_id_t, bool, std::string),
+           from(self).to(stock).with(_, user, wait, _));
   }
 
   /// The answer waiting in the test's mailbox, if any. Runs every actor
@@ -217,7 +218,7 @@ CAF_TEST(unknown_outcome_found_in_log_is_accepted) {
   in_log = true;
   sched.trigger_timeout(); // The grace period passes.
   expect((resolve_atom, issuance_id_t), to(stock));
-  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((find_atom, issuance_event), from(stock).to(resolver));
   expect((bool), from(resolver).to(stock).with(true));
   auto res = reply();
   CAF_REQUIRE(res && *res);
@@ -232,7 +233,7 @@ CAF_TEST(unknown_outcome_missing_from_log_gives_stock_back) {
   in_log = false;
   sched.trigger_timeout();
   expect((resolve_atom, issuance_id_t), to(stock));
-  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((find_atom, issuance_event), from(stock).to(resolver));
   expect((bool), from(resolver).to(stock).with(false));
   CAF_CHECK_EQUAL(code_of(*reply()), ec::unavailable);
   CAF_CHECK_EQUAL(view().remaining, 1u);
@@ -251,7 +252,7 @@ CAF_TEST(committed_holder_is_never_given_back) {
   in_log = false;
   sched.trigger_timeout();
   expect((resolve_atom, issuance_id_t), to(stock));
-  expect((resolve_atom, issuance_event), from(stock).to(resolver));
+  expect((find_atom, issuance_event), from(stock).to(resolver));
   expect((bool), from(resolver).to(stock).with(false));
   auto res = reply();
   CAF_REQUIRE(res && *res);

@@ -17,6 +17,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "actors/options.hpp"
 #include "gateway/http_errors.hpp"
 #include "gateway/request_rules.hpp"
 
@@ -25,9 +26,9 @@ using namespace dibs;
 
 namespace {
 
-// The node's defaults (actors/defaults.hpp).
-constexpr size_t header_limit = 8 * 1024;
-constexpr size_t body_limit = 4 * 1024;
+// The node's defaults.
+const size_t header_limit = option_values{}.http_header_limit_bytes;
+const size_t body_limit = option_values{}.http_body_limit_bytes;
 
 void require(bool ok) {
   if (!ok)

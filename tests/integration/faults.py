@@ -294,13 +294,29 @@ def pause_node(rng):
                    f"after SIGCONT, same pid {pid}")
 
 
-def stop_broker():
-    """SIGSTOPs the broker and starts issuing the probe coupon, so records
-    are in flight to it; returns the node's counters from before."""
-    before = scrape_now("SIGSTOP broker")
-    os.kill(h.pid_of("kafka"), signal.SIGSTOP)
+def stored_reports(m):
+    return m.get('dibs_kafka_delivery_reports_total{outcome="stored"}', 0)
+
+
+def stop_broker(what, timeout_s=30):
+    """Starts issuing the probe coupon, waits until the broker stores its
+    records, then SIGSTOPs the broker, so records are in flight to it;
+    returns the node's counters from before the pause. Right after a broker
+    restart the producer may not be connected yet: records that never left
+    the node end "not stored" in a pause, not "possibly stored"."""
     PROBE["clients"] = h.Clients(PROBE_ANSWERS, [PROBE["coupon"]],
                                  PROBE["next_user"])
+    _, m0 = scrape_now(what)
+    deadline = time.time() + timeout_s
+    while True:
+        before = scrape_now(what)
+        if stored_reports(before[1]) > stored_reports(m0):
+            break
+        if time.time() > deadline:
+            fail(f"{what}: no record stored within {timeout_s} s before the "
+                 "pause")
+        time.sleep(0.2)
+    os.kill(h.pid_of("kafka"), signal.SIGSTOP)
     return before
 
 
@@ -345,9 +361,10 @@ def cont_broker(before, what, timeout_s=10):
 
 
 def pause_broker(rng):
-    before = stop_broker()
+    what = f"SIGSTOP broker {PAUSE_BROKER_S:.0f} s"
+    before = stop_broker(what)
     time.sleep(PAUSE_BROKER_S)
-    cont_broker(before, f"SIGSTOP broker {PAUSE_BROKER_S:.0f} s")
+    cont_broker(before, what)
 
 
 def follows_kafka(bootstrap):
@@ -500,7 +517,7 @@ def broker_stopped_kill_mariadb(rng):
         except Exception as err:  # noqa: BLE001 (reported by the main thread)
             errors.append(err)
 
-    before = stop_broker()
+    before = stop_broker(what)
     t0 = time.time()
     time.sleep(kill_after)
     other = threading.Thread(target=mariadb)

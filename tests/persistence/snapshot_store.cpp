@@ -19,7 +19,7 @@ struct fixture {
   coupon_id_t coupon = 1'000'000 + std::random_device{}() % 1'000'000;
 
   fixture() {
-    redis_settings s;
+    auto s = option_values{}.redis();
     s.port = static_cast<uint16_t>(
       std::stoi(test::env_or("DIBS_REDIS_PORT", "16379")));
     auto st = snapshot_store::connect(s);

@@ -1,4 +1,4 @@
-#include "actors/histogram.hpp"
+#include "core/histogram.hpp"
 
 #include <algorithm>
 

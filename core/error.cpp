@@ -1,4 +1,4 @@
-#include "persistence/error.hpp"
+#include "core/error.hpp"
 
 namespace dibs {
 

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include <caf/error.hpp>
+
+#include "core/domain.hpp"
+
+namespace dibs {
+
+class node;
+
+/// The faults `POST /admin/faults` injects when `node.fault-injection` is
+/// on. A crashed actor is killed as a crash would kill it; the supervisor
+/// takes it from there.
+enum class fault : uint8_t {
+  /// The stock actor of one coupon.
+  crash_stock,
+  /// The first writer.
+  crash_writer,
+  crash_snapshotter,
+  crash_resolver,
+  /// The producer fails as on a fatal librdkafka error; the producer guard
+  /// replaces it.
+  producer_fatal,
+};
+
+/// The fault's name in the API: `crash-stock`, `crash-writer`, ...
+std::string_view to_string(fault x);
+
+/// The fault named `name`, if any.
+std::optional<fault> parse_fault(std::string_view name);
+
+/// Injects `x` into the running node `n`; `coupon` names the stock actor of
+/// `crash_stock`. `coupon_not_found` or `not_found` when its target is not
+/// running.
+caf::error inject_fault(node& n, fault x, coupon_id_t coupon);
+
+} // namespace dibs

@@ -1,0 +1,53 @@
+#include "gateway/answers.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "gateway/http_errors.hpp"
+
+namespace dibs {
+
+namespace http = boost::beast::http;
+
+http_response json_response(http::status status, std::string body) {
+  http_response res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+http_response json_response(http::status status, const nlohmann::json& body) {
+  return json_response(status, body.dump());
+}
+
+http_response error_response(ec code, std::string message) {
+  // Messages are ours and rarely need escaping: skip the JSON tree then.
+  bool plain = std::all_of(message.begin(), message.end(), [](char c) {
+    return static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\';
+  });
+  auto res = json_response(
+    status_of(code),
+    plain ? fmt::format(R"({{"code":"{}","message":"{}"}})", to_string(code),
+                        message)
+          : nlohmann::json{{"code", to_string(code)},
+                           {"message", std::move(message)}}
+              .dump());
+  if (res.result() == http::status::service_unavailable)
+    res.set(http::field::retry_after, retry_after_seconds);
+  return res;
+}
+
+http_response actor_error(const caf::error& err) {
+  auto code = code_of(err);
+  if (code == ec::already_issued && err.context().match_elements<uint64_t>())
+    return json_response(
+      status_of(code),
+      fmt::format(R"({{"code":"{}","message":"{}","issuanceId":{}}})",
+                  to_string(code), default_message(code),
+                  err.context().get_as<uint64_t>(0)));
+  return error_response(code, default_message(code));
+}
+
+} // namespace dibs

@@ -1,0 +1,231 @@
+// The coupon API: each request is validated by the pure rules
+// (request_rules.hpp), then sent to the actor that owns the answer with a
+// `reply_to` continuation (no actor hop in between), and its answer
+// rendered as JSON.
+
+#include <memory>
+#include <vector>
+
+#include <caf/send.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/logging.hpp"
+#include "gateway/admin/admin.hpp"
+#include "gateway/rate_limiter.hpp"
+#include "gateway/routes.hpp"
+
+namespace dibs {
+
+namespace {
+
+namespace http = boost::beast::http;
+using json = nlohmann::json;
+
+json coupon_json(const coupon_view& v) {
+  return json{{"couponId", v.info.id},
+              {"name", v.info.name},
+              {"discount", v.info.discount},
+              {"totalQuantity", v.info.total_quantity},
+              {"remainingQuantity", v.remaining},
+              {"issuedQuantity", v.issued},
+              {"opensAt", admin::time_or_null(v.info.opens_at)},
+              {"closesAt", admin::time_or_null(v.info.closes_at)},
+              {"createdAt", admin::time_or_null(v.info.created_at)}};
+}
+
+// The issue path renders its answers with fmt rather than building JSON
+// trees: they hold numbers and fixed words only, and this is the hot path.
+
+std::string issuance_json(const issuance& x) {
+  return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
+                     R"("status":"{}","issuedAt":"{}"}})",
+                     x.event.issuance_id, x.event.coupon_id, x.event.user_id,
+                     to_string(x.status), format_time(x.event.issued_at));
+}
+
+/// The routes' shared state: the node and the issue route's rate limits.
+class coupon_api {
+public:
+  explicit coupon_api(node& n)
+    : node_(n),
+      user_limits_(n.cfg().limits_user_per_s, n.cfg().limits_user_burst),
+      address_limits_(n.cfg().limits_address_per_s,
+                      n.cfg().limits_address_burst) {
+    // Empty.
+  }
+
+  void create(const request_context& rc, respond_fn done);
+  void get(const request_context& rc, respond_fn done);
+  void issue(const request_context& rc, respond_fn done);
+  void issuance_status(const request_context& rc, respond_fn done);
+  void user_coupons(const request_context& rc, respond_fn done);
+
+private:
+  /// Sends (atom, xs..., reply) to the coupon's stock actor, or (atom, id,
+  /// xs..., reply) to the peer actor of its owner in a cluster. Answers at
+  /// once when neither can take it: 503 for an owner that is down, the
+  /// `no_stock_actor` answer here.
+  template <class Atom, class Reply, class... Ts>
+  void to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
+                Reply reply, Ts&&... xs);
+
+  /// The answer when no stock actor owns a coupon id.
+  http_response no_stock_actor(coupon_id_t id) const;
+
+  node& node_;
+  /// Issue requests per user id and per client address.
+  rate_limiter user_limits_;
+  rate_limiter address_limits_;
+};
+
+template <class Atom, class Reply, class... Ts>
+void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
+                          Reply reply, Ts&&... xs) {
+  // The owner's peer actor takes the coupon id too; a stock actor here
+  // knows its own.
+  if (auto* owner = node_.owners().remote_owner(id)) {
+    if (!owner->status->up)
+      return done(error_response(ec::unavailable,
+                                 "the coupon's node is down"));
+    return caf::anon_send(owner->actor, atom, id, std::forward<Ts>(xs)...,
+                          std::move(reply));
+  }
+  auto stock = node_.stock(id);
+  if (!stock)
+    return done(no_stock_actor(id));
+  caf::anon_send(stock, atom, std::forward<Ts>(xs)..., std::move(reply));
+}
+
+http_response coupon_api::no_stock_actor(coupon_id_t id) const {
+  // While the node starts or stops, a coupon may exist without its actor.
+  if (!node_.ready())
+    return error_response(ec::not_ready, "the node is not ready");
+  if (node_.recovering(id))
+    return error_response(ec::unavailable,
+                          "the coupon's stock is being recovered");
+  return error_response(ec::coupon_not_found, "no such coupon");
+}
+
+void coupon_api::create(const request_context& rc, respond_fn done) {
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
+  auto decoded = decode_coupon_body(rc.req.body());
+  if (auto* r = std::get_if<refusal>(&decoded))
+    return done(error_response(r->code, std::move(r->message)));
+  caf::anon_send(node_.store(), create_atom::value,
+                 std::move(std::get<coupon>(decoded)),
+                 reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
+                   if (!res)
+                     return done(actor_error(res.error()));
+                   done(json_response(http::status::created,
+                                      coupon_json(*res)));
+                 }});
+}
+
+void coupon_api::get(const request_context& rc, respond_fn done) {
+  reply_to<coupon_view> reply{[done](caf::expected<coupon_view> res) {
+    if (!res)
+      return done(actor_error(res.error()));
+    done(json_response(http::status::ok, coupon_json(*res)));
+  }};
+  to_owner(rc.match.coupon, done, view_atom::value, std::move(reply));
+}
+
+void coupon_api::issue(const request_context& rc, respond_fn done) {
+  auto decoded = decode_issue_body(rc.req.body());
+  if (auto* r = std::get_if<refusal>(&decoded))
+    return done(error_response(r->code, std::move(r->message)));
+  auto user = std::get<user_id_t>(decoded);
+  // The address first: a bot cycling through user ids is stopped there
+  // without using up the users' own budgets.
+  auto now = rate_limiter::clock::now();
+  auto wait_for = address_limits_.take(address_key(rc.client), now);
+  if (!wait_for)
+    wait_for = user_limits_.take(user, now);
+  if (wait_for) {
+    auto res = error_response(ec::rate_limited, "too many issue requests, "
+                                                "retry later");
+    res.set(http::field::retry_after,
+            std::to_string(std::max<int64_t>(1, (wait_for->count() + 999)
+                                                  / 1000)));
+    return done(std::move(res));
+  }
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
+  auto id = rc.match.coupon;
+  auto wait = rc.match.wait;
+  log_event(spdlog::level::debug, "issue.received",
+            R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
+            rc.request_id, id, user, wait);
+  reply_to<issuance> reply{[done, request_id = rc.request_id, id,
+                            user](caf::expected<issuance> res) {
+    auto answer = [&] {
+      if (!res)
+        return actor_error(res.error());
+      auto status = res->status == issuance_status::issued
+                      ? http::status::created
+                      : http::status::accepted;
+      return json_response(status, issuance_json(*res));
+    }();
+    log_event(spdlog::level::debug, "issue.answered",
+              R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
+              request_id, id, user, answer.result_int());
+    done(std::move(answer));
+  }};
+  to_owner(id, done, issue_atom::value, std::move(reply), user, wait,
+           rc.request_id);
+}
+
+void coupon_api::issuance_status(const request_context& rc, respond_fn done) {
+  reply_to<issuance> reply{[done](caf::expected<issuance> res) {
+    if (!res)
+      return done(actor_error(res.error()));
+    done(json_response(http::status::ok, issuance_json(*res)));
+  }};
+  to_owner(rc.match.coupon, done, status_atom::value, std::move(reply),
+           rc.match.user);
+}
+
+void coupon_api::user_coupons(const request_context& rc, respond_fn done) {
+  using holdings = std::vector<user_coupon>;
+  if (!node_.ready())
+    return done(error_response(ec::not_ready, "the node is not ready"));
+  auto user = rc.match.user;
+  caf::anon_send(
+    node_.store(), holdings_atom::value, user,
+    reply_to<holdings>{[done, user](caf::expected<holdings> res) {
+      if (!res)
+        return done(actor_error(res.error()));
+      auto list = json::array();
+      for (auto& uc : *res)
+        list.push_back(json{{"issuanceId", uc.event.issuance_id},
+                            {"couponId", uc.event.coupon_id},
+                            {"name", uc.coupon_name},
+                            {"discount", uc.discount},
+                            {"status", "ISSUED"},
+                            {"issuedAt", format_time(uc.event.issued_at)}});
+      done(json_response(http::status::ok,
+                         json{{"userId", user}, {"coupons", list}}));
+    }});
+}
+
+} // namespace
+
+void register_coupon_routes(route_table& table, node& n) {
+  auto api = std::make_shared<coupon_api>(n);
+  auto bind = [api](void (coupon_api::*fn)(const request_context&,
+                                           respond_fn)) {
+    return [api, fn](const request_context& rc, respond_fn done) {
+      ((*api).*fn)(rc, std::move(done));
+    };
+  };
+  // Creating a coupon is part of the public API but takes the admin token.
+  table.add(route::create_coupon, bind(&coupon_api::create), true);
+  table.add(route::get_coupon, bind(&coupon_api::get));
+  table.add(route::issue, bind(&coupon_api::issue));
+  table.add(route::issuance_status, bind(&coupon_api::issuance_status));
+  table.add(route::user_coupons, bind(&coupon_api::user_coupons));
+}
+
+} // namespace dibs
