@@ -298,7 +298,8 @@ CAF_TEST(a_wrong_method_is_refused_before_a_bad_id) {
     auto m = match_route(verb::delete_, target, exposure::all);
     CAF_CHECK_EQUAL(code_of(m.refused), ec::method_not_allowed);
   }
-  auto issue = match_route(verb::get, "/api/coupons/abc/issue?x", exposure::all);
+  auto issue = match_route(verb::get, "/api/coupons/abc/issue?x",
+                           exposure::all);
   CAF_CHECK_EQUAL(code_of(issue.refused), ec::method_not_allowed);
 }
 
