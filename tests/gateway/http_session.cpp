@@ -408,6 +408,26 @@ CAF_TEST(an_unanswered_request_gets_503_at_the_answer_timeout) {
   check_nothing_left();
 }
 
+CAF_TEST(after_a_failed_write_nothing_more_of_the_connection_runs) {
+  // The client sends two requests and is gone before the first answer:
+  // that write fails, and the request behind it must not run.
+  ioc.restart();
+  test::stream server{ioc};
+  {
+    test::stream client{ioc};
+    client.connect(server);
+    net::write(client,
+               net::buffer(request("GET", "/a") + request("GET", "/b")));
+  }
+  auto session = std::make_shared<test_session>(std::move(server), ctx);
+  last_session = session;
+  session->run();
+  session.reset();
+  ioc.run_for(2s);
+  CAF_CHECK(handled == std::vector<std::string>{"/a"});
+  check_nothing_left();
+}
+
 CAF_TEST(each_failing_stream_operation_closes_cleanly) {
   // Pipelined requests with a body, read 16 bytes at a time: reads of the
   // idle wait, the header and the body, and writes, each failing in turn.
