@@ -24,7 +24,6 @@ namespace dibs {
 namespace {
 
 using std::chrono::milliseconds;
-using clock_type = std::chrono::steady_clock;
 
 } // namespace
 
@@ -293,23 +292,7 @@ caf::error node::start() {
   if (!recovered)
     return std::move(recovered.error());
   spawn_services();
-  size_t rows_total = 0;
-  size_t tail_total = 0;
-  auto count = recovered->size();
-  for (auto& st : *recovered) {
-    rows_total += st.rows.size();
-    tail_total += st.tail.size();
-    spawn_stock(std::move(st));
-  }
-  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
-                                                       - started)
-                .count();
-  metrics_.recovery_ms = static_cast<uint64_t>(took);
-  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
-               "holding {} committed and {} uncommitted issuances in {} ms",
-               count, metrics_.recovered_from_snapshot.load(),
-               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
-               took);
+  spawn_stocks(std::move(*recovered), started);
   spawn_store_actor(newest);
   spawn_writers();
   ready_ = true;
@@ -409,6 +392,27 @@ void node::spawn_services() {
                                     follow_log(next);
                                   }});
   });
+}
+
+void node::spawn_stocks(std::vector<recovered_stock> recovered,
+                        clock_type::time_point started) {
+  size_t rows_total = 0;
+  size_t tail_total = 0;
+  auto count = recovered.size();
+  for (auto& st : recovered) {
+    rows_total += st.rows.size();
+    tail_total += st.tail.size();
+    spawn_stock(std::move(st));
+  }
+  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                       - started)
+                .count();
+  metrics_.recovery_ms = static_cast<uint64_t>(took);
+  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
+               "holding {} committed and {} uncommitted issuances in {} ms",
+               count, metrics_.recovered_from_snapshot.load(),
+               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
+               took);
 }
 
 void node::spawn_store_actor(coupon_id_t newest) {

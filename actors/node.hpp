@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,8 @@ namespace dibs {
 /// together. The gateway talks to it.
 class node {
 public:
+  using clock_type = std::chrono::steady_clock;
+
   node(caf::actor_system& sys, const config& cfg);
 
   ~node();
@@ -156,6 +159,11 @@ private:
   /// The supervisor and the services it keeps running: resolver,
   /// snapshotter, producer guard.
   void spawn_services();
+
+  /// A stock actor for each recovered coupon; records how long recovery
+  /// took since `started`.
+  void spawn_stocks(std::vector<recovered_stock> recovered,
+                    clock_type::time_point started);
 
   /// The store actor; in a cluster it scans for coupons newer than
   /// `newest` that other members created.

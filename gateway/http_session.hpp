@@ -14,13 +14,19 @@
 #include <boost/beast/http/parser.hpp>
 
 #include "gateway/request_rules.hpp"
-#include "gateway/routes.hpp"
+#include "gateway/answers.hpp"
 
 namespace dibs {
 
+/// Routes one request and answers it through `respond_fn`, at most once,
+/// possibly later and from any thread (`routes::handle` in the node).
+using request_handler
+  = std::function<void(const http_request&, const boost::asio::ip::address&,
+                       exposure, respond_fn)>;
+
 /// What every session shares: the routes, the limits, the counts.
 struct session_context {
-  routes& api;
+  request_handler handle;
   /// The routes this listener serves.
   exposure on;
   size_t body_limit_bytes;
@@ -37,6 +43,10 @@ struct session_context {
   std::chrono::milliseconds answer_timeout;
   size_t max_connections;
   size_t max_in_flight;
+  /// Told the code of each answer the session gives itself before closing
+  /// the connection: a framing error or a limit (400, 413, 414, 431, 505)
+  /// or too many connections (503). Empty: not told.
+  std::function<void(ec)> on_refused = {};
   /// Requests read and not yet answered (overload, graceful shutdown).
   std::atomic<int64_t> in_flight{0};
   /// Open sessions.
@@ -52,20 +62,37 @@ using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
 using http_stream = boost::beast::basic_stream<boost::asio::ip::tcp,
                                                io_executor>;
 
+/// What a session does to its stream besides reading and writing: set it
+/// up, tell the peer's address, set deadlines, close it. Specialized for
+/// `http_stream` in http_session.cpp; tests specialize it for Beast's test
+/// stream.
+template <class Stream>
+struct session_stream;
+
+template <>
+struct session_stream<http_stream>;
+
 /// One HTTP/1.1 keep-alive connection: wait for a request (idle timeout),
 /// read its header (header timeout), check its framing, read its body (body
 /// timeout), route it, write the answer when it comes back, read the next
 /// one. A framing error or a limit answers once and closes the connection,
 /// so nothing behind it on the connection runs.
-class http_session : public std::enable_shared_from_this<http_session> {
+///
+/// A template on the stream only so tests can run it on Beast's test
+/// stream; the node runs `http_session`, compiled once in http_session.cpp.
+template <class Stream>
+class basic_http_session
+  : public std::enable_shared_from_this<basic_http_session<Stream>> {
 public:
-  http_session(tcp_socket&& socket, session_context& ctx);
+  basic_http_session(Stream&& stream, session_context& ctx);
 
-  ~http_session();
+  ~basic_http_session();
 
   void run();
 
 private:
+  using ops = session_stream<Stream>;
+
   void do_read();
   void on_readable(boost::beast::error_code err);
   void read_header();
@@ -79,7 +106,7 @@ private:
   void on_write(bool close, boost::beast::error_code err, size_t bytes);
   void do_close();
 
-  http_stream stream_;
+  Stream stream_;
   boost::beast::flat_buffer buffer_;
   session_context& ctx_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>>
@@ -105,5 +132,9 @@ private:
   /// Past `max_connections`: answered 503 and closed.
   bool over_capacity_ = false;
 };
+
+using http_session = basic_http_session<http_stream>;
+
+extern template class basic_http_session<http_stream>;
 
 } // namespace dibs

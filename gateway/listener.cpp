@@ -60,7 +60,7 @@ void listener::on_accept(beast::error_code err, tcp_socket socket) {
     });
     return;
   }
-  std::make_shared<http_session>(std::move(socket), ctx_)->run();
+  std::make_shared<http_session>(http_stream{std::move(socket)}, ctx_)->run();
   do_accept();
 }
 

@@ -21,6 +21,7 @@
 #include "actors/logging.hpp"
 #include "actors/node.hpp"
 #include "gateway/listener.hpp"
+#include "gateway/routes.hpp"
 
 namespace {
 
@@ -61,14 +62,20 @@ int run(config& cfg) {
     // Each listener counts its own connections and requests: clients
     // filling the public one leave the admin one reachable.
     auto make_context = [&](exposure on) {
+      auto handle = [&api](const http_request& req,
+                           const boost::asio::ip::address& client,
+                           exposure served, respond_fn done) {
+        api.handle(req, client, served, std::move(done));
+      };
       return std::unique_ptr<session_context>(new session_context{
-        api, on, cfg.http_body_limit_bytes, cfg.http_header_limit_bytes,
+        handle, on, cfg.http_body_limit_bytes, cfg.http_header_limit_bytes,
         framing_limits{cfg.http_max_target_bytes, cfg.http_max_header_fields},
         milliseconds(cfg.http_idle_timeout_ms),
         milliseconds(cfg.http_header_timeout_ms),
         milliseconds(cfg.http_body_timeout_ms),
         milliseconds(cfg.http_answer_timeout_ms), cfg.http_max_connections,
-        cfg.http_max_in_flight});
+        cfg.http_max_in_flight,
+        [&metrics](ec code) { metrics.refused(code); }});
     };
     std::vector<std::unique_ptr<session_context>> contexts;
     contexts.push_back(

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "gateway/http_errors.hpp"
+
 namespace dibs {
 
 const char* to_string(route r) {
@@ -36,6 +38,11 @@ void gateway_metrics::count(route r, unsigned status,
   latency_[static_cast<size_t>(r)].record(took);
 }
 
+void gateway_metrics::refused(ec code) {
+  auto status = static_cast<unsigned>(status_of(code));
+  refused_[slot_of(status)].fetch_add(1, std::memory_order_relaxed);
+}
+
 uint64_t gateway_metrics::answers(route r, unsigned status) const {
   return counts_[static_cast<size_t>(r)][slot_of(status)].load(
     std::memory_order_relaxed);
@@ -53,6 +60,14 @@ std::string gateway_metrics::render() const {
           "dibs_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n",
           to_string(static_cast<route>(r)), statuses[s], n);
     }
+  render_family(out, "dibs_http_refused_total", "counter",
+                "Requests the session answered itself by status before "
+                "closing the connection: framing errors, limits, too many "
+                "connections.");
+  for (size_t s = 0; s < statuses.size(); ++s)
+    if (auto n = refused_[s].load(std::memory_order_relaxed); n > 0)
+      out += fmt::format("dibs_http_refused_total{{status=\"{}\"}} {}\n",
+                         statuses[s], n);
   render_family(out, "dibs_http_request_duration_seconds", "histogram",
                 "From a request read in full to its answer, by route.");
   for (size_t r = 0; r < route_count; ++r)

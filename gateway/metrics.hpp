@@ -21,6 +21,11 @@ public:
   /// Counts an answer and how long it took since the request was read.
   void count(route r, unsigned status, std::chrono::microseconds took);
 
+  /// Counts a request the session answered itself with `code` before
+  /// closing the connection (a framing error, a limit, too many
+  /// connections): it reached no route.
+  void refused(ec code);
+
   /// Answers so far with `status` on route `r`.
   uint64_t answers(route r, unsigned status) const;
 
@@ -30,8 +35,9 @@ public:
 
   std::string render() const;
 
-  static constexpr std::array<unsigned, 14> statuses = {
-    200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 429, 431, 503, 500};
+  static constexpr std::array<unsigned, 16> statuses = {
+    200, 201, 202, 400, 401, 403, 404, 405, 409, 413, 414, 429, 431, 503, 505,
+    500};
 
 private:
   static size_t slot_of(unsigned status);
@@ -39,6 +45,7 @@ private:
   std::array<std::array<std::atomic<uint64_t>, statuses.size()>, route_count>
     counts_{};
   std::array<latency_histogram, route_count> latency_;
+  std::array<std::atomic<uint64_t>, statuses.size()> refused_{};
 };
 
 } // namespace dibs

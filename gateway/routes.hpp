@@ -72,11 +72,6 @@ public:
   void handle(const http_request& req, const boost::asio::ip::address& client,
               exposure on, respond_fn done);
 
-  /// `error_response`, for the session.
-  static http_response error_response(ec code, std::string message) {
-    return dibs::error_response(code, std::move(message));
-  }
-
 private:
   std::string admin_token_;
   gateway_metrics& metrics_;

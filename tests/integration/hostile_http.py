@@ -22,7 +22,9 @@
 """
 
 import asyncio
+import collections
 import os
+import re
 import socket
 import subprocess
 import time
@@ -235,21 +237,44 @@ def bad_path_requests(coupon):
     ]
 
 
+def refused_counts():
+    """The node's `dibs_http_refused_total` by status."""
+    status, text, _ = h.call("GET", "/metrics")
+    if status != 200:
+        h.fail(f"/metrics answered {status}")
+    counts = collections.Counter()
+    for line in text.splitlines():
+        m = re.fullmatch(r'dibs_http_refused_total\{status="(\d+)"\} (\d+)', line)
+        if m:
+            counts[int(m.group(1))] = int(m.group(2))
+    return counts
+
+
 def check_framing(target, canary):
     cases = framing_cases(target, canary)
+    before = refused_counts()
+    answered = collections.Counter()
     for i, (name, attack, expected) in enumerate(cases):
         first, more = exchange(attack + issue_req(canary, 990100 + i), False)
         if first is None:
             h.fail(f"{name}: no answer at all")
         status, headers, body = first
+        answered[status] += 1
         if status not in expected:
             h.fail(f"{name}: {status} {body[:200]!r}, expected {sorted(expected)}")
         if b'"code"' not in body:
             h.fail(f"{name}: no error code in {body[:200]!r}")
         if more:
             h.fail(f"{name}: the connection went on after the refusal: {more[:200]!r}")
+    # Each was answered by the session itself, and counted so.
+    counted = refused_counts()
+    counted.subtract(before)
+    if +counted != answered:
+        h.fail(f"dibs_http_refused_total rose by {dict(+counted)}, the session "
+               f"refused {dict(answered)}")
     h.log(f"{len(cases)} framing attacks refused, each connection closed "
-          f"before the canary behind it")
+          f"before the canary behind it, each counted in "
+          f"dibs_http_refused_total ({dict(sorted(answered.items()))})")
     return len(cases)
 
 

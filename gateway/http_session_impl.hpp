@@ -1,0 +1,210 @@
+#pragma once
+
+// The members of `basic_http_session`: included by http_session.cpp, which
+// compiles them for the node's TCP stream, and by the tests that run a
+// session on another stream.
+
+#include "gateway/http_session.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "gateway/http_errors.hpp"
+
+namespace dibs {
+
+template <class Stream>
+basic_http_session<Stream>::basic_http_session(Stream&& stream,
+                                               session_context& ctx)
+  : stream_(std::move(stream)), ctx_(ctx),
+    deadline_(stream_.get_executor()) {
+  ops::prepare(stream_);
+  // Unread bytes never exceed a header block and a body: a longer line (a
+  // chunk header, say) fails the read instead of growing the buffer.
+  buffer_.max_size(ctx_.header_limit_bytes + ctx_.body_limit_bytes + 1024);
+  chunk_header_check_ = check_chunk_header;
+  client_ = ops::peer(stream_);
+  auto open = ++ctx_.connections;
+  over_capacity_ = static_cast<size_t>(open) > ctx_.max_connections;
+}
+
+template <class Stream>
+basic_http_session<Stream>::~basic_http_session() {
+  --ctx_.connections;
+}
+
+template <class Stream>
+void basic_http_session<Stream>::run() {
+  // Start on the session's io thread.
+  boost::asio::dispatch(stream_.get_executor(),
+                        [self = this->shared_from_this()] {
+                          if (self->over_capacity_)
+                            return self->refuse(
+                              ec::overloaded,
+                              "too many connections, retry later");
+                          self->do_read();
+                        });
+}
+
+template <class Stream>
+void basic_http_session<Stream>::do_read() {
+  parser_.emplace();
+  parser_->body_limit(ctx_.body_limit_bytes);
+  parser_->header_limit(static_cast<uint32_t>(ctx_.header_limit_bytes));
+  parser_->on_chunk_header(chunk_header_check_);
+  if (buffer_.size() > 0)
+    return read_header();
+  // Waits for the next request's first bytes, for the idle timeout.
+  ops::expires_after(stream_, ctx_.idle_timeout);
+  stream_.async_read_some(
+    buffer_.prepare(ctx_.header_limit_bytes),
+    [self = this->shared_from_this()](boost::beast::error_code err,
+                                      size_t bytes) {
+      self->buffer_.commit(bytes);
+      self->on_readable(err);
+    });
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_readable(boost::beast::error_code err) {
+  if (err)
+    return do_close(); // Idle for too long, or the client left.
+  read_header();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::read_header() {
+  ops::expires_after(stream_, ctx_.header_timeout);
+  boost::beast::http::async_read_header(
+    stream_, buffer_, *parser_,
+    boost::beast::bind_front_handler(&basic_http_session::on_header,
+                                     this->shared_from_this()));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_header(boost::beast::error_code err,
+                                           size_t bytes) {
+  if (err)
+    return on_read(err, bytes);
+  if (auto r = check_framing(parser_->get(), ctx_.framing))
+    return refuse(r->code, std::move(r->message));
+  if (parser_->is_done())
+    return on_read({}, 0);
+  ops::expires_after(stream_, ctx_.body_timeout);
+  boost::beast::http::async_read(
+    stream_, buffer_, *parser_,
+    boost::beast::bind_front_handler(&basic_http_session::on_read,
+                                     this->shared_from_this()));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::refuse(ec code, std::string message) {
+  if (ctx_.on_refused)
+    ctx_.on_refused(code);
+  version_ = 11;
+  do_write(error_response(code, std::move(message)), true);
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_read(boost::beast::error_code err,
+                                         size_t) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  namespace net = boost::asio;
+  if (err == http::error::end_of_stream || err == beast::error::timeout
+      || err == net::error::connection_reset || err == net::error::eof
+      || err == net::error::operation_aborted
+      || err == net::error::broken_pipe)
+    return do_close(); // Gone, or too slow: nothing to answer.
+  if (err == http::error::body_limit)
+    return refuse(ec::body_too_large, "the request body is too large");
+  if (err == http::error::header_limit) {
+    // Beast parses the request line as soon as it is whole: without a
+    // target, the request line alone was too long.
+    if (parser_->get().target().empty())
+      return refuse(ec::uri_too_long, "the request line is too long");
+    return refuse(ec::headers_too_large, "the request headers are too large");
+  }
+  if (err)
+    // A framing error: what follows on this connection cannot be trusted.
+    return refuse(ec::bad_request, "malformed request: " + err.message());
+  // Waiting for the actors is not the client's time.
+  ops::expires_never(stream_);
+  auto req = parser_->release();
+  version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  if (static_cast<size_t>(ctx_.in_flight.load()) >= ctx_.max_in_flight)
+    return do_write(error_response(ec::overloaded,
+                                           "the node is saturated, retry "
+                                           "later"),
+                    !keep_alive_);
+  ++ctx_.in_flight;
+  auto seq = ++seq_;
+  answered_ = false;
+  deadline_.expires_after(ctx_.answer_timeout);
+  deadline_.async_wait(beast::bind_front_handler(
+    &basic_http_session::on_deadline, this->shared_from_this(), seq));
+  ctx_.handle(req, client_, ctx_.on,
+              [self = this->shared_from_this(), seq](http_response res) {
+                // Called from a CAF thread or inline: continue on the
+                // session's thread.
+                net::post(self->stream_.get_executor(),
+                          [self, seq, res = std::move(res)]() mutable {
+                            self->on_answer(seq, std::move(res));
+                          });
+              });
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_answer(uint64_t seq, http_response res) {
+  if (seq != seq_ || answered_)
+    return; // The deadline answered already.
+  answered_ = true;
+  deadline_.cancel();
+  --ctx_.in_flight;
+  do_write(std::move(res), !keep_alive_);
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_deadline(uint64_t seq,
+                                             boost::beast::error_code err) {
+  if (err || seq != seq_ || answered_)
+    return;
+  // The request went to an actor and may yet take effect there: not a
+  // "no", an unknown outcome (a retry learns it).
+  on_answer(seq, error_response(
+                   ec::outcome_unknown, default_message(ec::outcome_unknown)));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::do_write(http_response res, bool close) {
+  res.version(version_);
+  res.keep_alive(!close);
+  res_ = std::move(res);
+  ops::expires_after(stream_, ctx_.body_timeout);
+  boost::beast::http::async_write(
+    stream_, res_,
+    boost::beast::bind_front_handler(&basic_http_session::on_write,
+                                     this->shared_from_this(), close));
+}
+
+template <class Stream>
+void basic_http_session<Stream>::on_write(bool close,
+                                          boost::beast::error_code err,
+                                          size_t) {
+  res_ = {};
+  if (err || close)
+    return do_close();
+  do_read();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::do_close() {
+  ops::close(stream_);
+}
+
+} // namespace dibs

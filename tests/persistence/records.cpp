@@ -1,0 +1,196 @@
+#define CAF_SUITE persistence.records
+
+#include "persistence/records.hpp"
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include <caf/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace dibs;
+
+namespace {
+
+issuance_event sample_event(std::string request_id = {}) {
+  return {make_issuance_id(7, 3), 7, 42, 1795348800000, std::move(request_id)};
+}
+
+std::optional<issuance_event> decode(const std::string& text) {
+  return decode_issuance(text.data(), text.size());
+}
+
+/// Both the decision and the request id are the same.
+bool same(const issuance_event& a, const issuance_event& b) {
+  return a == b && a.request_id == b.request_id;
+}
+
+/// `sample_event()` encoded, then `field` replaced by `value` (or removed
+/// when `value` is empty).
+std::string with_field(const std::string& field, const std::string& value) {
+  auto j = nlohmann::json::parse(encode(sample_event("r-1")));
+  if (value.empty())
+    j.erase(field);
+  else
+    j[field] = nlohmann::json::parse(value);
+  return j.dump();
+}
+
+} // namespace
+
+// -- issuance ids ------------------------------------------------------------
+
+CAF_TEST(an_issuance_id_packs_the_coupon_above_the_sequence) {
+  auto last_seq = std::numeric_limits<uint32_t>::max();
+  auto id = make_issuance_id(max_coupon_id, last_seq);
+  CAF_CHECK_EQUAL(id >> 32, max_coupon_id);
+  CAF_CHECK_EQUAL(issuance_seq(id), last_seq);
+  CAF_CHECK_EQUAL(issuance_seq(make_issuance_id(5, 9)), 9u);
+  // The largest issuance id is still exact as a JSON number (2^53).
+  CAF_CHECK_LESS_OR_EQUAL(id, max_user_id);
+}
+
+// -- request ids -------------------------------------------------------------
+
+CAF_TEST(a_request_id_is_1_to_64_safe_characters) {
+  CAF_CHECK(is_request_id("a"));
+  CAF_CHECK(is_request_id("Req-1.2_3"));
+  CAF_CHECK(is_request_id(std::string(64, 'x')));
+  CAF_CHECK(!is_request_id(""));
+  CAF_CHECK(!is_request_id(std::string(65, 'x')));
+  for (auto text : {"a b", "a\"b", "a'b", "a\\b", "a/b", "a;b", "a\nb",
+                    "\xc3\xa9", "a,b", "a{b"})
+    CAF_CHECK(!is_request_id(text));
+}
+
+// -- Kafka records -----------------------------------------------------------
+
+CAF_TEST(encode_writes_the_fields_of_the_record) {
+  auto e = sample_event();
+  auto j = nlohmann::json::parse(encode(e));
+  CAF_CHECK_EQUAL(j.size(), 4u);
+  CAF_CHECK_EQUAL(j.at("issuanceId").get<uint64_t>(), e.issuance_id);
+  CAF_CHECK_EQUAL(j.at("couponId").get<uint64_t>(), e.coupon_id);
+  CAF_CHECK_EQUAL(j.at("userId").get<uint64_t>(), e.user_id);
+  CAF_CHECK_EQUAL(j.at("issuedAt").get<int64_t>(), e.issued_at);
+  auto with_id = nlohmann::json::parse(encode(sample_event("r-1")));
+  CAF_CHECK_EQUAL(with_id.size(), 5u);
+  CAF_CHECK_EQUAL(with_id.at("requestId").get<std::string>(), "r-1");
+}
+
+CAF_TEST(records_decode_to_what_was_encoded) {
+  auto largest = issuance_event{make_issuance_id(max_coupon_id, UINT32_MAX),
+                                max_coupon_id, max_user_id,
+                                std::numeric_limits<int64_t>::max(),
+                                std::string(64, 'z')};
+  for (auto& e : {sample_event(), sample_event("r-1"), issuance_event{},
+                  largest}) {
+    auto text = encode(e);
+    CAF_MESSAGE(text);
+    auto back = decode(text);
+    CAF_REQUIRE(back);
+    CAF_CHECK(same(*back, e));
+  }
+}
+
+CAF_TEST(unknown_fields_are_ignored) {
+  auto back = decode(with_field("later", "{\"x\":[1,2]}"));
+  CAF_REQUIRE(back);
+  CAF_CHECK(same(*back, sample_event("r-1")));
+}
+
+CAF_TEST(what_is_not_a_json_object_is_not_an_event) {
+  for (std::string text : {"", "{", "[]", "1", "null", "\"x\"",
+                           "{\"issuanceId\":1", "\xff"})
+    CAF_CHECK(!decode(text));
+}
+
+CAF_TEST(a_record_without_any_of_the_four_numbers_is_not_an_event) {
+  for (auto field : {"issuanceId", "couponId", "userId", "issuedAt"}) {
+    CAF_MESSAGE(field);
+    CAF_REQUIRE(decode(with_field(field, "1")));
+    CAF_CHECK(!decode(with_field(field, "")));
+    for (auto value : {"-1", "1.5", "\"1\"", "null", "true", "[1]"})
+      CAF_CHECK(!decode(with_field(field, value)));
+  }
+}
+
+CAF_TEST(a_malformed_request_id_is_dropped_and_the_event_kept) {
+  for (auto value : {"\"\"", "\"a b\"", "\"a\\\"b\"", "1", "null",
+                     "[\"a\"]"}) {
+    CAF_MESSAGE(value);
+    auto back = decode(with_field("requestId", value));
+    CAF_REQUIRE(back);
+    CAF_CHECK(same(*back, sample_event()));
+  }
+  auto too_long = decode(with_field("requestId",
+                                    '"' + std::string(65, 'x') + '"'));
+  CAF_REQUIRE(too_long);
+  CAF_CHECK_EQUAL(too_long->request_id, "");
+}
+
+CAF_TEST(events_equal_whatever_their_request_ids) {
+  CAF_CHECK(sample_event("a") == sample_event("b"));
+  auto other = sample_event();
+  other.issued_at += 1;
+  CAF_CHECK(!(other == sample_event()));
+}
+
+// -- time --------------------------------------------------------------------
+
+// Instants below: `date -u -d 2026-11-22T12:00:00Z +%s` and the like, times
+// 1000.
+constexpr epoch_ms nov_22_2026_noon = 1795348800000;
+constexpr epoch_ms leap_day_2000_last_ms = 951868799999;
+
+CAF_TEST(format_time_writes_iso_8601_utc_with_milliseconds) {
+  CAF_CHECK_EQUAL(format_time(0), "1970-01-01T00:00:00.000Z");
+  CAF_CHECK_EQUAL(format_time(nov_22_2026_noon), "2026-11-22T12:00:00.000Z");
+  CAF_CHECK_EQUAL(format_time(leap_day_2000_last_ms),
+                  "2000-02-29T23:59:59.999Z");
+  CAF_CHECK_EQUAL(format_time(nov_22_2026_noon + 7),
+                  "2026-11-22T12:00:00.007Z");
+}
+
+CAF_TEST(parse_time_reads_what_format_time_writes) {
+  for (auto t : {epoch_ms{0}, nov_22_2026_noon, leap_day_2000_last_ms,
+                 nov_22_2026_noon + 7}) {
+    auto back = parse_time(format_time(t));
+    CAF_REQUIRE(back);
+    CAF_CHECK_EQUAL(*back, t);
+  }
+}
+
+CAF_TEST(parse_time_takes_no_fraction_or_one_to_three_digits) {
+  auto at = [](const std::string& text) {
+    return parse_time(text).value_or(-1);
+  };
+  CAF_CHECK_EQUAL(at("2026-11-22T12:00:00Z"), nov_22_2026_noon);
+  CAF_CHECK_EQUAL(at("2026-11-22T12:00:00.5Z"), nov_22_2026_noon + 500);
+  CAF_CHECK_EQUAL(at("2026-11-22T12:00:00.05Z"), nov_22_2026_noon + 50);
+  CAF_CHECK_EQUAL(at("2026-11-22T12:00:00.005Z"), nov_22_2026_noon + 5);
+}
+
+CAF_TEST(parse_time_refuses_what_is_not_iso_8601_utc) {
+  for (auto text : {"", "2026-11-22", "2026-11-22T12:00:00",
+                    "2026-11-22T12:00:00+00:00", "2026-11-22T12:00:00z",
+                    "2026-11-22 12:00:00Z", "2026-11-22T12:00:00.Z",
+                    "2026-11-22T12:00:00.0005Z", "2026-11-22T12:00:00ZZ",
+                    "2026-11-22T12:00Z", "26-11-22T12:00:00Z",
+                    "2026-11-2T12:00:00Z", "x026-11-22T12:00:00Z"}) {
+    CAF_MESSAGE(text);
+    CAF_CHECK(!parse_time(text));
+  }
+}
+
+CAF_TEST(parse_time_refuses_fields_out_of_range) {
+  for (auto text : {"2026-00-22T12:00:00Z", "2026-13-22T12:00:00Z",
+                    "2026-11-00T12:00:00Z", "2026-11-32T12:00:00Z",
+                    "2026-11-22T24:00:00Z", "2026-11-22T12:60:00Z",
+                    "2026-11-22T12:00:61Z", "1969-12-31T23:59:59Z"}) {
+    CAF_MESSAGE(text);
+    CAF_CHECK(!parse_time(text));
+  }
+}
