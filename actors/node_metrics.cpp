@@ -43,8 +43,9 @@ std::string node_metrics::render() const {
   out += fmt::format("dibs_supervisor_restarts_total{{kind=\"other\"}} {}\n",
                      other_restarts.load(std::memory_order_relaxed));
   emit("dibs_kafka_log_changes_total", "counter",
-       "Times the node followed Kafka to a new, empty log and published "
-       "again the accepted issuances MySQL may lack.",
+       "Times the node followed Kafka to another log (another cluster "
+       "or other brokers) and published again the accepted issuances "
+       "MySQL may lack.",
        kafka_log_changes);
   render_family(out, "dibs_snapshot_duration_seconds", "histogram",
                 "How long a snapshot write to Redis took, failed ones "

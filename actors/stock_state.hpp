@@ -139,7 +139,7 @@ public:
   /// The snapshot timer fired.
   void on_snapshot_tick();
 
-  /// Kafka moved to a new, empty log: publishes again every issuance that
+  /// Kafka moved to another log: publishes again every issuance that
   /// is accepted but not known committed (MySQL drops repeats by issuance
   /// id), and bases the snapshot on the new log.
   void republish(const std::string& log_id, int32_t partition_count);

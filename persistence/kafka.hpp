@@ -89,7 +89,7 @@ struct topic_spec {
 
 /// Creates `s.topic` with `spec` unless it exists (an existing topic is
 /// left as it is, whatever its partition count). Uses librdkafka's admin
-/// API: the node does it at start, `dibsctl topic` for scripts.
+/// API: the node does it at start and when it follows a new log.
 caf::expected<void> ensure_topic(const kafka_settings& s,
                                  const topic_spec& spec, int timeout_ms);
 

@@ -350,8 +350,9 @@ struct their_page {
             {{{{"kind", "stock"}}, 0}, {{{"kind", "writer"}}, 0},
              {{{"kind", "producer"}}, 0}, {{{"kind", "other"}}, 0}});
     counter("dibs_kafka_log_changes_total",
-            "Times the node followed Kafka to a new, empty log and published "
-            "again the accepted issuances MySQL may lack.",
+            "Times the node followed Kafka to another log (another cluster "
+            "or other brokers) and published again the accepted issuances "
+            "MySQL may lack.",
             {{{}, 0}});
     {
       auto& h = hist("dibs_snapshot_duration_seconds",
