@@ -122,6 +122,12 @@ recover_stock(const std::vector<coupon>& coupons,
   auto written = stored_positions(store, scanner, timeout_ms);
   if (!written)
     return std::move(written.error());
+  // Reading may start before the writers' positions: the fences recorded
+  // in MySQL tell which records a fenced owner published in vain.
+  auto fences = store.load_fences(*log);
+  if (!fences)
+    return std::move(fences.error());
+  scanner.use_fences(*fences);
   auto partition_count = static_cast<int32_t>(written->size());
   std::map<int32_t, int64_t> low;
   for (auto [p, w] : *written) {

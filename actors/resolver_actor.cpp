@@ -45,6 +45,13 @@ public:
                              [&](auto& x) { return x.first >= offset; });
     c.events.erase(c.events.begin(), keep);
     c.from = offset;
+    auto log = scanner_.identity(timeout_ms_);
+    if (!log)
+      return std::move(log.error());
+    auto fences = store_.load_fences(*log);
+    if (!fences)
+      return std::move(fences.error());
+    scanner_.use_fences(*fences);
     auto some = scanner_.read_some(partition, c.end, timeout_ms_);
     if (!some)
       return std::move(some.error());

@@ -18,6 +18,13 @@ caf::error writer_state::connect() {
     // Called on every assignment: the offsets MySQL holds are the truth,
     // whatever another writer committed before this one took the partition.
     auto start_at = [this](int32_t partition) -> int64_t {
+      // Fences before the stored offset are in MySQL: the writer that read
+      // them stored them with the offset past them.
+      if (auto fences = store->load_fences(log_id))
+        log->use_fences(*fences);
+      else
+        spdlog::error("writer cannot read fences: {}",
+                      to_string(fences.error()));
       auto offsets = store->load_offsets(log_id);
       expected.erase(partition);
       if (assigned)
@@ -71,6 +78,12 @@ bool writer_state::step() {
       expected[r.partition] = r.offset + 1;
       if (r.event)
         pending_events.push_back(*r.event);
+      else if (r.fence)
+        pending_fences.push_back(log_fence{r.partition, r.offset, *r.fence});
+      else if (r.voided)
+        spdlog::info("writer: record {}:{} was published by a fenced owner "
+                     "and does not count",
+                     r.partition, r.offset);
       else
         spdlog::warn("writer skips an undecodable record at {}:{}",
                      r.partition, r.offset);
@@ -81,7 +94,8 @@ bool writer_state::step() {
       pending_offsets.push_back(partition_offset{p, o});
   }
   auto started = std::chrono::steady_clock::now();
-  auto res = store->write_batch(log_id, pending_events, pending_offsets);
+  auto res = store->write_batch(log_id, pending_events, pending_offsets,
+                                pending_fences);
   if (!res) {
     spdlog::warn("writer batch of {} rows failed: {}", pending_events.size(),
                  to_string(res.error()));
@@ -107,6 +121,7 @@ bool writer_state::step() {
   notify(pending_events);
   pending_events.clear();
   pending_offsets.clear();
+  pending_fences.clear();
   return true;
 }
 

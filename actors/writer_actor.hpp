@@ -55,6 +55,8 @@ struct writer_state {
   /// A batch MySQL refused, retried before anything new is read.
   std::vector<issuance_event> pending_events;
   std::vector<partition_offset> pending_offsets;
+  /// Fences read in the batch, stored with its offsets.
+  std::vector<log_fence> pending_fences;
 
   /// The next offset expected per partition, to notice records the broker
   /// dropped before they were written (retention shorter than the writers'

@@ -96,6 +96,9 @@ share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 # A writer's group join must not wait 3 s for more members.
 group.initial.rebalance.delay.ms=0
+# The shard owners' group drops a silent node after 2 s (failover within
+# 5 s); Kafka's default floor is 6 s.
+group.min.session.timeout.ms=1000
 # A restarted broker is refused until its old registration expires: keep
 # that to about 2 s instead of 9.
 broker.heartbeat.interval.ms=500

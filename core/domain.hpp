@@ -67,12 +67,17 @@ struct issuance_event {
   /// rebuilt from a snapshot). Not part of the decision: `==` ignores it.
   /// Only `is_request_id` strings: no escaping needed anywhere.
   std::string request_id = {};
+  /// The epoch under which the coupon's shard (its Kafka partition) was
+  /// owned when the event was published; 0 before shards had epochs. A
+  /// record of an older epoch than a fence before it in its partition does
+  /// not count (`fence_filter`). Not part of the decision: `==` ignores it.
+  uint64_t shard_epoch = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, issuance_event& x) {
   return f(caf::meta::type_name("issuance_event"), x.issuance_id, x.coupon_id,
-           x.user_id, x.issued_at, x.request_id);
+           x.user_id, x.issued_at, x.request_id, x.shard_epoch);
 }
 
 /// 1 to 64 characters of [A-Za-z0-9._-]: safe in JSON, SQL and logs as is.

@@ -151,6 +151,23 @@ void kafka_producer::produce(const issuance_event& event, callback done) {
   (*opaque)(std::move(rep));
 }
 
+void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
+                                   const std::string& owner, callback done) {
+  auto payload = encode_fence(epoch, owner);
+  auto opaque = std::make_unique<callback>(std::move(done));
+  auto err = producer_->produce(topic_.get(), partition,
+                                RdKafka::Producer::RK_MSG_COPY,
+                                payload.data(), payload.size(), nullptr,
+                                opaque.get());
+  if (err == RdKafka::ERR_NO_ERROR) {
+    opaque.release();
+    return;
+  }
+  delivery_report rep;
+  rep.error = RdKafka::err2str(err);
+  (*opaque)(std::move(rep));
+}
+
 std::string kafka_producer::cluster_id() const {
   return producer_->clusterid(0);
 }
@@ -357,10 +374,28 @@ std::vector<kafka_log::record> kafka_log::poll(size_t max_records,
         spdlog::warn("kafka consume: {}", msg->errstr());
       continue;
     }
-    result.push_back(record{msg->partition(), msg->offset(),
-                            decode_issuance(msg->payload(), msg->len())});
+    result.push_back(to_record(*msg));
   }
   return result;
+}
+
+void kafka_log::use_fences(const std::vector<log_fence>& fences) {
+  for (auto& f : fences)
+    fences_.add(f);
+}
+
+kafka_log::record kafka_log::to_record(const RdKafka::Message& msg) {
+  record r{msg.partition(), msg.offset(),
+           decode_issuance(msg.payload(), msg.len())};
+  if (r.event) {
+    if (fences_.voids(r.partition, r.offset, r.event->shard_epoch)) {
+      r.event.reset();
+      r.voided = true;
+    }
+  } else if ((r.fence = decode_fence(msg.payload(), msg.len()))) {
+    fences_.add(log_fence{r.partition, r.offset, *r.fence});
+  }
+  return r;
 }
 
 caf::expected<std::vector<int32_t>> kafka_log::partitions(int timeout_ms) {
@@ -469,8 +504,7 @@ kafka_log::read_some(int32_t partition, int64_t from, int timeout_ms) {
                              "kafka scan: " + msg->errstr());
     }
     next = msg->offset() + 1;
-    result.push_back(record{msg->partition(), msg->offset(),
-                            decode_issuance(msg->payload(), msg->len())});
+    result.push_back(to_record(*msg));
   }
   consumer_->unassign();
   return done;

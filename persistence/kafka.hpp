@@ -15,6 +15,7 @@
 
 namespace RdKafka {
 class KafkaConsumer;
+class Message;
 class Producer;
 class Topic;
 } // namespace RdKafka
@@ -108,6 +109,11 @@ public:
   /// A record that cannot even be queued reports `failed` at once.
   void produce(const issuance_event& event, callback done);
 
+  /// Queues a fence record (`encode_fence`) for `partition`, reported like
+  /// an event.
+  void produce_fence(int32_t partition, uint64_t epoch,
+                     const std::string& owner, callback done);
+
   /// Records librdkafka holds: queued, in flight to the broker, or
   /// awaiting their delivery report.
   int queued() const;
@@ -164,8 +170,24 @@ public:
   struct record {
     int32_t partition;
     int64_t offset;
+    /// Empty for a fence, a voided record and one that cannot be decoded.
     std::optional<issuance_event> event;
+    /// The epoch of a fence record.
+    std::optional<uint64_t> fence = std::nullopt;
+    /// An event of an older shard epoch than a fence before it: it does not
+    /// count (`fence_filter`).
+    bool voided = false;
   };
+
+  /// Adds fences to those this reader applies; it learns the ones it reads
+  /// by itself. A reader that starts past the start of the log needs the
+  /// fences before its start (`mysql_store::load_fences`).
+  void use_fences(const std::vector<log_fence>& fences);
+
+  /// The fences this reader applies.
+  const fence_filter& fences() const {
+    return fences_;
+  }
 
   /// Reads up to `max_records`, waiting at most `max_wait_ms` in all.
   std::vector<record> poll(size_t max_records, int max_wait_ms);
@@ -208,10 +230,15 @@ public:
 
 private:
   kafka_log() = default;
+
+  /// Decodes a message and applies the fences to it.
+  record to_record(const RdKafka::Message& msg);
+
   struct rebalance_callback;
   std::unique_ptr<rebalance_callback> rebalance_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::string topic_;
+  fence_filter fences_;
   bool closed_ = false;
 };
 

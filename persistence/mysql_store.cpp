@@ -71,6 +71,25 @@ const char* schema_statements[] = {
   " coupon_id INT UNSIGNED NOT NULL PRIMARY KEY,"
   " epoch BIGINT UNSIGNED NOT NULL"
   ") ENGINE=InnoDB",
+  // The epoch of each shard (a partition of the issuance topic): raised
+  // each time a node takes the shard over; its records carry it.
+  "CREATE TABLE IF NOT EXISTS shard_owners ("
+  " topic VARCHAR(200) NOT NULL,"
+  " partition_id INT NOT NULL,"
+  " epoch BIGINT UNSIGNED NOT NULL,"
+  " owner VARCHAR(200) NOT NULL,"
+  " PRIMARY KEY (topic, partition_id)"
+  ") ENGINE=InnoDB",
+  // The fences of each log: from `offset_at` on, records of an epoch below
+  // `epoch` do not count.
+  "CREATE TABLE IF NOT EXISTS log_fences ("
+  " topic VARCHAR(200) NOT NULL,"
+  " log_id VARCHAR(200) NOT NULL,"
+  " partition_id INT NOT NULL,"
+  " offset_at BIGINT NOT NULL,"
+  " epoch BIGINT UNSIGNED NOT NULL,"
+  " PRIMARY KEY (topic, log_id, partition_id, offset_at)"
+  ") ENGINE=InnoDB",
 };
 
 /// Renders an epoch-millisecond value as a SQL expression (NULL for 0).
@@ -104,6 +123,19 @@ coupon read_coupon(sql::ResultSet& rs) {
   c.closes_at = get_ms(rs, "closes_ms");
   c.created_at = get_ms(rs, "created_ms");
   return c;
+}
+
+void insert_fence(sql::Connection& conn, const log_ref& log,
+                  const log_fence& f) {
+  std::unique_ptr<sql::PreparedStatement> st{conn.prepareStatement(
+    "INSERT IGNORE INTO log_fences (topic, log_id, partition_id, offset_at, "
+    "epoch) VALUES (?, ?, ?, ?, ?)")};
+  st->setString(1, log.topic);
+  st->setString(2, log.log_id);
+  st->setInt(3, f.partition);
+  st->setInt64(4, f.offset);
+  st->setUInt64(5, f.epoch);
+  st->executeUpdate();
 }
 
 } // namespace
@@ -328,7 +360,8 @@ mysql_store::load_offsets(const log_ref& log) {
 caf::expected<size_t>
 mysql_store::write_batch(const log_ref& log,
                          const std::vector<issuance_event>& events,
-                         const std::vector<partition_offset>& offsets) {
+                         const std::vector<partition_offset>& offsets,
+                         const std::vector<log_fence>& fences) {
   return guarded("write_batch", [&]() -> caf::expected<size_t> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     size_t inserted = 0;
@@ -411,8 +444,63 @@ mysql_store::write_batch(const log_ref& log,
         off->executeUpdate();
       }
     }
+    for (auto& f : fences)
+      insert_fence(*conn_, log, f);
     conn_->commit();
     return inserted;
+  });
+}
+
+caf::expected<uint64_t> mysql_store::claim_shard(const log_ref& log,
+                                                 int32_t partition,
+                                                 const std::string& owner) {
+  return guarded("claim_shard", [&]() -> caf::expected<uint64_t> {
+    std::unique_ptr<sql::PreparedStatement> up{conn_->prepareStatement(
+      "INSERT INTO shard_owners (topic, partition_id, epoch, owner) VALUES "
+      "(?, ?, 1, ?) ON DUPLICATE KEY UPDATE epoch = epoch + 1, owner = "
+      "VALUES(owner)")};
+    up->setString(1, log.topic);
+    up->setInt(2, partition);
+    up->setString(3, owner);
+    up->executeUpdate();
+    std::unique_ptr<sql::PreparedStatement> st{conn_->prepareStatement(
+      "SELECT epoch FROM shard_owners WHERE topic = ? AND partition_id = ?")};
+    st->setString(1, log.topic);
+    st->setInt(2, partition);
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery()};
+    if (!rs->next())
+      return caf::make_error(ec::storage_failure, "shard epoch vanished");
+    auto epoch = rs->getUInt64(1);
+    conn_->commit();
+    return epoch;
+  });
+}
+
+caf::expected<void> mysql_store::add_fence(const log_ref& log,
+                                           const log_fence& fence) {
+  return guarded("add_fence", [&]() -> caf::expected<void> {
+    insert_fence(*conn_, log, fence);
+    conn_->commit();
+    return caf::unit;
+  });
+}
+
+caf::expected<std::vector<log_fence>>
+mysql_store::load_fences(const log_ref& log) {
+  return guarded("load_fences",
+                 [&]() -> caf::expected<std::vector<log_fence>> {
+    std::unique_ptr<sql::PreparedStatement> st{conn_->prepareStatement(
+      "SELECT partition_id, offset_at, epoch FROM log_fences WHERE topic = ? "
+      "AND log_id = ? ORDER BY partition_id, offset_at")};
+    st->setString(1, log.topic);
+    st->setString(2, log.log_id);
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery()};
+    std::vector<log_fence> result;
+    while (rs->next())
+      result.push_back(log_fence{rs->getInt(1), rs->getInt64(2),
+                                 rs->getUInt64(3)});
+    conn_->commit();
+    return result;
   });
 }
 

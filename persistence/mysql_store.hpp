@@ -72,11 +72,27 @@ public:
 
   /// Writes a batch exactly once: inserts the events that are not rows yet,
   /// lowers `coupon_stocks` by the rows actually inserted per coupon and
-  /// stores `offsets`, all in one transaction. Replaying a committed batch
-  /// inserts nothing and changes no stock. Returns the rows inserted.
+  /// stores `offsets` and the `fences` read, all in one transaction.
+  /// Replaying a committed batch inserts nothing and changes no stock.
+  /// Returns the rows inserted.
   caf::expected<size_t> write_batch(const log_ref& log,
                                     const std::vector<issuance_event>& events,
-                                    const std::vector<partition_offset>& offsets);
+                                    const std::vector<partition_offset>& offsets,
+                                    const std::vector<log_fence>& fences = {});
+
+  /// Takes a shard (a partition of `log.topic`) over for node `owner`:
+  /// raises its epoch by one and returns it.
+  caf::expected<uint64_t> claim_shard(const log_ref& log, int32_t partition,
+                                      const std::string& owner);
+
+  /// Records a fence of the log (idempotent).
+  caf::expected<void> add_fence(const log_ref& log, const log_fence& fence);
+
+  /// Every fence recorded for the log: whoever writes a fence records it
+  /// before serving, and the writers record those they read with the
+  /// offsets past them, so a reader starting at a stored position finds
+  /// every fence before it here.
+  caf::expected<std::vector<log_fence>> load_fences(const log_ref& log);
 
   /// The coupons a user holds, newest first.
   caf::expected<std::vector<user_coupon>> user_coupons(user_id_t user);

@@ -1,5 +1,9 @@
 #include "persistence/records.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <tuple>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -8,14 +12,16 @@ namespace dibs {
 std::string encode(const issuance_event& x) {
   // Numbers and a request id that needs no escaping, on the issuing path:
   // no JSON tree needed.
-  if (x.request_id.empty())
-    return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
-                       R"("issuedAt":{}}})",
-                       x.issuance_id, x.coupon_id, x.user_id, x.issued_at);
-  return fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
-                     R"("issuedAt":{},"requestId":"{}"}})",
-                     x.issuance_id, x.coupon_id, x.user_id, x.issued_at,
-                     x.request_id);
+  auto out = fmt::format(R"({{"issuanceId":{},"couponId":{},"userId":{},)"
+                         R"("issuedAt":{})",
+                         x.issuance_id, x.coupon_id, x.user_id, x.issued_at);
+  if (!x.request_id.empty())
+    fmt::format_to(std::back_inserter(out), R"(,"requestId":"{}")",
+                   x.request_id);
+  if (x.shard_epoch != 0)
+    fmt::format_to(std::back_inserter(out), R"(,"epoch":{})", x.shard_epoch);
+  out += '}';
+  return out;
 }
 
 std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
@@ -40,7 +46,45 @@ std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
   if (auto r = j.find("requestId"); r != j.end() && r->is_string()
                                     && is_request_id(r->get<std::string>()))
     result.request_id = r->get<std::string>();
+  if (uint64_t epoch = 0; get_u("epoch", epoch))
+    result.shard_epoch = epoch;
   return result;
+}
+
+std::string encode_fence(uint64_t epoch, const std::string& owner) {
+  nlohmann::json j{{"fence", epoch}, {"owner", owner}};
+  return j.dump();
+}
+
+std::optional<uint64_t> decode_fence(const void* data, size_t size) {
+  auto first = static_cast<const char*>(data);
+  auto j = nlohmann::json::parse(first, first + size, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return std::nullopt;
+  auto i = j.find("fence");
+  if (i == j.end() || !i->is_number_unsigned())
+    return std::nullopt;
+  return i->get<uint64_t>();
+}
+
+bool fence_filter::add(const log_fence& f) {
+  auto at = std::lower_bound(fences_.begin(), fences_.end(), f,
+                             [](const log_fence& a, const log_fence& b) {
+                               return std::tie(a.partition, a.offset)
+                                      < std::tie(b.partition, b.offset);
+                             });
+  if (at != fences_.end() && *at == f)
+    return false;
+  fences_.insert(at, f);
+  return true;
+}
+
+bool fence_filter::voids(int32_t partition, int64_t offset,
+                         uint64_t epoch) const {
+  for (auto& f : fences_)
+    if (f.partition == partition && f.offset < offset && f.epoch > epoch)
+      return true;
+  return false;
 }
 
 } // namespace dibs

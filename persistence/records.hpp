@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/domain.hpp"
 
@@ -31,5 +32,48 @@ std::string encode(const issuance_event& x);
 
 /// Parses a Kafka record value; nullopt when it is not an issuance event.
 std::optional<issuance_event> decode_issuance(const void* data, size_t size);
+
+/// A fence in one partition of the log: from `offset` on, records of a
+/// shard epoch below `epoch` do not count. The node that takes a shard over
+/// writes one (`encode_fence`) once the previous owner's lease is over, and
+/// reads the partition to its end before it serves.
+struct log_fence {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  uint64_t epoch = 0;
+};
+
+inline bool operator==(const log_fence& a, const log_fence& b) {
+  return a.partition == b.partition && a.offset == b.offset
+         && a.epoch == b.epoch;
+}
+
+/// The value of a fence record written by node `owner` under `epoch`.
+std::string encode_fence(uint64_t epoch, const std::string& owner);
+
+/// The epoch of a fence record; nullopt when the value is not one.
+std::optional<uint64_t> decode_fence(const void* data, size_t size);
+
+/// Which records of the log count: every reader of the log (writers,
+/// recovery, the resolver, the checkers) drops a record of a shard epoch
+/// below that of a fence earlier in its partition. It is a pure function of
+/// the fences it knows, whatever order records are read in.
+class fence_filter {
+public:
+  /// Adds a fence; one already known changes nothing. True if it was new.
+  bool add(const log_fence& f);
+
+  /// The record at `offset` of `partition`, published under `epoch`, does
+  /// not count.
+  bool voids(int32_t partition, int64_t offset, uint64_t epoch) const;
+
+  /// The fences known, by partition and offset.
+  const std::vector<log_fence>& fences() const {
+    return fences_;
+  }
+
+private:
+  std::vector<log_fence> fences_;
+};
 
 } // namespace dibs

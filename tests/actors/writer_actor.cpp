@@ -2,6 +2,7 @@
 
 #include "actors/writer_actor.hpp"
 
+#include <optional>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -41,12 +42,15 @@ struct fixture : test::test_store {
 
   /// Produces `n` issuance events for new users and waits until all are
   /// acknowledged.
-  void produce(size_t n) {
+  void produce(size_t n, uint64_t shard_epoch = 0) {
     std::atomic<size_t> stored{0};
     for (size_t i = 0; i < n; ++i) {
       auto seq = next_seq++;
+      issuance_event e{make_issuance_id(c.id, seq), c.id, 1000 + seq,
+                       now_ms()};
+      e.shard_epoch = shard_epoch;
       producer->produce(
-        issuance_event{make_issuance_id(c.id, seq), c.id, 1000 + seq, now_ms()},
+        e,
         [&stored](delivery_report rep) {
           if (rep.outcome == delivery_outcome::stored)
             ++stored;
@@ -54,6 +58,16 @@ struct fixture : test::test_store {
     }
     CAF_REQUIRE_EQUAL(producer->flush(10'000), 0);
     CAF_REQUIRE_EQUAL(stored.load(), n);
+  }
+
+  /// Writes a fence of `epoch` into the coupon's partition; its offset.
+  int64_t fence(uint64_t epoch) {
+    std::optional<delivery_report> rep;
+    producer->produce_fence(partition_of(c.id, 4), epoch, "test",
+                            [&rep](delivery_report r) { rep = r; });
+    CAF_REQUIRE_EQUAL(producer->flush(10'000), 0);
+    CAF_REQUIRE(rep && rep->outcome == delivery_outcome::stored);
+    return rep->offset;
   }
 
   caf::actor spawn_writer() {
@@ -144,6 +158,51 @@ CAF_TEST(writer_replaying_from_the_start_changes_nothing) {
   CAF_REQUIRE(remaining);
   CAF_CHECK_EQUAL(*remaining, 10'000 - 500);
   stop(writer);
+}
+
+CAF_TEST(records_of_a_fenced_owner_after_the_fence_are_not_written) {
+  produce(100, 1);
+  auto at = fence(2);
+  // The fenced owner's records after the fence do not count; the new
+  // owner's do.
+  produce(50, 1);
+  produce(30, 2);
+  auto writer = spawn_writer();
+  CAF_CHECK(wait_rows(130));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(rows(), 130u);
+  log_ref log{kafka.topic, producer_log_id()};
+  auto fences = store->load_fences(log);
+  CAF_REQUIRE(fences);
+  CAF_REQUIRE_EQUAL(fences->size(), 1u);
+  CAF_CHECK_EQUAL(fences->front().offset, at);
+  CAF_CHECK_EQUAL(fences->front().epoch, 2u);
+  // A writer starting past the fence knows it from MySQL.
+  stop(writer);
+  produce(20, 1);
+  produce(10, 2);
+  writer = spawn_writer();
+  CAF_CHECK(wait_rows(140));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(rows(), 140u);
+  auto remaining = store->remaining_quantity(c.id);
+  CAF_REQUIRE(remaining);
+  CAF_CHECK_EQUAL(*remaining, 10'000 - 140);
+  stop(writer);
+  // Any reader of the whole partition sees the same.
+  auto scanner = kafka_log::scanner(kafka);
+  CAF_REQUIRE(scanner);
+  auto records = (*scanner)->read_to_end(partition_of(c.id, 4), 0, 10'000);
+  CAF_REQUIRE(records);
+  size_t counted = 0, voided = 0, fenced = 0;
+  for (auto& r : *records) {
+    counted += r.event ? 1 : 0;
+    voided += r.voided ? 1 : 0;
+    fenced += r.fence ? 1 : 0;
+  }
+  CAF_CHECK_EQUAL(counted, 140u);
+  CAF_CHECK_EQUAL(voided, 70u);
+  CAF_CHECK_EQUAL(fenced, 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

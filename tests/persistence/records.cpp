@@ -194,3 +194,57 @@ CAF_TEST(parse_time_refuses_fields_out_of_range) {
     CAF_CHECK(!parse_time(text));
   }
 }
+
+CAF_TEST(a_shard_epoch_is_written_and_read_back) {
+  auto e = sample_event("r-1");
+  CAF_CHECK(encode(e).find("epoch") == std::string::npos);
+  e.shard_epoch = 7;
+  auto back = decode(encode(e));
+  CAF_REQUIRE(back);
+  CAF_CHECK(same(*back, e));
+  CAF_CHECK_EQUAL(back->shard_epoch, 7u);
+  // Records written before shards had epochs read as epoch 0.
+  back = decode(with_field("epoch", ""));
+  CAF_REQUIRE(back);
+  CAF_CHECK_EQUAL(back->shard_epoch, 0u);
+  CAF_CHECK_EQUAL(decode(with_field("epoch", "-1"))->shard_epoch, 0u);
+}
+
+CAF_TEST(a_fence_record_is_a_fence_and_not_an_event) {
+  auto text = encode_fence(12, "n2");
+  auto epoch = decode_fence(text.data(), text.size());
+  CAF_REQUIRE(epoch);
+  CAF_CHECK_EQUAL(*epoch, 12u);
+  CAF_CHECK(!decode(text));
+  auto event = encode(sample_event());
+  CAF_CHECK(!decode_fence(event.data(), event.size()));
+  std::string bad = R"({"fence":-3})";
+  CAF_CHECK(!decode_fence(bad.data(), bad.size()));
+}
+
+CAF_TEST(a_fence_voids_older_epochs_after_it_in_its_partition_only) {
+  fence_filter f;
+  CAF_CHECK(!f.voids(0, 10, 0));
+  CAF_CHECK(f.add({0, 100, 3}));
+  CAF_CHECK(!f.add({0, 100, 3}));
+  // Before the fence everything counts, whatever its epoch.
+  CAF_CHECK(!f.voids(0, 99, 1));
+  CAF_CHECK(!f.voids(0, 100, 1));
+  // After it, older epochs do not; the fence's own and newer ones do.
+  CAF_CHECK(f.voids(0, 101, 2));
+  CAF_CHECK(f.voids(0, 5000, 0));
+  CAF_CHECK(!f.voids(0, 101, 3));
+  CAF_CHECK(!f.voids(0, 101, 4));
+  // Other partitions are not fenced by it.
+  CAF_CHECK(!f.voids(1, 101, 2));
+  // A later fence raises the bar from its own offset on.
+  CAF_CHECK(f.add({0, 200, 5}));
+  CAF_CHECK(!f.voids(0, 150, 3));
+  CAF_CHECK(f.voids(0, 201, 4));
+  // Known in any order, the same answers.
+  fence_filter g;
+  g.add({0, 200, 5});
+  g.add({0, 100, 3});
+  CAF_CHECK(g.fences() == f.fences());
+  CAF_CHECK(g.voids(0, 150, 2) && !g.voids(0, 150, 3) && g.voids(0, 201, 4));
+}

@@ -1,0 +1,223 @@
+#include "persistence/fence_watch.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+namespace dibs {
+
+namespace {
+
+/// Most records are events: only what starts like a fence is parsed.
+std::optional<uint64_t> fence_in(const RdKafka::Message& msg) {
+  constexpr char prefix[] = R"({"fence")";
+  if (msg.len() < sizeof(prefix) - 1
+      || std::memcmp(msg.payload(), prefix, sizeof(prefix) - 1) != 0)
+    return std::nullopt;
+  return decode_fence(msg.payload(), msg.len());
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<fence_watch>>
+fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
+  std::unique_ptr<fence_watch> self{new fence_watch};
+  self->topic_ = kafka.topic;
+  self->on_fenced_ = std::move(on_fenced);
+  std::unique_ptr<RdKafka::Conf> conf{
+    RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
+  std::string err;
+  // Assigned by hand; the id is only required by the high-level consumer.
+  std::vector<std::pair<std::string, std::string>> kvs{
+    {"bootstrap.servers", kafka.bootstrap_servers},
+    {"group.id", kafka.group_id + "-watch"},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"enable.partition.eof", "false"},
+    // The broker answers a waiting fetch as soon as a record arrives.
+    {"fetch.wait.max.ms", "500"},
+    {"socket.nagle.disable", "true"},
+  };
+  for (auto& [k, v] : kvs)
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
+      return caf::make_error(ec::storage_failure,
+                             "fence watch config " + k + ": " + err);
+  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!self->consumer_)
+    return caf::make_error(ec::storage_failure, "fence watch: " + err);
+  self->thread_ = std::thread{[raw = self.get()] { raw->run(); }};
+  return self;
+}
+
+fence_watch::~fence_watch() {
+  running_ = false;
+  if (thread_.joinable())
+    thread_.join();
+  std::vector<verdict_fn> left;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    for (auto& [id, p] : parts_)
+      for (auto& [offset, fns] : p.waiting)
+        for (auto& fn : fns)
+          left.push_back(std::move(fn));
+    parts_.clear();
+  }
+  for (auto& fn : left)
+    fn(verdict::unknown);
+  consumer_->close();
+}
+
+void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {
+  std::vector<verdict_fn> left;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto& p = parts_[partition];
+    for (auto& [offset, fns] : p.waiting)
+      for (auto& fn : fns)
+        left.push_back(std::move(fn));
+    p = part{epoch, from, -1, {}};
+    to_assign_.emplace_back(partition, from);
+  }
+  for (auto& fn : left)
+    fn(verdict::unknown);
+}
+
+void fence_watch::unwatch(int32_t partition) {
+  std::vector<verdict_fn> left;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = parts_.find(partition);
+    if (i == parts_.end())
+      return;
+    for (auto& [offset, fns] : i->second.waiting)
+      for (auto& fn : fns)
+        left.push_back(std::move(fn));
+    parts_.erase(i);
+    to_unassign_.push_back(partition);
+  }
+  for (auto& fn : left)
+    fn(verdict::unknown);
+}
+
+void fence_watch::confirm(int32_t partition, int64_t offset, verdict_fn done) {
+  std::vector<std::pair<verdict_fn, verdict>> out;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto i = parts_.find(partition);
+    if (i == parts_.end()) {
+      out.emplace_back(std::move(done), verdict::unknown);
+    } else {
+      i->second.waiting[offset].push_back(std::move(done));
+      decide(i->second, out);
+    }
+  }
+  for (auto& [fn, v] : out)
+    fn(v);
+}
+
+int64_t fence_watch::fenced_at(int32_t partition) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = parts_.find(partition);
+  return i != parts_.end() ? i->second.fenced_at : -1;
+}
+
+size_t fence_watch::waiting() const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  size_t n = 0;
+  for (auto& [id, p] : parts_)
+    for (auto& [offset, fns] : p.waiting)
+      n += fns.size();
+  return n;
+}
+
+void fence_watch::decide(part& p,
+                         std::vector<std::pair<verdict_fn, verdict>>& out) {
+  auto end = p.waiting.lower_bound(p.read_to);
+  for (auto i = p.waiting.begin(); i != end; ++i) {
+    auto v = p.fenced_at >= 0 && i->first > p.fenced_at ? verdict::fenced
+                                                        : verdict::counts;
+    for (auto& fn : i->second)
+      out.emplace_back(std::move(fn), v);
+  }
+  p.waiting.erase(p.waiting.begin(), end);
+}
+
+void fence_watch::run() {
+  auto apply = [this](std::vector<std::pair<int32_t, int64_t>>& add,
+                      std::vector<int32_t>& drop) {
+    std::vector<RdKafka::TopicPartition*> parts;
+    for (auto p : drop)
+      parts.push_back(RdKafka::TopicPartition::create(topic_, p));
+    if (!parts.empty())
+      if (auto* err = consumer_->incremental_unassign(parts)) {
+        spdlog::error("fence watch: unassign failed: {}", err->str());
+        delete err;
+      }
+    RdKafka::TopicPartition::destroy(parts);
+    for (auto& [p, from] : add)
+      parts.push_back(RdKafka::TopicPartition::create(topic_, p, from));
+    if (!parts.empty())
+      if (auto* err = consumer_->incremental_assign(parts)) {
+        spdlog::error("fence watch: assign failed: {}", err->str());
+        delete err;
+      }
+    RdKafka::TopicPartition::destroy(parts);
+  };
+  std::set<int32_t> assigned;
+  while (running_.load()) {
+    std::vector<std::pair<int32_t, int64_t>> add;
+    std::vector<int32_t> drop;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      add.swap(to_assign_);
+      drop.swap(to_unassign_);
+    }
+    // A partition watched again starts anew: drop it, then assign it.
+    for (auto& [p, from] : add)
+      drop.push_back(p);
+    drop.erase(std::remove_if(drop.begin(), drop.end(),
+                              [&](int32_t p) { return !assigned.erase(p); }),
+               drop.end());
+    for (auto& [p, from] : add)
+      assigned.insert(p);
+    if (!add.empty() || !drop.empty())
+      apply(add, drop);
+    std::unique_ptr<RdKafka::Message> msg{consumer_->consume(20)};
+    if (msg->err() != RdKafka::ERR_NO_ERROR) {
+      if (msg->err() != RdKafka::ERR__TIMED_OUT)
+        spdlog::warn("fence watch: {}", msg->errstr());
+      continue;
+    }
+    std::vector<std::pair<verdict_fn, verdict>> out;
+    std::optional<uint64_t> fenced_by;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      auto i = parts_.find(msg->partition());
+      if (i == parts_.end())
+        continue;
+      auto& p = i->second;
+      if (msg->offset() < p.read_to)
+        continue; // Before this owner's fence, or read already.
+      p.read_to = msg->offset() + 1;
+      if (auto epoch = fence_in(*msg);
+          epoch && *epoch > p.epoch && p.fenced_at < 0) {
+        p.fenced_at = msg->offset();
+        fenced_by = epoch;
+      }
+      decide(p, out);
+    }
+    for (auto& [fn, v] : out)
+      fn(v);
+    if (fenced_by) {
+      spdlog::error("partition {} was fenced at offset {} by owner epoch {}",
+                    msg->partition(), msg->offset(), *fenced_by);
+      if (on_fenced_)
+        on_fenced_(msg->partition(), msg->offset(), *fenced_by);
+    }
+  }
+}
+
+} // namespace dibs

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "persistence/kafka.hpp"
+
+namespace RdKafka {
+class KafkaConsumer;
+} // namespace RdKafka
+
+namespace dibs {
+
+/// Reads back the partitions this node owns, from its own fence on, so that
+/// it tells a client yes only for a record that counts: one with no fence
+/// of a newer owner before it in its partition. A node the group dropped
+/// without knowing it (paused, then woken) keeps publishing; the new owner
+/// fenced the partition first, so this reader finds that fence before any
+/// of those records and they are refused, never acknowledged. No clock is
+/// trusted: the order of the log decides.
+class fence_watch {
+public:
+  /// What reading a record back said of it.
+  enum class verdict : uint8_t {
+    /// No newer fence before it: it counts.
+    counts,
+    /// A newer owner's fence is before it: it does not count.
+    fenced,
+    /// The partition is not watched (given up, never taken): the record
+    /// may count or not; the log tells later.
+    unknown,
+  };
+  using verdict_fn = std::function<void(verdict)>;
+
+  /// A newer owner fenced `partition` at `offset` with `epoch` (the watch
+  /// thread).
+  using fenced_fn
+    = std::function<void(int32_t partition, int64_t offset, uint64_t epoch)>;
+
+  static caf::expected<std::unique_ptr<fence_watch>>
+  make(const kafka_settings& kafka, fenced_fn on_fenced);
+
+  /// Stops reading; every record waiting for its verdict gets `unknown`.
+  ~fence_watch();
+
+  /// Reads `partition` from `from` on (this owner's own fence, of `epoch`).
+  void watch(int32_t partition, int64_t from, uint64_t epoch);
+
+  /// Stops reading `partition`; records waiting on it get `unknown`.
+  void unwatch(int32_t partition);
+
+  /// Calls `done` (here or on the watch thread) once the record at
+  /// `offset` of `partition` has been read back, with its verdict.
+  void confirm(int32_t partition, int64_t offset, verdict_fn done);
+
+  /// Where a newer owner fenced `partition`, or -1.
+  int64_t fenced_at(int32_t partition) const;
+
+  /// Records waiting for their verdict.
+  size_t waiting() const;
+
+private:
+  fence_watch() = default;
+  void run();
+
+  struct part {
+    uint64_t epoch = 0;
+    /// Everything before it was read.
+    int64_t read_to = 0;
+    int64_t fenced_at = -1;
+    std::map<int64_t, std::vector<verdict_fn>> waiting;
+  };
+
+  /// Delivers what can be decided in `p` (mtx_ held): moves the callbacks
+  /// and their verdicts into `out`.
+  static void decide(part& p,
+                     std::vector<std::pair<verdict_fn, verdict>>& out);
+
+  std::string topic_;
+  fenced_fn on_fenced_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  mutable std::mutex mtx_;
+  std::map<int32_t, part> parts_;
+  /// Partitions to start or stop reading, applied by the watch thread.
+  std::vector<std::pair<int32_t, int64_t>> to_assign_;
+  std::vector<int32_t> to_unassign_;
+  std::atomic<bool> running_{true};
+  std::thread thread_;
+};
+
+} // namespace dibs

@@ -1,0 +1,164 @@
+#define CAF_SUITE persistence.fence_watch
+
+#include "persistence/fence_watch.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <caf/test/unit_test.hpp>
+
+#include "test_env.hpp"
+
+using namespace dibs;
+using namespace std::chrono_literals;
+
+// Reading back an owner's records on the real embedded broker started by
+// tests/run.sh, on a topic of the test's own (4 partitions).
+
+namespace {
+
+using verdict = fence_watch::verdict;
+
+struct fixture {
+  kafka_settings kafka = test::test_kafka("test.fences");
+  std::unique_ptr<kafka_producer> producer;
+  std::unique_ptr<fence_watch> watch;
+  std::mutex mtx;
+  std::vector<std::tuple<int32_t, int64_t, uint64_t>> fenced;
+  int32_t partition = 2;
+  uint32_t seq = 0;
+
+  fixture() {
+    auto p = kafka_producer::make(kafka);
+    CAF_REQUIRE(p);
+    producer = std::move(*p);
+    auto w = fence_watch::make(kafka, [this](int32_t p, int64_t at,
+                                             uint64_t epoch) {
+      std::lock_guard<std::mutex> guard{mtx};
+      fenced.emplace_back(p, at, epoch);
+    });
+    CAF_REQUIRE(w);
+    watch = std::move(*w);
+  }
+
+  /// Writes a fence of `epoch` into the partition; its offset.
+  int64_t fence(uint64_t epoch) {
+    std::optional<delivery_report> rep;
+    producer->produce_fence(partition, epoch, "test",
+                            [&rep](delivery_report r) { rep = r; });
+    CAF_REQUIRE_EQUAL(producer->flush(10'000), 0);
+    CAF_REQUIRE(rep && rep->outcome == delivery_outcome::stored);
+    return rep->offset;
+  }
+
+  /// Publishes `n` events of `epoch` for a coupon of the partition; their
+  /// offsets.
+  std::vector<int64_t> publish(size_t n, uint64_t epoch) {
+    coupon_id_t coupon = 1;
+    while (partition_of(coupon, 4) != partition)
+      ++coupon;
+    std::vector<int64_t> offsets(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+      issuance_event e{make_issuance_id(coupon, ++seq), coupon, seq, now_ms()};
+      e.shard_epoch = epoch;
+      producer->produce(e, [&offsets, i](delivery_report r) {
+        if (r.outcome == delivery_outcome::stored)
+          offsets[i] = r.offset;
+      });
+    }
+    CAF_REQUIRE_EQUAL(producer->flush(10'000), 0);
+    for (auto o : offsets)
+      CAF_REQUIRE_GREATER_OR_EQUAL(o, 0);
+    return offsets;
+  }
+
+  /// The verdicts on `offsets`, waiting up to 10 s for all of them.
+  std::vector<verdict> confirm(const std::vector<int64_t>& offsets) {
+    auto results = std::make_shared<std::vector<std::atomic<int>>>(
+      offsets.size());
+    for (auto& r : *results)
+      r = -1;
+    for (size_t i = 0; i < offsets.size(); ++i)
+      watch->confirm(partition, offsets[i], [results, i](verdict v) {
+        (*results)[i] = static_cast<int>(v);
+      });
+    auto done = [&] {
+      for (auto& r : *results)
+        if (r < 0)
+          return false;
+      return true;
+    };
+    for (int i = 0; i < 500 && !done(); ++i)
+      std::this_thread::sleep_for(20ms);
+    std::vector<verdict> out;
+    for (auto& r : *results) {
+      CAF_REQUIRE_GREATER_OR_EQUAL(r.load(), 0);
+      out.push_back(static_cast<verdict>(r.load()));
+    }
+    return out;
+  }
+
+  static size_t count(const std::vector<verdict>& vs, verdict v) {
+    return static_cast<size_t>(std::count(vs.begin(), vs.end(), v));
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(fence_watch_tests, fixture)
+
+CAF_TEST(an_owners_records_count_once_read_back) {
+  watch->watch(partition, fence(1), 1);
+  auto vs = confirm(publish(50, 1));
+  CAF_CHECK_EQUAL(count(vs, verdict::counts), 50u);
+  CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
+  CAF_CHECK_EQUAL(watch->waiting(), 0u);
+}
+
+CAF_TEST(records_after_a_newer_owners_fence_do_not_count) {
+  watch->watch(partition, fence(1), 1);
+  auto before = publish(10, 1);
+  // A newer owner took the shard over while this one did not know.
+  auto at = fence(2);
+  auto after = publish(10, 1);
+  auto vs = confirm(after);
+  CAF_CHECK_EQUAL(count(vs, verdict::fenced), 10u);
+  // What was in the log before the fence counts, even when asked later.
+  vs = confirm(before);
+  CAF_CHECK_EQUAL(count(vs, verdict::counts), 10u);
+  CAF_CHECK_EQUAL(watch->fenced_at(partition), at);
+  std::lock_guard<std::mutex> guard{mtx};
+  CAF_REQUIRE_EQUAL(fenced.size(), 1u);
+  CAF_CHECK_EQUAL(std::get<1>(fenced.front()), at);
+  CAF_CHECK_EQUAL(std::get<2>(fenced.front()), 2u);
+}
+
+CAF_TEST(an_older_fence_or_the_owners_own_does_not_fence_it) {
+  watch->watch(partition, fence(3), 3);
+  fence(3);
+  fence(2);
+  auto vs = confirm(publish(5, 3));
+  CAF_CHECK_EQUAL(count(vs, verdict::counts), 5u);
+  CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
+}
+
+CAF_TEST(a_partition_not_watched_gives_no_verdict_but_unknown) {
+  auto vs = confirm(publish(3, 1));
+  CAF_CHECK_EQUAL(count(vs, verdict::unknown), 3u);
+  watch->watch(partition, fence(1), 1);
+  // A record not written yet waits; giving the shard up answers it.
+  std::atomic<int> v{-1};
+  watch->confirm(partition, 1'000'000, [&v](verdict x) {
+    v = static_cast<int>(x);
+  });
+  std::this_thread::sleep_for(200ms);
+  CAF_CHECK_EQUAL(v.load(), -1);
+  CAF_CHECK_EQUAL(watch->waiting(), 1u);
+  watch->unwatch(partition);
+  CAF_CHECK_EQUAL(v.load(), static_cast<int>(verdict::unknown));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
