@@ -29,6 +29,9 @@ caf::behavior endpoint_actor(caf::event_based_actor* self, uint64_t fingerprint,
   auto stock = [hooks](coupon_id_t id) -> caf::expected<stock_api> {
     if (!hooks.ready())
       return caf::make_error(ec::not_ready, "the coupon's node is recovering");
+    if (hooks.owns && !hooks.owns(id))
+      return caf::make_error(ec::unavailable,
+                             "the coupon's shard is moving to another node");
     if (auto hdl = hooks.directory->find(id))
       return hdl;
     if (hooks.directory->recovering(id))
@@ -58,7 +61,11 @@ caf::behavior endpoint_actor(caf::event_based_actor* self, uint64_t fingerprint,
       }
       return {hello_atom::value, member_id};
     },
-    [](ping_atom, int64_t sent) { return sent; },
+    [=](ping_atom, int64_t sent) {
+      // With the shards this node serves: the others route by them.
+      return caf::make_message(sent, hooks.served ? hooks.served()
+                                                  : std::vector<uint64_t>{});
+    },
     [=](issue_atom a, coupon_id_t id, user_id_t user, bool wait,
         std::string& request_id) -> caf::result<issuance> {
       return forward(id, a, user, wait, std::move(request_id));
@@ -96,6 +103,9 @@ void mark_down(peer_actor_t* self, const char* why) {
     ++st.status->downs;
     spdlog::warn("cluster: node {} is down: {}", st.target.id, why);
   }
+  // It serves nothing as far as this node can tell.
+  if (st.status->learned)
+    st.status->learned({});
   // The member may have decided what it was sent before it went away: not
   // a "no", an unknown outcome.
   auto pending = std::move(st.pending);
@@ -167,8 +177,10 @@ void tick(peer_actor_t* self) {
     ->request(st.remote, st.settings.heartbeat_timeout, ping_atom::value,
               steady_us())
     .then(
-      [self](int64_t sent) {
+      [self](int64_t sent, std::vector<uint64_t>& claims) {
         auto& st = self->state;
+        if (st.status->learned)
+          st.status->learned(claims);
         st.status->rtt_us = steady_us() - sent;
         st.last_answer = self->clock().now();
         st.status->last_heartbeat_ms = now_ms();
@@ -280,6 +292,7 @@ caf::error cluster::start(endpoint_hooks hooks, caf::actor connector) {
   if (endpoint_)
     return caf::none;
   auto& self = map_.members()[map_.self()];
+  auto learned = hooks.learned;
   endpoint_ = sys_.spawn(endpoint_actor, map_.fingerprint(), self.id,
                          std::move(hooks));
   auto port = sys_.middleman().publish(endpoint_, self.actor_port,
@@ -294,13 +307,16 @@ caf::error cluster::start(endpoint_hooks hooks, caf::actor connector) {
     if (i == map_.self())
       continue;
     auto status = std::make_shared<peer_status>();
+    if (learned)
+      status->learned = [learned, i](const std::vector<uint64_t>& claims) {
+        learned(i, claims);
+      };
     auto hdl = sys_.spawn(peer_actor, map_.members()[i], self.id,
                           map_.fingerprint(), settings_, status, connector);
     peers_[i] = peer_ref{std::move(hdl), std::move(status)};
   }
-  spdlog::info("cluster: node {} of {}, actors on {}:{}, {} of {} shards",
-               self.id, map_.members().size(), self.actor_host, *port,
-               map_.shards_of(map_.self()).size(), map_.shards());
+  spdlog::info("cluster: node {} of {}, actors on {}:{}", self.id,
+               map_.members().size(), self.actor_host, *port);
   return caf::none;
 }
 

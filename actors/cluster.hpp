@@ -62,6 +62,9 @@ struct peer_status {
   std::atomic<uint64_t> forwarded{0};
   std::atomic<uint64_t> connects{0};
   std::atomic<uint64_t> downs{0};
+  /// Told what the member serves (`ownership::pack`), from each heartbeat
+  /// answer, and nothing when it is down. Set before the peer starts.
+  std::function<void(const std::vector<uint64_t>&)> learned;
 };
 
 /// What an endpoint needs of its node.
@@ -73,6 +76,13 @@ struct endpoint_hooks {
   /// a coupon this node owns that another node created and spawns its stock
   /// actor unless it has one. Invalid before the node started.
   std::function<store_api()> store;
+  /// This node serves the coupon's shard; unset: every coupon.
+  std::function<bool(coupon_id_t)> owns;
+  /// The shards this node serves (`ownership::pack`), for heartbeat
+  /// answers.
+  std::function<std::vector<uint64_t>()> served;
+  /// What member `index` serves, from its heartbeat answers.
+  std::function<void(size_t, const std::vector<uint64_t>&)> learned;
 };
 
 /// The actor other nodes send to: answers hellos and heartbeats, hands

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <iterator>
 #include <shared_mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -69,6 +70,24 @@ public:
       caf::anon_send(hdl, committed_atom::value, std::move(rows));
     else if (forward_)
       forward_(id, std::move(rows));
+  }
+
+  /// Removes the coupons `pred` selects (their actors and their recovery
+  /// marks) and returns their actors.
+  template <class Pred>
+  std::vector<stock_api> take_if(Pred pred) {
+    std::unique_lock<std::shared_mutex> guard{mtx_};
+    std::vector<stock_api> result;
+    for (auto i = actors_.begin(); i != actors_.end();)
+      if (pred(i->first)) {
+        result.push_back(std::move(i->second));
+        i = actors_.erase(i);
+      } else {
+        ++i;
+      }
+    for (auto i = recovering_.begin(); i != recovering_.end();)
+      i = pred(*i) ? recovering_.erase(i) : std::next(i);
+    return result;
   }
 
   /// Drops every handle; the actor system cannot shut down while any lives.

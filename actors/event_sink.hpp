@@ -7,7 +7,9 @@
 #include <memory>
 #include <mutex>
 
+#include "actors/ownership.hpp"
 #include "core/histogram.hpp"
+#include "persistence/fence_watch.hpp"
 #include "persistence/kafka.hpp"
 #include "core/domain.hpp"
 
@@ -27,26 +29,60 @@ public:
 };
 
 /// The production sink. Its producer can be replaced while it serves (after
-/// a fatal error); a publish uses whichever is current. It counts what is in
-/// flight and times each delivery report.
+/// a fatal error); a publish uses whichever is current. Each event carries
+/// the epoch its shard is served with here, and is stored only once it was
+/// read back with no newer owner's fence before it (`fence_watch`): a
+/// record after such a fence reports `failed` (it does not count), one
+/// whose shard was given up before it was read back `unknown`. It counts
+/// what is in flight and times each report.
 class kafka_sink : public event_sink {
 public:
-  explicit kafka_sink(std::shared_ptr<kafka_producer> producer)
-    : producer_(std::move(producer)) {
+  kafka_sink(std::shared_ptr<kafka_producer> producer,
+             const ownership& owners, fence_watch& watch)
+    : producer_(std::move(producer)), owners_(owners), watch_(watch) {
   }
 
   void publish(const issuance_event& event, callback done) override {
     in_flight_.fetch_add(1, std::memory_order_relaxed);
-    current()->produce(
-      event, [this, done = std::move(done),
-              started = std::chrono::steady_clock::now()](delivery_report rep) {
-        latency_.record(std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::steady_clock::now() - started));
-        outcomes_[static_cast<size_t>(rep.outcome)].fetch_add(
-          1, std::memory_order_relaxed);
-        in_flight_.fetch_sub(1, std::memory_order_relaxed);
-        done(std::move(rep));
-      });
+    auto finish = [this, done = std::move(done),
+                   started = std::chrono::steady_clock::now()](
+                    delivery_report rep) {
+      latency_.record(std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started));
+      outcomes_[static_cast<size_t>(rep.outcome)].fetch_add(
+        1, std::memory_order_relaxed);
+      in_flight_.fetch_sub(1, std::memory_order_relaxed);
+      done(std::move(rep));
+    };
+    auto epoch = owners_.epoch(owners_.shard_of(event.coupon_id));
+    if (epoch == 0) {
+      delivery_report rep;
+      rep.error = "the coupon's shard is not served here";
+      return finish(std::move(rep));
+    }
+    auto stamped = event;
+    stamped.shard_epoch = epoch;
+    current()->produce(stamped, [this, finish = std::move(finish)](
+                                  delivery_report rep) mutable {
+      if (rep.outcome != delivery_outcome::stored)
+        return finish(std::move(rep));
+      auto partition = rep.partition;
+      auto offset = rep.offset;
+      watch_.confirm(partition, offset,
+                     [rep = std::move(rep), finish = std::move(finish)](
+                       fence_watch::verdict v) mutable {
+                       if (v == fence_watch::verdict::fenced) {
+                         rep.outcome = delivery_outcome::failed;
+                         rep.error = "a newer owner fenced the shard before "
+                                     "the record";
+                       } else if (v == fence_watch::verdict::unknown) {
+                         rep.outcome = delivery_outcome::unknown;
+                         rep.error = "the shard was given up before the "
+                                     "record was read back";
+                       }
+                       finish(std::move(rep));
+                     });
+    });
   }
 
   /// Records published and not yet reported.
@@ -79,6 +115,8 @@ public:
 private:
   mutable std::mutex mtx_;
   std::shared_ptr<kafka_producer> producer_;
+  const ownership& owners_;
+  fence_watch& watch_;
   std::atomic<int64_t> in_flight_{0};
   latency_histogram latency_;
   std::array<std::atomic<uint64_t>, 3> outcomes_{};

@@ -1,7 +1,10 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <future>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <caf/io/middleman.hpp>
@@ -36,7 +39,7 @@ node::node(caf::actor_system& sys, const config& cfg) : sys_(sys), cfg_(cfg) {
   if (auto map = cfg.cluster(); map && !map->empty()) {
     cluster_ = std::make_unique<cluster>(sys, std::move(*map),
                                          cfg.cluster_timing());
-    ownership_ = ownership{cluster_.get()};
+    ownership_.set_members(cluster_.get());
     // Committed rows of another member's coupon go to it.
     directory_.set_forward(
       [this](coupon_id_t id, std::vector<issuance_event> rows) {
@@ -55,6 +58,16 @@ caf::error node::join_cluster() {
   hooks.ready = [this] { return ready(); };
   // `store_` is set before `ready_` turns true, and read only after.
   hooks.store = [this] { return ready() ? store_ : store_api{}; };
+  hooks.owns = [this](coupon_id_t id) { return ownership_.owns(id); };
+  hooks.served = [this] {
+    std::vector<uint64_t> out;
+    for (auto& c : ownership_.served())
+      out.push_back(ownership::pack(c));
+    return out;
+  };
+  hooks.learned = [this](size_t member, const std::vector<uint64_t>& claims) {
+    ownership_.learn(member, claims);
+  };
   if (auto err = cluster_->start(std::move(hooks),
                                  caf::actor_cast<caf::actor>(
                                    sys_.middleman().actor_handle())))
@@ -67,8 +80,15 @@ caf::error node::join_cluster() {
   return caf::none;
 }
 
+bool node::serves_or_parks(coupon_id_t id) const {
+  if (ownership_.owns(id))
+    return true;
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  return parked_.count(ownership_.shard_of(id)) > 0;
+}
+
 bool node::lacks(coupon_id_t id) const {
-  return ownership_.owns(id) && !directory_.find(id)
+  return serves_or_parks(id) && !directory_.find(id)
          && !directory_.recovering(id);
 }
 
@@ -84,7 +104,7 @@ void node::on_created(const coupon& info, int64_t position) {
   // Another member owns it: it serves the coupon once it adopted it. If it
   // cannot be told now, it finds the coupon in MySQL when it scans for new
   // ones, or when it starts.
-  auto& name = ownership_.owner_name(info.id);
+  auto name = ownership_.owner_name(info.id);
   caf::scoped_actor self{sys_};
   self->request(owner->actor, milliseconds(cfg_.cluster_forward_timeout_ms),
                 adopt_atom::value, info.id)
@@ -133,6 +153,11 @@ void node::spawn_stock(recovered_stock state) {
 
 caf::expected<caf::actor>
 node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
+  // Its shard moved meanwhile: the new owner serves it, or another
+  // takeover here spawned it anew. The supervisor forgets it.
+  // (A parked shard's actors are kept: this one is restarted with them.)
+  if (directory_.find(id) || !serves_or_parks(id))
+    return caf::actor{};
   if (auto stats = figures_.find_stock(id))
     stats->phase = actor_phase::recovering;
   auto store = mysql_store::open(cfg_.mysql());
@@ -281,22 +306,369 @@ caf::error node::start() {
   auto store = open_storage();
   if (!store)
     return std::move(store.error());
-  auto started = clock_type::now();
   auto scanner = kafka_log::scanner(kafka());
   if (!scanner)
     return std::move(scanner.error());
   if (auto err = read_log(**scanner))
     return err;
-  coupon_id_t newest = 0;
-  auto recovered = recover(**store, **scanner, newest);
-  if (!recovered)
-    return std::move(recovered.error());
+  auto coupons = (*store)->load_coupons();
+  if (!coupons)
+    return std::move(coupons.error());
+  // The store actor scans for coupons newer than this one.
+  coupon_id_t newest = coupons->empty() ? 0 : coupons->back().id;
   spawn_services();
-  spawn_stocks(std::move(*recovered), started);
   spawn_store_actor(newest);
   spawn_writers();
+  if (auto err = join_owners())
+    return err;
   ready_ = true;
   return caf::none;
+}
+
+caf::error node::join_owners() {
+  taker_stop_ = false;
+  taker_ = std::thread{[this] { run_taker(); }};
+  owner_group_settings gs;
+  auto k = kafka();
+  gs.group_id = k.topic + ".owners";
+  gs.member = cfg_.node_id;
+  gs.session_timeout_ms = static_cast<int>(cfg_.cluster_session_timeout_ms);
+  gs.heartbeat_interval_ms = std::max(100, gs.session_timeout_ms / 4);
+  // A takeover holds the group's thread while it gives shards up.
+  gs.max_poll_interval_ms = std::max(60'000, gs.session_timeout_ms);
+  owner_group::hooks hooks;
+  hooks.assigned = [this](std::vector<int32_t> shards) {
+    {
+      std::lock_guard<std::mutex> guard{taker_mtx_};
+      ++taking_;
+      taker_queue_.emplace_back(std::move(shards), clock_type::now());
+    }
+    taker_cv_.notify_one();
+  };
+  hooks.revoked = [this](std::vector<int32_t> shards, bool lost) {
+    if (lost)
+      give_up(shards, "the group dropped this node", true);
+    else
+      give_up(shards, "the group moved them");
+  };
+  auto group = owner_group::join(k, gs, std::move(hooks));
+  if (!group)
+    return std::move(group.error());
+  group_ = std::move(*group);
+  group_ready_ = group_.get();
+  // Served once the first assignment is; a node the group gives nothing
+  // (more nodes than shards) is ready after a few session timeouts.
+  auto deadline = clock_type::now()
+                  + milliseconds(3 * gs.session_timeout_ms
+                                 + cfg_.kafka_admin_timeout_ms);
+  while (clock_type::now() < deadline) {
+    auto assigned = group_->assignment();
+    if (!assigned.empty() && taking_ == 0) {
+      bool all = true;
+      for (auto p : assigned)
+        all = all && ownership_.epoch(p) != 0;
+      if (all)
+        break;
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return caf::none;
+}
+
+void node::run_taker() {
+  for (;;) {
+    std::pair<std::vector<int32_t>, clock_type::time_point> next;
+    {
+      std::unique_lock<std::mutex> guard{taker_mtx_};
+      taker_cv_.wait(guard,
+                     [this] { return taker_stop_ || !taker_queue_.empty(); });
+      if (taker_stop_)
+        return;
+      next = std::move(taker_queue_.front());
+      taker_queue_.pop_front();
+    }
+    take_over(std::move(next.first), next.second);
+    --taking_;
+  }
+}
+
+void node::take_over(std::vector<int32_t> shards,
+                     clock_type::time_point assigned_at) {
+  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) {
+      std::unique_lock<std::mutex> guard{taker_mtx_};
+      if (taker_cv_.wait_for(guard, milliseconds(1000),
+                             [this] { return taker_stop_; }))
+        return;
+    }
+    std::lock_guard<std::mutex> guard{shards_mtx_};
+    // What the group took back meanwhile is not taken over (the first
+    // assignment may come before `join` returned the group).
+    auto* group = group_ready_.load();
+    auto assigned = group ? group->assignment() : shards;
+    shards.erase(std::remove_if(shards.begin(), shards.end(),
+                                [&](int32_t p) {
+                                  return ownership_.epoch(p) != 0
+                                         || std::find(assigned.begin(),
+                                                      assigned.end(), p)
+                                              == assigned.end();
+                                }),
+                 shards.end());
+    if (shards.empty())
+      return;
+    resume_parked(shards, assigned_at);
+    if (shards.empty())
+      return;
+    if (!taker_store_) {
+      auto store = mysql_store::open(cfg_.mysql());
+      if (!store) {
+        spdlog::warn("takeover of {} shards waits for MySQL: {}",
+                     shards.size(), to_string(store.error()));
+        continue;
+      }
+      taker_store_ = std::move(*store);
+    }
+    auto& store = *taker_store_;
+    auto fenced_at = clock_type::now();
+    log_ref log;
+    {
+      std::lock_guard<std::mutex> kguard{kafka_mtx_};
+      log = log_ref{kafka_.topic, log_id_};
+    }
+    // Raise each shard's epoch and fence it: from the fence on, records of
+    // the previous owners do not count, and they will read the fence
+    // before any yes of theirs.
+    std::map<int32_t, log_fence> fences;
+    caf::error failed;
+    for (auto p : shards) {
+      auto epoch = store.claim_shard(log, p, cfg_.node_id);
+      if (!epoch) {
+        failed = std::move(epoch.error());
+        break;
+      }
+      std::promise<delivery_report> promise;
+      auto reported = promise.get_future();
+      sink_->current()->produce_fence(
+        p, *epoch, cfg_.node_id,
+        [&promise](delivery_report rep) { promise.set_value(std::move(rep)); });
+      if (reported.wait_for(milliseconds(timeout)) != std::future_status::ready) {
+        // The callback still refers to the promise: wait it out.
+        reported.wait();
+      }
+      auto rep = reported.get();
+      if (rep.outcome != delivery_outcome::stored) {
+        failed = caf::make_error(ec::storage_failure,
+                                 "fence of shard " + std::to_string(p) + ": "
+                                   + rep.error);
+        break;
+      }
+      log_fence f{p, rep.offset, *epoch};
+      if (auto ok = store.add_fence(log, f); !ok) {
+        failed = std::move(ok.error());
+        break;
+      }
+      fences[p] = f;
+    }
+    if (failed) {
+      spdlog::warn("takeover of shards failed, retrying: {}",
+                   to_string(failed));
+      taker_store_.reset();
+      continue;
+    }
+    auto fence_ms = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                             - fenced_at)
+                      .count();
+    for (auto& [p, f] : fences)
+      watch_->watch(p, f.offset, f.epoch);
+    if (fences.empty())
+      return;
+    // Recover the coupons of these shards, reading their partitions to the
+    // end: everything a previous owner said yes to is before the fence.
+    auto coupons = store.load_coupons();
+    auto scanner = kafka_log::scanner(kafka());
+    if (!coupons || !scanner) {
+      spdlog::warn("takeover of shards failed, retrying: {}",
+                   to_string(!coupons ? coupons.error() : scanner.error()));
+      for (auto& [p, f] : fences)
+        watch_->unwatch(p);
+      taker_store_.reset();
+      continue;
+    }
+    coupons->erase(std::remove_if(coupons->begin(), coupons->end(),
+                                  [&](const coupon& c) {
+                                    return fences.count(
+                                             ownership_.shard_of(c.id))
+                                           == 0;
+                                  }),
+                   coupons->end());
+    std::vector<coupon_id_t> ids;
+    for (auto& c : *coupons)
+      ids.push_back(c.id);
+    auto snapshots = snapshot_store::connect(cfg_.redis());
+    if (!snapshots)
+      spdlog::warn("Redis unreachable ({}): coupons are rebuilt from MySQL",
+                   to_string(snapshots.error()));
+    caf::expected<std::vector<recovered_stock>> recovered{caf::none};
+    if (auto err = ownership_.claim(store, ids))
+      recovered = std::move(err);
+    else
+      recovered = recover_stock(*coupons, ownership_.epochs(), store,
+                                **scanner,
+                                snapshots ? snapshots->get() : nullptr,
+                                metrics_, timeout);
+    if (!recovered) {
+      spdlog::warn("takeover of shards failed, retrying: {}",
+                   to_string(recovered.error()));
+      for (auto& [p, f] : fences)
+        watch_->unwatch(p);
+      taker_store_.reset();
+      continue;
+    }
+    // A newer owner fenced a shard before this one's fence: it is not ours.
+    for (auto& nf : (*scanner)->fences().fences())
+      if (auto i = fences.find(nf.partition);
+          i != fences.end() && nf.epoch > i->second.epoch) {
+        spdlog::error("shard {} was fenced by epoch {} before this node's "
+                      "epoch {}: not served",
+                      nf.partition, nf.epoch, i->second.epoch);
+        watch_->unwatch(nf.partition);
+        fences.erase(i);
+      }
+    // The actors first: a shard served without them would answer 404.
+    // Until it is served they refuse every issuance (503).
+    size_t count = 0;
+    for (auto& st : *recovered)
+      if (fences.count(ownership_.shard_of(st.info.id))) {
+        spawn_stock(std::move(st));
+        ++count;
+      }
+    for (auto& [p, f] : fences)
+      ownership_.serve(p, f.epoch);
+    auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                         - assigned_at)
+                  .count();
+    metrics_.recovery_ms = static_cast<uint64_t>(took);
+    std::lock_guard<std::mutex> tguard{takeovers_mtx_};
+    for (auto& [p, f] : fences) {
+      spdlog::info("took shard {} over with epoch {} in {} ms (fencing {} "
+                   "ms), {} coupons of {} shards",
+                   p, f.epoch, took, fence_ms, count, fences.size());
+      takeovers_.push_back(takeover{p, f.epoch, now_ms(), took, fence_ms,
+                                    count});
+      if (takeovers_.size() > 64)
+        takeovers_.pop_front();
+    }
+    return;
+  }
+}
+
+void node::give_up(const std::vector<int32_t>& shards, const char* why,
+                   bool park) {
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  give_up_locked(shards, why, park);
+}
+
+void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
+                          bool park) {
+  std::vector<int32_t> served;
+  for (auto p : shards) {
+    auto epoch = ownership_.epoch(p);
+    if (epoch != 0) {
+      ownership_.drop(p);
+      if (park)
+        parked_[p] = epoch;
+      else
+        served.push_back(p);
+    } else if (!park && parked_.erase(p) > 0) {
+      served.push_back(p);
+    }
+  }
+  // A parked shard stays watched: whether somebody else fences it decides
+  // whether it can be given back as it is.
+  if (!park)
+    for (auto p : shards)
+      if (watch_)
+        watch_->unwatch(p);
+  if (park && !shards.empty())
+    spdlog::warn("gave up {} shards ({}): their stock actors wait to be "
+                 "given them back",
+                 shards.size(), why);
+  if (served.empty())
+    return;
+  std::vector<coupon_id_t> ids;
+  auto actors = directory_.take_if([&](coupon_id_t id) {
+    auto p = ownership_.shard_of(id);
+    if (std::find(served.begin(), served.end(), p) == served.end())
+      return false;
+    ids.push_back(id);
+    return true;
+  });
+  ownership_.unclaim(ids);
+  for (auto& a : actors)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  spdlog::warn("gave up {} shards ({}): {} stock actors stopped",
+               served.size(), why, actors.size());
+}
+
+void node::resume_parked(std::vector<int32_t>& shards,
+                         clock_type::time_point assigned_at) {
+  std::unique_ptr<kafka_log> scanner;
+  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
+  for (auto it = shards.begin(); it != shards.end();) {
+    auto p = *it;
+    auto parked = parked_.find(p);
+    if (parked == parked_.end()) {
+      ++it;
+      continue;
+    }
+    // This node's fence is still the newest one when the watch read the
+    // partition to its end and found no other: nobody took the shard over.
+    bool newest = false;
+    if (!scanner)
+      if (auto s = kafka_log::scanner(kafka()))
+        scanner = std::move(*s);
+    if (auto marks = scanner ? scanner->watermarks(p, timeout)
+                             : caf::expected<std::pair<int64_t, int64_t>>{
+                               caf::make_error(ec::storage_failure)}) {
+      auto until = clock_type::now() + milliseconds(timeout);
+      while (watch_->fenced_at(p) < 0 && watch_->read_to(p) < marks->second
+             && clock_type::now() < until)
+        std::this_thread::sleep_for(milliseconds(5));
+      newest = watch_->fenced_at(p) < 0 && watch_->read_to(p) >= marks->second;
+    }
+    if (!newest) {
+      give_up_locked({p}, "it may have had another owner meanwhile", false);
+      ++it;
+      continue;
+    }
+    auto epoch = parked->second;
+    parked_.erase(parked);
+    ownership_.serve(p, epoch);
+    auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                         - assigned_at)
+                  .count();
+    spdlog::info("shard {} given back with epoch {} in {} ms: its actors "
+                 "serve again",
+                 p, epoch, took);
+    {
+      std::lock_guard<std::mutex> tguard{takeovers_mtx_};
+      takeovers_.push_back(takeover{p, epoch, now_ms(), took, 0, 0});
+      if (takeovers_.size() > 64)
+        takeovers_.pop_front();
+    }
+    it = shards.erase(it);
+  }
+}
+
+std::vector<node::takeover> node::takeovers() const {
+  std::lock_guard<std::mutex> guard{takeovers_mtx_};
+  return {takeovers_.begin(), takeovers_.end()};
+}
+
+std::vector<int32_t> node::assigned_shards() const {
+  auto* group = group_ready_.load();
+  return group ? group->assignment() : std::vector<int32_t>{};
 }
 
 caf::expected<std::unique_ptr<mysql_store>> node::open_storage() {
@@ -320,7 +692,15 @@ caf::expected<std::unique_ptr<mysql_store>> node::open_storage() {
   auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());
-  std::atomic_store(&sink_, std::make_shared<kafka_sink>(std::move(*producer)));
+  auto watch = fence_watch::make(
+    kafka(), [this](int32_t shard, int64_t, uint64_t) {
+      give_up({shard}, "a newer owner fenced it");
+    });
+  if (!watch)
+    return std::move(watch.error());
+  watch_ = std::move(*watch);
+  std::atomic_store(&sink_, std::make_shared<kafka_sink>(
+                              std::move(*producer), ownership_, *watch_));
   return store;
 }
 
@@ -334,29 +714,8 @@ caf::error node::read_log(kafka_log& scanner) {
   std::lock_guard<std::mutex> guard{kafka_mtx_};
   log_id_ = log->log_id;
   partition_count_ = static_cast<int32_t>(parts->size());
+  ownership_.set_partitions(partition_count_);
   return caf::none;
-}
-
-caf::expected<std::vector<recovered_stock>>
-node::recover(mysql_store& store, kafka_log& scanner, coupon_id_t& newest) {
-  auto coupons = store.load_coupons();
-  if (!coupons)
-    return std::move(coupons.error());
-  // The store actor scans for coupons newer than this one.
-  newest = coupons->empty() ? 0 : coupons->back().id;
-  ownership_.keep_owned(*coupons);
-  std::vector<coupon_id_t> ids;
-  for (auto& c : *coupons)
-    ids.push_back(c.id);
-  if (auto err = ownership_.claim(store, ids))
-    return err;
-  auto snapshots = snapshot_store::connect(cfg_.redis());
-  if (!snapshots)
-    spdlog::warn("Redis unreachable ({}): every coupon is rebuilt from MySQL",
-                 to_string(snapshots.error()));
-  return recover_stock(*coupons, ownership_.epochs(), store, scanner,
-                       snapshots ? snapshots->get() : nullptr, metrics_,
-                       static_cast<int>(cfg_.kafka_admin_timeout_ms));
 }
 
 void node::spawn_services() {
@@ -394,34 +753,13 @@ void node::spawn_services() {
   });
 }
 
-void node::spawn_stocks(std::vector<recovered_stock> recovered,
-                        clock_type::time_point started) {
-  size_t rows_total = 0;
-  size_t tail_total = 0;
-  auto count = recovered.size();
-  for (auto& st : recovered) {
-    rows_total += st.rows.size();
-    tail_total += st.tail.size();
-    spawn_stock(std::move(st));
-  }
-  auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
-                                                       - started)
-                .count();
-  metrics_.recovery_ms = static_cast<uint64_t>(took);
-  spdlog::info("recovered {} coupons ({} from snapshots, {} from MySQL) "
-               "holding {} committed and {} uncommitted issuances in {} ms",
-               count, metrics_.recovered_from_snapshot.load(),
-               metrics_.recovered_from_mysql.load(), rows_total, tail_total,
-               took);
-}
-
 void node::spawn_store_actor(coupon_id_t newest) {
   store_ = sys_.spawn<caf::detached>(
     store_actor, cfg_.mysql(), kafka(), cfg_.redis(),
     [this](const coupon& c, int64_t position) { on_created(c, position); },
     [this](const coupon& c, int64_t position) { this->serve(c, position); },
     [this](coupon_id_t id) { return lacks(id); },
-    cluster_ ? newest : std::optional<coupon_id_t>{});
+    newest);
 }
 
 void node::spawn_writers() {
@@ -447,10 +785,28 @@ void node::spawn_writers() {
   }
 }
 
+void node::stop_shards() {
+  {
+    std::lock_guard<std::mutex> guard{taker_mtx_};
+    taker_stop_ = true;
+    taker_queue_.clear();
+  }
+  taker_cv_.notify_all();
+  if (taker_.joinable())
+    taker_.join();
+  // Leaving gives every shard up (through the hooks) at once, so that the
+  // others take them over now rather than after a session timeout.
+  group_ready_ = nullptr;
+  group_.reset();
+  taker_store_.reset();
+}
+
 void node::stop() {
   if (!supervisor_) {
     // Never started (or stopped already).
+    stop_shards();
     std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
+    watch_.reset();
     if (cluster_)
       cluster_->stop();
     return;
@@ -500,6 +856,7 @@ void node::stop() {
       shutdown(w);
     writers_.clear();
   }
+  stop_shards();
   for (auto& a : directory_.all())
     shutdown(a);
   shutdown(store_);
@@ -513,6 +870,7 @@ void node::stop() {
   producer_guard_.set(nullptr);
   supervisor_ = nullptr;
   std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
+  watch_.reset();
   if (cluster_)
     cluster_->stop();
 }

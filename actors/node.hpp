@@ -2,9 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -20,6 +24,8 @@
 #include "actors/service_handle.hpp"
 #include "actors/stock_state.hpp"
 #include "actors/supervisor.hpp"
+#include "persistence/fence_watch.hpp"
+#include "persistence/owner_group.hpp"
 
 namespace dibs {
 
@@ -34,12 +40,33 @@ public:
 
   ~node();
 
-  /// Creates the schema, recovers every stock actor (`recover_stock`:
-  /// Redis snapshot plus Kafka, or MySQL plus the Kafka tail), then starts
-  /// the writers, the snapshotter, the resolver and the supervisor that
-  /// restarts them. Blocks; `ready()` turns true at the end. On an error
-  /// nothing was spawned and it may be called again.
+  /// Creates the schema, starts the writers, the snapshotter, the resolver
+  /// and the supervisor that restarts them, then joins the shard owners'
+  /// group and takes over the shards it assigns (`take_over`). Blocks until
+  /// they are served, or the group assigned none within a few session
+  /// timeouts; `ready()` turns true at the end. On an error nothing was
+  /// spawned and it may be called again.
   caf::error start();
+
+  /// A shard this node took over.
+  struct takeover {
+    int32_t shard = 0;
+    uint64_t epoch = 0;
+    /// Wall-clock ms when it served the shard.
+    epoch_ms at = 0;
+    /// From the group's assignment to serving.
+    int64_t took_ms = 0;
+    /// Of which fencing (epoch, fence record, its place in MySQL).
+    int64_t fence_ms = 0;
+    size_t coupons = 0;
+  };
+
+  /// The latest takeovers, oldest first.
+  std::vector<takeover> takeovers() const;
+
+  /// The shards the owners' group assigns this node now (served or being
+  /// taken over).
+  std::vector<int32_t> assigned_shards() const;
 
   /// Stops taking new issuances (readiness turns false); in-flight ones
   /// still complete.
@@ -150,23 +177,50 @@ private:
   /// Reads the Kafka log's identity and partition count.
   caf::error read_log(kafka_log& scanner);
 
-  /// Recovers the stock of every coupon this node owns (`recover_stock`:
-  /// Redis snapshot plus Kafka, or MySQL plus the Kafka tail); sets
-  /// `newest` to the newest coupon id in MySQL.
-  caf::expected<std::vector<recovered_stock>>
-  recover(mysql_store& store, kafka_log& scanner, coupon_id_t& newest);
+  /// Joins the shard owners' group and waits for the first shards it
+  /// assigns to be served.
+  caf::error join_owners();
+
+  /// Takes `shards` over (the taker thread): raises each one's epoch,
+  /// fences it, recovers its coupons (`recover_stock`: Redis snapshot plus
+  /// Kafka, or MySQL plus the Kafka tail, read to its end) and serves them.
+  /// Retries what failed while the group still assigns it.
+  void take_over(std::vector<int32_t> shards,
+                 clock_type::time_point assigned_at);
+
+  /// Stops serving `shards`: records waiting to be read back report
+  /// unknown, and their stock actors stop (the group's or the fence watch's
+  /// thread). With `park`, the actors are kept, refusing every issuance,
+  /// so that when the group gives the shards back and nobody took them
+  /// meanwhile (the shard's epoch is the next one) they serve again as they
+  /// are: a node the group dropped for a pause keeps what it knows.
+  void give_up(const std::vector<int32_t>& shards, const char* why,
+               bool park = false);
+
+  /// `give_up` with shards_mtx_ held.
+  void give_up_locked(const std::vector<int32_t>& shards, const char* why,
+                      bool park);
+
+  /// Serves again, as they are, the parked shards of `shards` nobody
+  /// fenced meanwhile (no MySQL needed) and removes them from `shards`;
+  /// stops the actors of the others (shards_mtx_ held).
+  void resume_parked(std::vector<int32_t>& shards,
+                     clock_type::time_point assigned_at);
+
+
+  /// The taker thread's loop.
+  void run_taker();
+
+  /// Stops taking shards over and leaves the owners' group.
+  void stop_shards();
 
   /// The supervisor and the services it keeps running: resolver,
   /// snapshotter, producer guard.
   void spawn_services();
 
-  /// A stock actor for each recovered coupon; records how long recovery
-  /// took since `started`.
-  void spawn_stocks(std::vector<recovered_stock> recovered,
-                    clock_type::time_point started);
-
-  /// The store actor; in a cluster it scans for coupons newer than
-  /// `newest` that other members created.
+  /// The store actor; it scans for coupons newer than `newest` that this
+  /// node serves and lacks: created by another member, or while their
+  /// shard was moving.
   void spawn_store_actor(coupon_id_t newest);
 
   /// The writers, supervised.
@@ -212,14 +266,17 @@ private:
   /// Spawns the coupon's stock actor if this node `lacks` it.
   void serve(const coupon& info, int64_t position);
 
-  /// This node owns the coupon and has no stock actor for it.
+  /// This node serves the coupon's shard, or keeps it parked.
+  bool serves_or_parks(coupon_id_t id) const;
+
+  /// This node serves (or parks) the coupon and has no stock actor for it.
   bool lacks(coupon_id_t id) const;
 
   caf::actor_system& sys_;
   const config& cfg_;
   /// Null for a single node.
   std::unique_ptr<cluster> cluster_;
-  ownership ownership_{nullptr};
+  ownership ownership_;
   /// Where Kafka is now; replaced when the node follows another log.
   mutable std::mutex kafka_mtx_;
   kafka_settings kafka_;
@@ -243,6 +300,30 @@ private:
   std::vector<caf::actor> writers_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> writers_assigned_{false};
+  /// Reads back what the node publishes (`kafka_sink`).
+  std::unique_ptr<fence_watch> watch_;
+  std::unique_ptr<owner_group> group_;
+  /// `group_` once `join` returned it, for the taker thread.
+  std::atomic<owner_group*> group_ready_{nullptr};
+  /// Takeovers and give-ups, one at a time.
+  mutable std::mutex shards_mtx_;
+  /// Assignments waiting for the taker thread.
+  std::mutex taker_mtx_;
+  std::condition_variable taker_cv_;
+  std::deque<std::pair<std::vector<int32_t>, clock_type::time_point>>
+    taker_queue_;
+  bool taker_stop_ = false;
+  /// Batches queued or being taken over.
+  std::atomic<size_t> taking_{0};
+  std::thread taker_;
+  /// The taker thread's connection.
+  std::unique_ptr<mysql_store> taker_store_;
+  mutable std::mutex takeovers_mtx_;
+  std::deque<takeover> takeovers_;
+  /// Shards given up with their actors kept, with the epoch they had
+  /// (shards_mtx_). They stay parked until the group gives them back or
+  /// another node's fence shows in the watch.
+  std::map<int32_t, uint64_t> parked_;
 };
 
 } // namespace dibs

@@ -21,6 +21,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<delivery_report>("dibs::delivery_report");
   cfg.add_message_type<snapshot_meta>("dibs::snapshot_meta");
   cfg.add_message_type<snapshot_write>("dibs::snapshot_write");
+  // The shards a node serves, in its heartbeat answers (ownership::pack).
+  cfg.add_message_type<std::vector<uint64_t>>("std::vector<uint64_t>");
 }
 
 } // namespace dibs

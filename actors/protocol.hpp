@@ -242,7 +242,9 @@ using store_api = caf::typed_actor<
 /// Fails with `ec::forbidden` when the fingerprints differ.
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 
-/// (ping_atom, int64_t sent_us) -> int64_t sent_us: a heartbeat.
+/// (ping_atom, int64_t sent_us) -> (int64_t sent_us, std::vector<uint64_t>
+/// served): a heartbeat, answered with the shards the node serves
+/// (`ownership::pack`).
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 
 /// (tick_atom): a peer's heartbeat and reconnect timer.

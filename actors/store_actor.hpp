@@ -66,8 +66,9 @@ struct store_state {
   std::unique_ptr<redis_client> redis_conn;
 };
 
-/// With `newest` (in a cluster), it scans MySQL for coupons other nodes
-/// created every second, and takes (adopt_atom, coupon_id_t) -> bool.
+/// With `newest`, it scans MySQL every second for coupons the node lacks
+/// (created by other nodes, or while their shard was moving), and takes
+/// (adopt_atom, coupon_id_t) -> bool.
 store_api::behavior_type
 store_actor(store_api::stateful_pointer<store_state> self,
                           mysql_settings mysql,

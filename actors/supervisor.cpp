@@ -125,6 +125,14 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
         self->delayed_send(self, wait, restart_atom::value, name);
         return;
       }
+      if (!*hdl) {
+        // Not needed any more (a stock actor whose shard moved).
+        spdlog::info("{} is not restarted: no longer needed", name);
+        if (st.board)
+          st.board->erase(name);
+        st.children.erase(i);
+        return;
+      }
       count_restart(*st.metrics, c.spec.kind);
       c.spec.hdl = *hdl;
       c.started = std::chrono::steady_clock::now();

@@ -28,7 +28,8 @@ struct child_spec {
   child_kind kind = child_kind::writer;
   caf::actor hdl;
   /// Starts a replacement; runs in the supervisor's thread. An error counts
-  /// as another crash.
+  /// as another crash; an invalid handle means the child is not needed any
+  /// more, and it is forgotten.
   std::function<caf::expected<caf::actor>()> restart;
   /// Runs at once when the child died, before any backoff.
   std::function<void()> on_down;

@@ -104,6 +104,10 @@ http_response coupon_api::no_stock_actor(coupon_id_t id) const {
   if (node_.recovering(id))
     return error_response(ec::unavailable,
                           "the coupon's stock is being recovered");
+  // Nobody serves its shard now: it is moving (a node died, joined or left).
+  if (!node_.owners().owns(id))
+    return error_response(ec::unavailable,
+                          "the coupon's shard is moving to another node");
   return error_response(ec::coupon_not_found, "no such coupon");
 }
 
@@ -158,15 +162,22 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             rc.request_id, id, user, wait);
-  reply_to<issuance> reply{[done, request_id = rc.request_id, id,
-                            user](caf::expected<issuance> res) {
+  // Which node decides: tests check that no two answer yes for one coupon
+  // at a time.
+  auto owner = node_.owners().owns(id) ? node_.cfg().node_id
+                                       : node_.owners().owner_name(id);
+  reply_to<issuance> reply{[done, request_id = rc.request_id, id, user,
+                            owner = std::move(owner)](
+                             caf::expected<issuance> res) {
     auto answer = [&] {
       if (!res)
         return actor_error(res.error());
       auto status = res->status == issuance_status::issued
                       ? http::status::created
                       : http::status::accepted;
-      return json_response(status, issuance_json(*res));
+      auto out = json_response(status, issuance_json(*res));
+      out.set("X-Dibs-Owner", owner);
+      return out;
     }();
     log_event(spdlog::level::debug, "issue.answered",
               R"("requestId":"{}","couponId":{},"userId":{},"status":{})",

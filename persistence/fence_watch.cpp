@@ -78,7 +78,7 @@ void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {
     for (auto& [offset, fns] : p.waiting)
       for (auto& fn : fns)
         left.push_back(std::move(fn));
-    p = part{epoch, from, -1, {}};
+    p = part{read_back{epoch, from}, {}};
     to_assign_.emplace_back(partition, from);
   }
   for (auto& fn : left)
@@ -121,7 +121,13 @@ void fence_watch::confirm(int32_t partition, int64_t offset, verdict_fn done) {
 int64_t fence_watch::fenced_at(int32_t partition) const {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = parts_.find(partition);
-  return i != parts_.end() ? i->second.fenced_at : -1;
+  return i != parts_.end() ? i->second.state.fenced_at() : -1;
+}
+
+int64_t fence_watch::read_to(int32_t partition) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  auto i = parts_.find(partition);
+  return i != parts_.end() ? i->second.state.read_to() : -1;
 }
 
 size_t fence_watch::waiting() const {
@@ -135,10 +141,11 @@ size_t fence_watch::waiting() const {
 
 void fence_watch::decide(part& p,
                          std::vector<std::pair<verdict_fn, verdict>>& out) {
-  auto end = p.waiting.lower_bound(p.read_to);
+  auto end = p.waiting.lower_bound(p.state.read_to());
   for (auto i = p.waiting.begin(); i != end; ++i) {
-    auto v = p.fenced_at >= 0 && i->first > p.fenced_at ? verdict::fenced
-                                                        : verdict::counts;
+    auto v = p.state.of(i->first) == read_back::verdict::fenced
+               ? verdict::fenced
+               : verdict::counts;
     for (auto& fn : i->second)
       out.emplace_back(std::move(fn), v);
   }
@@ -199,14 +206,9 @@ void fence_watch::run() {
       if (i == parts_.end())
         continue;
       auto& p = i->second;
-      if (msg->offset() < p.read_to)
-        continue; // Before this owner's fence, or read already.
-      p.read_to = msg->offset() + 1;
-      if (auto epoch = fence_in(*msg);
-          epoch && *epoch > p.epoch && p.fenced_at < 0) {
-        p.fenced_at = msg->offset();
+      auto epoch = fence_in(*msg);
+      if (p.state.read(msg->offset(), epoch))
         fenced_by = epoch;
-      }
       decide(p, out);
     }
     for (auto& [fn, v] : out)

@@ -63,6 +63,10 @@ public:
   /// Where a newer owner fenced `partition`, or -1.
   int64_t fenced_at(int32_t partition) const;
 
+  /// Everything of `partition` before this offset was read; -1 when it is
+  /// not watched.
+  int64_t read_to(int32_t partition) const;
+
   /// Records waiting for their verdict.
   size_t waiting() const;
 
@@ -71,10 +75,7 @@ private:
   void run();
 
   struct part {
-    uint64_t epoch = 0;
-    /// Everything before it was read.
-    int64_t read_to = 0;
-    int64_t fenced_at = -1;
+    read_back state;
     std::map<int64_t, std::vector<verdict_fn>> waiting;
   };
 

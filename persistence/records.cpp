@@ -79,6 +79,24 @@ bool fence_filter::add(const log_fence& f) {
   return true;
 }
 
+bool read_back::read(int64_t offset, std::optional<uint64_t> fence) {
+  if (offset < read_to_)
+    return false; // Before this owner's fence, or read already.
+  read_to_ = offset + 1;
+  if (fence && *fence > epoch_ && fenced_at_ < 0) {
+    fenced_at_ = offset;
+    return true;
+  }
+  return false;
+}
+
+read_back::verdict read_back::of(int64_t offset) const {
+  if (offset >= read_to_)
+    return verdict::pending;
+  return fenced_at_ >= 0 && offset > fenced_at_ ? verdict::fenced
+                                                : verdict::counts;
+}
+
 bool fence_filter::voids(int32_t partition, int64_t offset,
                          uint64_t epoch) const {
   for (auto& f : fences_)

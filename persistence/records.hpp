@@ -76,4 +76,50 @@ private:
   std::vector<log_fence> fences_;
 };
 
+/// What an owner knows of a partition it reads back from its own fence on
+/// (`fence_watch` keeps one per shard): how far it has read, and where a
+/// newer owner fenced it. A record of its own counts once read with no
+/// such fence before it.
+class read_back {
+public:
+  enum class verdict : uint8_t {
+    /// Read, no newer fence before it.
+    counts,
+    /// A newer owner's fence is before it.
+    fenced,
+    /// Not read yet.
+    pending,
+  };
+
+  /// Reading starts at `from`, this owner's fence of `epoch`.
+  read_back(uint64_t epoch = 0, int64_t from = 0)
+    : epoch_(epoch), read_to_(from) {
+  }
+
+  /// The record at `offset` was read; `fence` is its epoch when it is a
+  /// fence. True when it is the first fence of a newer owner.
+  bool read(int64_t offset, std::optional<uint64_t> fence);
+
+  verdict of(int64_t offset) const;
+
+  /// Everything before it was read.
+  int64_t read_to() const {
+    return read_to_;
+  }
+
+  /// Where a newer owner fenced the partition, or -1.
+  int64_t fenced_at() const {
+    return fenced_at_;
+  }
+
+  uint64_t epoch() const {
+    return epoch_;
+  }
+
+private:
+  uint64_t epoch_;
+  int64_t read_to_;
+  int64_t fenced_at_ = -1;
+};
+
 } // namespace dibs

@@ -89,15 +89,23 @@ def main():
     # whatever earlier tests did to Redis.
     h.node("stop")
     h.node("start")
-    load = h.Load("snapshot-report", args.seconds, 50)
+    # Long enough for four faults, each a fifth of the run after the node
+    # served again.
+    load = h.Load("snapshot-report", args.seconds * 2.5, 50)
     started = time.time()
     failures = []
 
+    last = {"restarted": started}
+
     def step(at, title, damage, check):
-        time.sleep(max(0, started + at - time.time()))
+        # Each fault comes a fifth of the run after the node served again
+        # (a restart takes a session timeout and the recovery: seconds).
+        time.sleep(max(0, last["restarted"] + args.seconds * 0.2
+                       - time.time()))
         h.kill9("node")
         note = damage()
         snap, mysql, lines = restart_and_count()
+        last["restarted"] = time.time()
         h.log(f"{time.time() - started:5.1f} s  kill -9 node; {title}{note}: "
               f"{snap} coupons from snapshots, {mysql} rebuilt from MySQL")
         problem = check(snap, mysql, lines)

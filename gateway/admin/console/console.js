@@ -163,13 +163,16 @@ function showNodes(data) {
   // A cluster: every member, its health and its shards.
   $("cluster").hidden = !data.cluster;
   if (!data.cluster) return;
+  const takeovers = (n.takeovers || []).slice(-3).map((t) =>
+    `shard ${t.shard}@${t.epoch} in ${t.tookMs} ms`).join(", ");
   $("cluster-summary").textContent =
-    `${data.nodes.length} nodes · ${data.cluster.shards} shards · configuration ${data.cluster.fingerprint}`;
+    `${data.nodes.length} nodes · ${data.shards.count} shards (group ${data.shards.group}) · configuration ${data.cluster.fingerprint}` +
+    (takeovers ? ` · latest takeovers here: ${takeovers}` : "");
   fillRows($("member-table").tBodies[0], data.nodes.map((m) => row([
     m.id + (m.self ? " (this node)" : ""), m.health, m.http, m.actor,
     m.self ? "—" : (m.lastHeartbeatAt || "never"),
     m.self ? "—" : fmtUs(m.heartbeatRttUs), m.self ? "—" : fmtNum(m.forwarded),
-    `${m.shardCount}: ${m.shards.join(", ")}`,
+    `${m.shardCount}: ${m.shards.map((s) => `${s.shard}@${s.epoch}`).join(", ")}`,
   ], { class: m.health === "up" || m.health === "ready" ? "running" : "crash-loop" })));
 }
 
