@@ -28,6 +28,10 @@ namespace {
 
 using std::chrono::milliseconds;
 
+/// How long the producer guard's check for another log waits for the
+/// broker's metadata (the guard runs detached, once a second).
+constexpr int moved_check_timeout_ms = 500;
+
 } // namespace
 
 node::node(caf::actor_system& sys, const config& cfg) : sys_(sys), cfg_(cfg) {
@@ -216,7 +220,7 @@ std::optional<kafka_settings> node::kafka_moved() const {
   // anew, a cluster replaced): its log is not the one the writers' offsets,
   // the snapshots and the stock actors' positions refer to.
   if (auto sink = std::atomic_load(&sink_)) {
-    auto id = sink->current()->cluster_id();
+    auto id = sink->current()->cluster_id(moved_check_timeout_ms);
     std::lock_guard<std::mutex> guard{kafka_mtx_};
     if (!id.empty() && !log_id_.empty() && id != log_id_) {
       spdlog::error("Kafka at {} is cluster {}, no longer {}: another log",
@@ -275,6 +279,7 @@ void node::follow_log(const kafka_settings& next) {
   for (auto& a : directory_.all())
     caf::anon_send(a, republish_atom::value, log->log_id, count);
   ++metrics_.kafka_log_changes;
+  relog_shards();
 }
 
 std::pair<std::string, std::string> node::kafka_log_names() const {
@@ -442,33 +447,12 @@ void node::take_over(std::vector<int32_t> shards,
     std::map<int32_t, log_fence> fences;
     caf::error failed;
     for (auto p : shards) {
-      auto epoch = store.claim_shard(log, p, cfg_.node_id);
-      if (!epoch) {
-        failed = std::move(epoch.error());
+      auto f = fence_shard(store, log, p);
+      if (!f) {
+        failed = std::move(f.error());
         break;
       }
-      std::promise<delivery_report> promise;
-      auto reported = promise.get_future();
-      sink_->current()->produce_fence(
-        p, *epoch, cfg_.node_id,
-        [&promise](delivery_report rep) { promise.set_value(std::move(rep)); });
-      if (reported.wait_for(milliseconds(timeout)) != std::future_status::ready) {
-        // The callback still refers to the promise: wait it out.
-        reported.wait();
-      }
-      auto rep = reported.get();
-      if (rep.outcome != delivery_outcome::stored) {
-        failed = caf::make_error(ec::storage_failure,
-                                 "fence of shard " + std::to_string(p) + ": "
-                                   + rep.error);
-        break;
-      }
-      log_fence f{p, rep.offset, *epoch};
-      if (auto ok = store.add_fence(log, f); !ok) {
-        failed = std::move(ok.error());
-        break;
-      }
-      fences[p] = f;
+      fences[p] = *f;
     }
     if (failed) {
       spdlog::warn("takeover of shards failed, retrying: {}",
@@ -495,6 +479,9 @@ void node::take_over(std::vector<int32_t> shards,
       taker_store_.reset();
       continue;
     }
+    resume_relogged(fences, **scanner, assigned_at);
+    if (fences.empty())
+      return;
     coupons->erase(std::remove_if(coupons->begin(), coupons->end(),
                                   [&](const coupon& c) {
                                     return fences.count(
@@ -563,6 +550,93 @@ void node::take_over(std::vector<int32_t> shards,
   }
 }
 
+caf::expected<log_fence> node::fence_shard(mysql_store& store,
+                                           const log_ref& log, int32_t p) {
+  auto epoch = store.claim_shard(log, p, cfg_.node_id);
+  if (!epoch)
+    return std::move(epoch.error());
+  std::promise<delivery_report> promise;
+  auto reported = promise.get_future();
+  sink_->current()->produce_fence(
+    p, *epoch, cfg_.node_id,
+    [&promise](delivery_report rep) { promise.set_value(std::move(rep)); });
+  // The callback refers to the promise: wait for it whatever the timeout.
+  auto rep = reported.get();
+  if (rep.outcome != delivery_outcome::stored)
+    return caf::make_error(ec::storage_failure,
+                           "fence of shard " + std::to_string(p) + ": "
+                             + rep.error);
+  log_fence f{p, rep.offset, *epoch};
+  if (auto ok = store.add_fence(log, f); !ok)
+    return std::move(ok.error());
+  return f;
+}
+
+void node::relog_shards() {
+  std::vector<int32_t> assigned;
+  {
+    std::lock_guard<std::mutex> guard{shards_mtx_};
+    std::vector<int32_t> served;
+    for (auto& c : ownership_.served())
+      served.push_back(c.shard);
+    give_up_locked(served, "Kafka moved to another log", true);
+    for (auto& [p, epoch] : parked_) {
+      relogged_.insert(p);
+      watch_->unwatch(p);
+    }
+    if (auto* group = group_ready_.load())
+      assigned = group->assignment();
+  }
+  if (assigned.empty())
+    return; // The group assigns them anew.
+  {
+    std::lock_guard<std::mutex> guard{taker_mtx_};
+    ++taking_;
+    taker_queue_.emplace_back(std::move(assigned), clock_type::now());
+  }
+  taker_cv_.notify_one();
+}
+
+void node::resume_relogged(std::map<int32_t, log_fence>& fences,
+                           kafka_log& scanner,
+                           clock_type::time_point assigned_at) {
+  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
+  for (auto it = fences.begin(); it != fences.end();) {
+    auto [p, f] = *it;
+    if (relogged_.erase(p) == 0) {
+      ++it;
+      continue;
+    }
+    auto parked = parked_.find(p);
+    auto marks = scanner.watermarks(p, timeout);
+    if (parked == parked_.end() || !marks || marks->first != f.offset) {
+      // Records before the fence are somebody else's: the actors' state
+      // misses them. The shard is recovered from MySQL and the log, and
+      // what only the actors held is lost with them.
+      give_up_locked({p}, "the new Kafka log has records of another owner",
+                     false);
+      watch_->watch(p, f.offset, f.epoch);
+      ++it;
+      continue;
+    }
+    parked_.erase(parked);
+    ownership_.serve(p, f.epoch);
+    auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
+                                                         - assigned_at)
+                  .count();
+    spdlog::warn("shard {} serves in the new Kafka log with epoch {} in {} "
+                 "ms: its actors publish again what MySQL lacks",
+                 p, f.epoch, took);
+    {
+      std::lock_guard<std::mutex> tguard{takeovers_mtx_};
+      takeovers_.push_back(takeover{p, f.epoch, now_ms(), took, 0, 0});
+      if (takeovers_.size() > 64)
+        takeovers_.pop_front();
+    }
+    it = fences.erase(it);
+  }
+}
+
 void node::give_up(const std::vector<int32_t>& shards, const char* why,
                    bool park) {
   std::lock_guard<std::mutex> guard{shards_mtx_};
@@ -583,6 +657,8 @@ void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
     } else if (!park && parked_.erase(p) > 0) {
       served.push_back(p);
     }
+    if (!park)
+      relogged_.erase(p);
   }
   // A parked shard stays watched: whether somebody else fences it decides
   // whether it can be given back as it is.
@@ -618,7 +694,8 @@ void node::resume_parked(std::vector<int32_t>& shards,
   for (auto it = shards.begin(); it != shards.end();) {
     auto p = *it;
     auto parked = parked_.find(p);
-    if (parked == parked_.end()) {
+    // A relogged shard is fenced in the new log first (resume_relogged).
+    if (parked == parked_.end() || relogged_.count(p) > 0) {
       ++it;
       continue;
     }

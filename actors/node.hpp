@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -208,6 +209,23 @@ private:
                      clock_type::time_point assigned_at);
 
 
+  /// Raises `p`'s epoch in MySQL and fences the shard with it in the
+  /// Kafka log (shards_mtx_ held).
+  caf::expected<log_fence> fence_shard(mysql_store& store, const log_ref& log,
+                                       int32_t p);
+
+  /// Kafka moved to another log: every shard this node serves or parks
+  /// is parked until it is fenced in the new log, and taken over again.
+  void relog_shards();
+
+  /// Serves again, with a new epoch fenced in the new log, the relogged
+  /// shards of `fences` whose fence is the first record of their partition:
+  /// nobody wrote there before, so the actors' state is complete, and they
+  /// publish again what MySQL lacks. Gives the others up, to be recovered
+  /// (shards_mtx_ held).
+  void resume_relogged(std::map<int32_t, log_fence>& fences, kafka_log& scanner,
+                       clock_type::time_point assigned_at);
+
   /// The taker thread's loop.
   void run_taker();
 
@@ -324,6 +342,10 @@ private:
   /// (shards_mtx_). They stay parked until the group gives them back or
   /// another node's fence shows in the watch.
   std::map<int32_t, uint64_t> parked_;
+  /// Parked shards whose actors published into a Kafka log the node no
+  /// longer follows (shards_mtx_): their fences and the watch's positions
+  /// are of that log. Each is fenced in the new log before it serves again.
+  std::set<int32_t> relogged_;
 };
 
 } // namespace dibs

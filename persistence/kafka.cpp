@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -168,7 +169,11 @@ void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
   (*opaque)(std::move(rep));
 }
 
-std::string kafka_producer::cluster_id() const {
+std::string kafka_producer::cluster_id(int timeout_ms) const {
+  // librdkafka keeps the cluster id of every metadata answer.
+  RdKafka::Metadata* raw = nullptr;
+  producer_->metadata(false, topic_.get(), &raw, timeout_ms);
+  std::unique_ptr<RdKafka::Metadata> md{raw};
   return producer_->clusterid(0);
 }
 
@@ -345,6 +350,18 @@ kafka_log::scanner(const kafka_settings& s) {
 
 kafka_log::~kafka_log() {
   close();
+  if (!rebalance_ || !consumer_)
+    return;
+  // librdkafka 2.0.2 may never finish destroying a group consumer whose
+  // broker went away and came back (a partition reference leaks and the
+  // broker thread waits for it forever: confluentinc/librdkafka#4674). A
+  // writer restarting after a Kafka outage would hang with it, so a group
+  // consumer is destroyed on a thread of its own; one that hangs leaks
+  // that thread and its handle instead of the writer.
+  std::thread{[consumer = std::move(consumer_),
+               rebalance = std::move(rebalance_)]() mutable {
+    consumer.reset();
+  }}.detach();
 }
 
 void kafka_log::close() {

@@ -126,9 +126,12 @@ public:
   /// the next flush, failed (never sent) or possibly stored (sent).
   void purge();
 
-  /// The id of the Kafka cluster the producer last had metadata from, or
-  /// empty; never waits (librdkafka keeps it from its metadata answers).
-  std::string cluster_id() const;
+  /// The id of the Kafka cluster behind the producer's brokers, or empty.
+  /// Asks a broker for metadata first, waiting up to `timeout_ms`: an idle
+  /// producer asks for none itself, and so would keep the id of a cluster
+  /// that was replaced behind the same address. Without an answer, the id
+  /// of the last metadata librdkafka had.
+  std::string cluster_id(int timeout_ms) const;
 
   /// librdkafka raised a fatal error (e.g. fenced, broken idempotence
   /// sequence): every record fails from now on; replace the producer.

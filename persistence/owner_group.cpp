@@ -92,6 +92,9 @@ owner_group::join(const kafka_settings& kafka, owner_group_settings s,
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "false"},
+    // The topic may be created after the node joined (a new Kafka log):
+    // the group assigns its partitions once the members' metadata has it.
+    {"topic.metadata.refresh.interval.ms", "1000"},
   };
   for (auto& [k, v] : kvs)
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)

@@ -62,8 +62,10 @@ struct shard_model {
   std::set<user_id_t> unanswered;
 
   explicit shard_model(std::vector<std::string> names) {
-    for (auto& n : names)
-      nodes.push_back(node{n});
+    for (auto& n : names) {
+      nodes.emplace_back();
+      nodes.back().name = n;
+    }
   }
 
   node& at(const std::string& name) {

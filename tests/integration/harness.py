@@ -160,7 +160,9 @@ class Load:
             f"{integrity['acceptedPairs']} acknowledged; "
             f"{integrity['undecidedPairs']} requests undecided, "
             f"{integrity['rowsOfUndecidedRequests']} of them became rows; "
-            f"drained {report['drainS']:.1f} s after the load")
+            + (f"drained {report['drainS']:.1f} s after the load"
+               if report['drainS'] is not None
+               else "not drained within the drain timeout"))
         for c in integrity["checks"]:
             log(f"  {c['name']}: {'pass' if c['passed'] else 'FAIL ' + c['detail']}")
         if self.proc.returncode != 0:
