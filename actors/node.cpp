@@ -85,10 +85,12 @@ caf::error node::join_cluster() {
 }
 
 bool node::serves_or_parks(coupon_id_t id) const {
-  if (ownership_.owns(id))
-    return true;
   std::lock_guard<std::mutex> guard{shards_mtx_};
-  return parked_.count(ownership_.shard_of(id)) > 0;
+  return serves_or_parks_locked(id);
+}
+
+bool node::serves_or_parks_locked(coupon_id_t id) const {
+  return ownership_.owns(id) || parked_.count(ownership_.shard_of(id)) > 0;
 }
 
 bool node::lacks(coupon_id_t id) const {
@@ -196,6 +198,11 @@ node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
                  "are in neither MySQL nor the Kafka log: publishing them "
                  "again",
                  id, n);
+  // A takeover or give-up may have run meanwhile: decide again with them
+  // held off.
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  if (directory_.find(id) || !serves_or_parks_locked(id))
+    return caf::actor{};
   auto stats = figures_.stock(st.info);
   ++stats->restarts;
   auto hdl = sys_.spawn(stock_actor, std::move(st),
@@ -279,7 +286,7 @@ void node::follow_log(const kafka_settings& next) {
   for (auto& a : directory_.all())
     caf::anon_send(a, republish_atom::value, log->log_id, count);
   ++metrics_.kafka_log_changes;
-  relog_shards();
+  retake_assigned();
 }
 
 std::pair<std::string, std::string> node::kafka_log_names() const {
@@ -321,9 +328,11 @@ caf::error node::start() {
     return std::move(coupons.error());
   // The store actor scans for coupons newer than this one.
   coupon_id_t newest = coupons->empty() ? 0 : coupons->back().id;
-  spawn_services();
-  spawn_store_actor(newest);
-  spawn_writers();
+  if (!supervisor_) { // Else spawned by a start that failed to join.
+    spawn_services();
+    spawn_store_actor(newest);
+    spawn_writers();
+  }
   if (auto err = join_owners())
     return err;
   ready_ = true;
@@ -332,7 +341,8 @@ caf::error node::start() {
 
 caf::error node::join_owners() {
   taker_stop_ = false;
-  taker_ = std::thread{[this] { run_taker(); }};
+  if (!taker_.joinable())
+    taker_ = std::thread{[this] { run_taker(); }};
   owner_group_settings gs;
   auto k = kafka();
   gs.group_id = k.topic + ".owners";
@@ -343,16 +353,18 @@ caf::error node::join_owners() {
   gs.max_poll_interval_ms = std::max(60'000, gs.session_timeout_ms);
   owner_group::hooks hooks;
   hooks.assigned = [this](std::vector<int32_t> shards) {
-    {
-      std::lock_guard<std::mutex> guard{taker_mtx_};
-      ++taking_;
-      taker_queue_.emplace_back(std::move(shards), clock_type::now());
-    }
-    taker_cv_.notify_one();
+    queue_takeover(std::move(shards));
   };
   hooks.revoked = [this](std::vector<int32_t> shards, bool lost) {
+    // Dropped by the group (a pause, the coordinator's broker lost): the
+    // node serves on. Whoever the group gives the shards fences them, and
+    // the fence watch gives them up here then; until then nobody else
+    // decides for them, and when they come back here they serve as they
+    // are.
     if (lost)
-      give_up(shards, "the group dropped this node", true);
+      spdlog::warn("the owners' group dropped this node: it serves {} "
+                   "shards on until another owner fences them",
+                   shards.size());
     else
       give_up(shards, "the group moved them");
   };
@@ -383,14 +395,24 @@ caf::error node::join_owners() {
 void node::run_taker() {
   for (;;) {
     std::pair<std::vector<int32_t>, clock_type::time_point> next;
+    std::vector<int32_t> fenced;
     {
       std::unique_lock<std::mutex> guard{taker_mtx_};
-      taker_cv_.wait(guard,
-                     [this] { return taker_stop_ || !taker_queue_.empty(); });
+      taker_cv_.wait(guard, [this] {
+        return taker_stop_ || !taker_queue_.empty() || !fenced_.empty();
+      });
       if (taker_stop_)
         return;
-      next = std::move(taker_queue_.front());
-      taker_queue_.pop_front();
+      if (!fenced_.empty()) {
+        fenced.swap(fenced_);
+      } else {
+        next = std::move(taker_queue_.front());
+        taker_queue_.pop_front();
+      }
+    }
+    if (!fenced.empty()) {
+      give_up(fenced, "a newer owner fenced it");
+      continue;
     }
     take_over(std::move(next.first), next.second);
     --taking_;
@@ -420,9 +442,14 @@ void node::take_over(std::vector<int32_t> shards,
                                               == assigned.end();
                                 }),
                  shards.end());
-    if (shards.empty())
-      return;
-    resume_parked(shards, assigned_at);
+    // A shard parked for a move of Kafka that the group now assigns
+    // elsewhere is not watched: nothing else would stop its actors.
+    std::vector<int32_t> elsewhere;
+    for (auto& [p, epoch] : parked_)
+      if (std::find(assigned.begin(), assigned.end(), p) == assigned.end())
+        elsewhere.push_back(p);
+    if (!elsewhere.empty())
+      give_up_locked(elsewhere, "the group assigns them elsewhere", false);
     if (shards.empty())
       return;
     if (!taker_store_) {
@@ -465,8 +492,6 @@ void node::take_over(std::vector<int32_t> shards,
                       .count();
     for (auto& [p, f] : fences)
       watch_->watch(p, f.offset, f.epoch);
-    if (fences.empty())
-      return;
     // Recover the coupons of these shards, reading their partitions to the
     // end: everything a previous owner said yes to is before the fence.
     auto coupons = store.load_coupons();
@@ -536,15 +561,11 @@ void node::take_over(std::vector<int32_t> shards,
                                                          - assigned_at)
                   .count();
     metrics_.recovery_ms = static_cast<uint64_t>(took);
-    std::lock_guard<std::mutex> tguard{takeovers_mtx_};
     for (auto& [p, f] : fences) {
       spdlog::info("took shard {} over with epoch {} in {} ms (fencing {} "
                    "ms), {} coupons of {} shards",
                    p, f.epoch, took, fence_ms, count, fences.size());
-      takeovers_.push_back(takeover{p, f.epoch, now_ms(), took, fence_ms,
-                                    count});
-      if (takeovers_.size() > 64)
-        takeovers_.pop_front();
+      record_takeover(takeover{p, f.epoch, now_ms(), took, fence_ms, count});
     }
     return;
   }
@@ -572,27 +593,29 @@ caf::expected<log_fence> node::fence_shard(mysql_store& store,
   return f;
 }
 
-void node::relog_shards() {
-  std::vector<int32_t> assigned;
-  {
-    std::lock_guard<std::mutex> guard{shards_mtx_};
-    std::vector<int32_t> served;
-    for (auto& c : ownership_.served())
-      served.push_back(c.shard);
-    give_up_locked(served, "Kafka moved to another log", true);
-    for (auto& [p, epoch] : parked_) {
-      relogged_.insert(p);
-      watch_->unwatch(p);
-    }
-    if (auto* group = group_ready_.load())
-      assigned = group->assignment();
-  }
-  if (assigned.empty())
-    return; // The group assigns them anew.
+void node::park_for_move() {
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  std::vector<int32_t> served;
+  for (auto& c : ownership_.served())
+    served.push_back(c.shard);
+  give_up_locked(served, "Kafka moved to another log", true);
+  // The watch's positions are of the old log.
+  for (auto& [p, epoch] : parked_)
+    watch_->unwatch(p);
+}
+
+void node::retake_assigned() {
+  auto* group = group_ready_.load();
+  auto assigned = group ? group->assignment() : std::vector<int32_t>{};
+  if (!assigned.empty()) // Else the group assigns them anew.
+    queue_takeover(std::move(assigned));
+}
+
+void node::queue_takeover(std::vector<int32_t> shards) {
   {
     std::lock_guard<std::mutex> guard{taker_mtx_};
     ++taking_;
-    taker_queue_.emplace_back(std::move(assigned), clock_type::now());
+    taker_queue_.emplace_back(std::move(shards), clock_type::now());
   }
   taker_cv_.notify_one();
 }
@@ -603,16 +626,18 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
   auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
   for (auto it = fences.begin(); it != fences.end();) {
     auto [p, f] = *it;
-    if (relogged_.erase(p) == 0) {
+    auto parked = parked_.find(p);
+    if (parked == parked_.end()) {
       ++it;
       continue;
     }
-    auto parked = parked_.find(p);
     auto marks = scanner.watermarks(p, timeout);
-    if (parked == parked_.end() || !marks || marks->first != f.offset) {
-      // Records before the fence are somebody else's: the actors' state
-      // misses them. The shard is recovered from MySQL and the log, and
-      // what only the actors held is lost with them.
+    if (f.epoch != parked->second + 1 || !marks
+        || marks->first != f.offset) {
+      // Another owner claimed the shard meanwhile (in the old log or the
+      // new one), or records before the fence are somebody else's: the
+      // actors' state misses them. The shard is recovered from MySQL and
+      // the log, and what only the actors held is lost with them.
       give_up_locked({p}, "the new Kafka log has records of another owner",
                      false);
       watch_->watch(p, f.offset, f.epoch);
@@ -627,20 +652,14 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
     spdlog::warn("shard {} serves in the new Kafka log with epoch {} in {} "
                  "ms: its actors publish again what MySQL lacks",
                  p, f.epoch, took);
-    {
-      std::lock_guard<std::mutex> tguard{takeovers_mtx_};
-      takeovers_.push_back(takeover{p, f.epoch, now_ms(), took, 0, 0});
-      if (takeovers_.size() > 64)
-        takeovers_.pop_front();
-    }
+    record_takeover(takeover{p, f.epoch, now_ms(), took, 0, 0});
     it = fences.erase(it);
   }
 }
 
-void node::give_up(const std::vector<int32_t>& shards, const char* why,
-                   bool park) {
+void node::give_up(const std::vector<int32_t>& shards, const char* why) {
   std::lock_guard<std::mutex> guard{shards_mtx_};
-  give_up_locked(shards, why, park);
+  give_up_locked(shards, why, false);
 }
 
 void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
@@ -657,18 +676,14 @@ void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
     } else if (!park && parked_.erase(p) > 0) {
       served.push_back(p);
     }
-    if (!park)
-      relogged_.erase(p);
   }
-  // A parked shard stays watched: whether somebody else fences it decides
-  // whether it can be given back as it is.
   if (!park)
     for (auto p : shards)
       if (watch_)
         watch_->unwatch(p);
   if (park && !shards.empty())
-    spdlog::warn("gave up {} shards ({}): their stock actors wait to be "
-                 "given them back",
+    spdlog::warn("gave up {} shards ({}): their stock actors wait for them "
+                 "to be fenced in the new log",
                  shards.size(), why);
   if (served.empty())
     return;
@@ -687,55 +702,11 @@ void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
                served.size(), why, actors.size());
 }
 
-void node::resume_parked(std::vector<int32_t>& shards,
-                         clock_type::time_point assigned_at) {
-  std::unique_ptr<kafka_log> scanner;
-  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
-  for (auto it = shards.begin(); it != shards.end();) {
-    auto p = *it;
-    auto parked = parked_.find(p);
-    // A relogged shard is fenced in the new log first (resume_relogged).
-    if (parked == parked_.end() || relogged_.count(p) > 0) {
-      ++it;
-      continue;
-    }
-    // This node's fence is still the newest one when the watch read the
-    // partition to its end and found no other: nobody took the shard over.
-    bool newest = false;
-    if (!scanner)
-      if (auto s = kafka_log::scanner(kafka()))
-        scanner = std::move(*s);
-    if (auto marks = scanner ? scanner->watermarks(p, timeout)
-                             : caf::expected<std::pair<int64_t, int64_t>>{
-                               caf::make_error(ec::storage_failure)}) {
-      auto until = clock_type::now() + milliseconds(timeout);
-      while (watch_->fenced_at(p) < 0 && watch_->read_to(p) < marks->second
-             && clock_type::now() < until)
-        std::this_thread::sleep_for(milliseconds(5));
-      newest = watch_->fenced_at(p) < 0 && watch_->read_to(p) >= marks->second;
-    }
-    if (!newest) {
-      give_up_locked({p}, "it may have had another owner meanwhile", false);
-      ++it;
-      continue;
-    }
-    auto epoch = parked->second;
-    parked_.erase(parked);
-    ownership_.serve(p, epoch);
-    auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
-                                                         - assigned_at)
-                  .count();
-    spdlog::info("shard {} given back with epoch {} in {} ms: its actors "
-                 "serve again",
-                 p, epoch, took);
-    {
-      std::lock_guard<std::mutex> tguard{takeovers_mtx_};
-      takeovers_.push_back(takeover{p, epoch, now_ms(), took, 0, 0});
-      if (takeovers_.size() > 64)
-        takeovers_.pop_front();
-    }
-    it = shards.erase(it);
-  }
+void node::record_takeover(takeover t) {
+  std::lock_guard<std::mutex> guard{takeovers_mtx_};
+  takeovers_.push_back(t);
+  if (takeovers_.size() > 64)
+    takeovers_.pop_front();
 }
 
 std::vector<node::takeover> node::takeovers() const {
@@ -766,12 +737,21 @@ caf::expected<std::unique_ptr<mysql_store>> node::open_storage() {
   if (auto made = ensure_topic(kafka(), cfg_.topic(), static_cast<int>(cfg_.kafka_admin_timeout_ms));
       !made)
     return std::move(made.error());
+  if (std::atomic_load(&sink_))
+    return store; // Made by a start that failed later; the actors use it.
   auto producer = kafka_producer::make(kafka());
   if (!producer)
     return std::move(producer.error());
   auto watch = fence_watch::make(
     kafka(), [this](int32_t shard, int64_t, uint64_t) {
-      give_up({shard}, "a newer owner fenced it");
+      // The taker thread gives it up: the watch's thread must not wait
+      // for a takeover, which may wait for the watch. Until then the
+      // watch answers "fenced" for every record of the shard.
+      {
+        std::lock_guard<std::mutex> guard{taker_mtx_};
+        fenced_.push_back(shard);
+      }
+      taker_cv_.notify_one();
     });
   if (!watch)
     return std::move(watch.error());
@@ -824,6 +804,7 @@ void node::spawn_services() {
       producer_guard, sink_.get(), &metrics_,
       producer_guard_state::hooks{[this] { return kafka(); },
                                   [this] { return kafka_moved(); },
+                                  [this] { park_for_move(); },
                                   [this](const kafka_settings& next) {
                                     follow_log(next);
                                   }});
@@ -878,12 +859,24 @@ void node::stop_shards() {
   taker_store_.reset();
 }
 
+void node::close_sink() {
+  // The producer's delivery reports ask the watch for verdicts and the
+  // watch's verdicts finish in the sink: every report first (what is still
+  // queued fails), then the watch (what waits for a verdict is unknown),
+  // then the sink.
+  if (auto sink = std::atomic_load(&sink_)) {
+    sink->current()->purge();
+    sink->current()->flush(1000);
+  }
+  watch_.reset();
+  std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
+}
+
 void node::stop() {
   if (!supervisor_) {
     // Never started (or stopped already).
     stop_shards();
-    std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
-    watch_.reset();
+    close_sink();
     if (cluster_)
       cluster_->stop();
     return;
@@ -946,8 +939,7 @@ void node::stop() {
   snapshotter_.set(nullptr);
   producer_guard_.set(nullptr);
   supervisor_ = nullptr;
-  std::atomic_store(&sink_, std::shared_ptr<kafka_sink>{});
-  watch_.reset();
+  close_sink();
   if (cluster_)
     cluster_->stop();
 }

@@ -190,33 +190,30 @@ private:
                  clock_type::time_point assigned_at);
 
   /// Stops serving `shards`: records waiting to be read back report
-  /// unknown, and their stock actors stop (the group's or the fence watch's
-  /// thread). With `park`, the actors are kept, refusing every issuance,
-  /// so that when the group gives the shards back and nobody took them
-  /// meanwhile (the shard's epoch is the next one) they serve again as they
-  /// are: a node the group dropped for a pause keeps what it knows.
-  void give_up(const std::vector<int32_t>& shards, const char* why,
-               bool park = false);
+  /// unknown, and their stock actors stop (the group's or the taker
+  /// thread).
+  void give_up(const std::vector<int32_t>& shards, const char* why);
 
-  /// `give_up` with shards_mtx_ held.
+  /// `give_up` with shards_mtx_ held. With `park`, the actors are kept,
+  /// refusing every issuance, until the shards are fenced in a new log
+  /// (`park_for_move`).
   void give_up_locked(const std::vector<int32_t>& shards, const char* why,
                       bool park);
-
-  /// Serves again, as they are, the parked shards of `shards` nobody
-  /// fenced meanwhile (no MySQL needed) and removes them from `shards`;
-  /// stops the actors of the others (shards_mtx_ held).
-  void resume_parked(std::vector<int32_t>& shards,
-                     clock_type::time_point assigned_at);
-
 
   /// Raises `p`'s epoch in MySQL and fences the shard with it in the
   /// Kafka log (shards_mtx_ held).
   caf::expected<log_fence> fence_shard(mysql_store& store, const log_ref& log,
                                        int32_t p);
 
-  /// Kafka moved to another log: every shard this node serves or parks
-  /// is parked until it is fenced in the new log, and taken over again.
-  void relog_shards();
+  /// Kafka moves to another log: every shard this node serves or parks
+  /// is parked until it is fenced in the new log (before a producer for
+  /// the new log exists, so that nothing of this node's precedes its
+  /// fence there).
+  void park_for_move();
+
+  /// Hands the shards the group assigns this node to the taker thread, to
+  /// be fenced in the new log once the node follows it.
+  void retake_assigned();
 
   /// Serves again, with a new epoch fenced in the new log, the relogged
   /// shards of `fences` whose fence is the first record of their partition:
@@ -226,11 +223,21 @@ private:
   void resume_relogged(std::map<int32_t, log_fence>& fences, kafka_log& scanner,
                        clock_type::time_point assigned_at);
 
+  /// Keeps `t` among the latest takeovers (introspection).
+  void record_takeover(takeover t);
+
+  /// Queues `shards` for the taker thread.
+  void queue_takeover(std::vector<int32_t> shards);
+
   /// The taker thread's loop.
   void run_taker();
 
   /// Stops taking shards over and leaves the owners' group.
   void stop_shards();
+
+  /// Destroys the producer, the fence watch and the sink, in the order
+  /// their callbacks need.
+  void close_sink();
 
   /// The supervisor and the services it keeps running: resolver,
   /// snapshotter, producer guard.
@@ -286,6 +293,8 @@ private:
 
   /// This node serves the coupon's shard, or keeps it parked.
   bool serves_or_parks(coupon_id_t id) const;
+  /// `serves_or_parks` with shards_mtx_ held.
+  bool serves_or_parks_locked(coupon_id_t id) const;
 
   /// This node serves (or parks) the coupon and has no stock actor for it.
   bool lacks(coupon_id_t id) const;
@@ -331,6 +340,8 @@ private:
   std::deque<std::pair<std::vector<int32_t>, clock_type::time_point>>
     taker_queue_;
   bool taker_stop_ = false;
+  /// Shards the fence watch saw another owner fence, to be given up.
+  std::vector<int32_t> fenced_;
   /// Batches queued or being taken over.
   std::atomic<size_t> taking_{0};
   std::thread taker_;
@@ -338,14 +349,10 @@ private:
   std::unique_ptr<mysql_store> taker_store_;
   mutable std::mutex takeovers_mtx_;
   std::deque<takeover> takeovers_;
-  /// Shards given up with their actors kept, with the epoch they had
-  /// (shards_mtx_). They stay parked until the group gives them back or
-  /// another node's fence shows in the watch.
+  /// Shards given up for a move of Kafka with their actors kept, with the
+  /// epoch they had (shards_mtx_): each is fenced in the new log before it
+  /// serves again (`resume_relogged`).
   std::map<int32_t, uint64_t> parked_;
-  /// Parked shards whose actors published into a Kafka log the node no
-  /// longer follows (shards_mtx_): their fences and the watch's positions
-  /// are of that log. Each is fenced in the new log before it serves again.
-  std::set<int32_t> relogged_;
 };
 
 } // namespace dibs

@@ -18,13 +18,15 @@ void ownership::set_members(const cluster* members) {
 
 void ownership::set_partitions(int32_t partitions) {
   std::lock_guard<std::mutex> guard{mtx_};
-  partitions_ = partitions;
+  // Once, before anything is served: readers check partitions_ first, so
+  // the arrays exist before it says they do.
   local_.reset(new std::atomic<uint64_t>[partitions]);
   remote_.reset(new std::atomic<int32_t>[partitions]);
   for (int32_t i = 0; i < partitions; ++i) {
     local_[i] = 0;
     remote_[i] = -1;
   }
+  partitions_.store(partitions, std::memory_order_release);
   recompute();
 }
 
@@ -78,7 +80,8 @@ std::vector<shard_claim> ownership::claims_of(size_t member) const {
   std::vector<shard_claim> result;
   if (member < learned_.size())
     for (auto& c : learned_[member])
-      if (remote_[c.shard].load() == static_cast<int32_t>(member))
+      if (c.shard >= 0 && c.shard < partitions_
+          && remote_[c.shard].load() == static_cast<int32_t>(member))
         result.push_back(c);
   return result;
 }

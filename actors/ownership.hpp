@@ -125,7 +125,8 @@ private:
   void recompute();
 
   const cluster* members_;
-  int32_t partitions_ = 0;
+  /// 0 until `set_partitions`.
+  std::atomic<int32_t> partitions_{0};
   /// The epoch this node serves each shard with, 0 for none.
   std::unique_ptr<std::atomic<uint64_t>[]> local_;
   /// The member serving each shard as far as heartbeats tell, -1 for none.

@@ -54,7 +54,11 @@ void producer_guard_state::check() {
   }
   if (++ticks % moved_check_ticks != 0)
     return;
-  if (auto next = node.moved(); next && replace(*next, "Kafka moved"))
+  auto next = node.moved();
+  if (!next)
+    return;
+  node.leaving();
+  if (replace(*next, "Kafka moved"))
     node.follow(*next);
 }
 

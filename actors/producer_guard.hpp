@@ -29,6 +29,10 @@ struct producer_guard_state {
     std::function<kafka_settings()> current;
     /// New settings when Kafka moved, else none.
     std::function<std::optional<kafka_settings>()> moved;
+    /// Called when Kafka moved, before a producer for the new settings is
+    /// made: nothing may be published into the new log before the node
+    /// is ready for it.
+    std::function<void()> leaving;
     /// Called once the producer for the new settings is installed.
     std::function<void(const kafka_settings&)> follow;
   };

@@ -408,6 +408,8 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
             R"("partition":{},"offset":{})",
             h->second.event.request_id, id, info_.id, res.user, partition,
             offset);
+  if (h->second.state == phase::issued) // Kept for the line above.
+    std::string{}.swap(h->second.event.request_id);
   if (moved && h->second.state == phase::accepted) {
     // Reserved before the log moved: perhaps stored in the lost one only.
     republishing_[id] = res.user;
@@ -441,9 +443,12 @@ void stock_state::on_committed(const std::vector<issuance_event>& rows) {
     auto h = holders_.find(row.user_id);
     if (h == holders_.end() || h->second.event.issuance_id != row.issuance_id)
       continue;
+    // The row holds the request id from now on: free it here, unless the
+    // outcome of the publish is still to come (it may be read back after
+    // the writers stored the row), whose log event names it.
+    if (h->second.state == phase::accepted)
+      std::string{}.swap(h->second.event.request_id);
     set_phase(h->second, phase::issued);
-    // The row holds the request id from now on: free it here.
-    std::string{}.swap(h->second.event.request_id);
     if (auto w = commit_waiters_.find(row.user_id);
         w != commit_waiters_.end()) {
       auto reply = reply_of(h->second);

@@ -64,7 +64,12 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
       return;
     auto name = n->second;
     st.names.erase(n);
-    auto& c = st.children.at(name);
+    // A child given up and supervised anew under its name (a stock actor
+    // whose shard came back) is not the one that went down.
+    auto i = st.children.find(name);
+    if (i == st.children.end() || i->second.spec.hdl.address() != msg.source)
+      return;
+    auto& c = i->second;
     if (st.stopping || msg.reason == caf::exit_reason::normal
         || msg.reason == caf::exit_reason::user_shutdown) {
       if (st.board)
@@ -92,6 +97,7 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
     else
       spdlog::warn("{} crashed ({}); restart #{} in {} ms", name,
                    to_string(msg.reason), c.crashes, wait.count());
+    c.restart_due = true;
     self->delayed_send(self, wait, restart_atom::value, name);
   });
   return {
@@ -101,6 +107,7 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
       self->monitor(spec.hdl);
       st.names[spec.hdl.address()] = name;
       auto& c = st.children[name];
+      c.restart_due = false;
       c.spec = std::move(spec);
       c.started = std::chrono::steady_clock::now();
       c.view.name = name;
@@ -111,7 +118,7 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
     [=](restart_atom, const std::string& name) {
       auto& st = self->state;
       auto i = st.children.find(name);
-      if (st.stopping || i == st.children.end())
+      if (st.stopping || i == st.children.end() || !i->second.restart_due)
         return;
       auto& c = i->second;
       auto hdl = c.spec.restart();
@@ -134,6 +141,7 @@ caf::behavior supervisor_actor(caf::stateful_actor<supervisor_state>* self,
         return;
       }
       count_restart(*st.metrics, c.spec.kind);
+      c.restart_due = false;
       c.spec.hdl = *hdl;
       c.started = std::chrono::steady_clock::now();
       self->monitor(c.spec.hdl);

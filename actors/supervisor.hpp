@@ -61,6 +61,9 @@ struct supervisor_state {
   struct child {
     child_spec spec;
     size_t crashes = 0;
+    /// A restart is scheduled for the child that crashed; a child
+    /// supervised anew under the same name meanwhile cancels it.
+    bool restart_due = false;
     std::chrono::steady_clock::time_point started;
     /// What the board shows of it.
     child_view view;

@@ -155,6 +155,50 @@ CAF_TEST(nothing_restarts_once_stopping) {
   CAF_CHECK_EQUAL(starts, 0);
 }
 
+CAF_TEST(a_replaced_childs_late_down_leaves_its_successor_supervised) {
+  // A stock actor given up and spawned anew under its name (its shard came
+  // back) before the old one's down message arrived.
+  auto old = child;
+  auto next = sys.spawn(idle_child);
+  child_spec spec;
+  spec.name = "writer-0";
+  spec.kind = child_kind::writer;
+  spec.hdl = next;
+  spec.restart = state().children.at("writer-0").spec.restart;
+  anon_send(sup, supervise_atom::value, std::move(spec));
+  anon_send_exit(old, exit_reason::user_shutdown);
+  sched.run();
+  CAF_REQUIRE_EQUAL(state().children.count("writer-0"), 1u);
+  CAF_CHECK_EQUAL(shown().state, "running");
+  // The successor's crash is restarted, not fatal to the supervisor.
+  child = next;
+  crash();
+  CAF_CHECK_EQUAL(shown().state, "restarting");
+  sched.trigger_timeout();
+  sched.run();
+  CAF_CHECK_EQUAL(starts, 1);
+}
+
+CAF_TEST(a_restart_overtaken_by_a_new_child_is_dropped) {
+  crash();
+  // Before the backoff ends, the child is spawned anew elsewhere (a
+  // takeover) and supervised under its name.
+  auto next = sys.spawn(idle_child);
+  child_spec spec;
+  spec.name = "writer-0";
+  spec.kind = child_kind::writer;
+  spec.hdl = next;
+  spec.restart = state().children.at("writer-0").spec.restart;
+  anon_send(sup, supervise_atom::value, std::move(spec));
+  sched.run();
+  sched.trigger_timeout();
+  sched.run();
+  CAF_CHECK_EQUAL(starts, 0);
+  CAF_CHECK_EQUAL(shown().state, "running");
+  anon_send_exit(next, exit_reason::user_shutdown);
+  sched.run();
+}
+
 CAF_TEST(min_delay_overrides_a_shorter_backoff) {
   state().children.at("writer-0").spec.min_delay = milliseconds(6000);
   crash();
