@@ -13,8 +13,9 @@
 #   forwarded  the same through n1 to coupons n2 owns;
 #   ... view   the same with GET /api/coupons/{id}: the hop alone, without
 #              Kafka's round trip.
-#   restart    kill -9 of n2, idle, then its restart: seconds until one of
-#              its coupons issues again through n1.
+#
+# A killed node's coupons move to the survivors: tests/bench/takeover.sh
+# measures how long that takes.
 #
 #   bash tests/bench/cluster.sh [seconds per run, default 15]
 #
@@ -132,23 +133,3 @@ wrk_run forwarded-view 1 "$n1" "$theirs" 1
 row "local view" $(summary local-view)
 # shellcheck disable=SC2046
 row "forwarded view" $(summary forwarded-view)
-
-# Restart of a killed node: until its coupon issues again through n1.
-coupon=${theirs%%,*}
-kill -9 "$(cat "$DIBS_RUN_DIR/n2/dibs.pid")"
-sleep 3
-start=$(date +%s.%N)
-bash "$cluster_sh" node start n2 "$file" >/dev/null &
-user=900000000
-while :; do
-  user=$((user + 1))
-  code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST "$n1/api/coupons/$coupon/issue" \
-           -H 'Content-Type: application/json' -d "{\"userId\":$user}")
-  [ "$code" = 201 ] || [ "$code" = 202 ] && break
-  sleep 0.02
-done
-end=$(date +%s.%N)
-wait
-python3 -c "print(f'restart: n2 killed, restarted; its coupon issued again through n1 after {$end - $start:.2f} s')"
-grep -h '"recovered' "$DIBS_RUN_DIR/n2/dibs.log" | tail -1 |
-  python3 -c 'import json,sys; print("n2:", json.loads(sys.stdin.read())["msg"])'
