@@ -78,6 +78,19 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     return {};
   }
 
+  /// Spawns a new writer-0 and supervises it under the same name, as a
+  /// takeover does with a stock actor (not yet delivered).
+  actor supervise_anew() {
+    auto next = sys.spawn(idle_child);
+    child_spec spec;
+    spec.name = "writer-0";
+    spec.kind = child_kind::writer;
+    spec.hdl = next;
+    spec.restart = state().children.at("writer-0").spec.restart;
+    anon_send(sup, supervise_atom::value, std::move(spec));
+    return next;
+  }
+
   milliseconds next_backoff() {
     return state().backoff(state().children.at("writer-0"));
   }
@@ -159,13 +172,7 @@ CAF_TEST(a_replaced_childs_late_down_leaves_its_successor_supervised) {
   // A stock actor given up and spawned anew under its name (its shard came
   // back) before the old one's down message arrived.
   auto old = child;
-  auto next = sys.spawn(idle_child);
-  child_spec spec;
-  spec.name = "writer-0";
-  spec.kind = child_kind::writer;
-  spec.hdl = next;
-  spec.restart = state().children.at("writer-0").spec.restart;
-  anon_send(sup, supervise_atom::value, std::move(spec));
+  auto next = supervise_anew();
   anon_send_exit(old, exit_reason::user_shutdown);
   sched.run();
   CAF_REQUIRE_EQUAL(state().children.count("writer-0"), 1u);
@@ -183,13 +190,7 @@ CAF_TEST(a_restart_overtaken_by_a_new_child_is_dropped) {
   crash();
   // Before the backoff ends, the child is spawned anew elsewhere (a
   // takeover) and supervised under its name.
-  auto next = sys.spawn(idle_child);
-  child_spec spec;
-  spec.name = "writer-0";
-  spec.kind = child_kind::writer;
-  spec.hdl = next;
-  spec.restart = state().children.at("writer-0").spec.restart;
-  anon_send(sup, supervise_atom::value, std::move(spec));
+  auto next = supervise_anew();
   sched.run();
   sched.trigger_timeout();
   sched.run();
