@@ -35,8 +35,8 @@ std::string config::check() const {
                        "kafka.request-timeout-ms ({}): a slow request must "
                        "be retried before its records are given up",
                        kafka_message_timeout_ms, kafka_request_timeout_ms);
-  if (kafka_partitions < 1 || kafka_partitions > 10'000)
-    return fmt::format("kafka.partitions ({}) must be 1 to 10000",
+  if (kafka_partitions > 10'000)
+    return fmt::format("kafka.partitions ({}) must be 0 to 10000",
                        kafka_partitions);
   if (kafka_replication_factor < 1 || kafka_replication_factor > 16)
     return fmt::format("kafka.replication-factor ({}) must be 1 to 16",
@@ -75,7 +75,15 @@ caf::expected<kafka_settings> config::kafka() const {
 }
 
 topic_spec config::topic() const {
-  return topic_spec{static_cast<int32_t>(kafka_partitions),
+  auto partitions = static_cast<int32_t>(kafka_partitions);
+  if (partitions == 0) {
+    auto nodes = caf::get_if<caf::config_value::list>(&content,
+                                                      "cluster.nodes");
+    partitions = 2 * static_cast<int32_t>(nodes && !nodes->empty()
+                                            ? nodes->size()
+                                            : 1);
+  }
+  return topic_spec{partitions,
                     static_cast<int16_t>(kafka_replication_factor)};
 }
 

@@ -772,6 +772,12 @@ caf::error node::read_log(kafka_log& scanner) {
   log_id_ = log->log_id;
   partition_count_ = static_cast<int32_t>(parts->size());
   ownership_.set_partitions(partition_count_);
+  if (cluster_ && partition_count_ < static_cast<int32_t>(
+                    cluster_->map().members().size()))
+    spdlog::warn("the issuance topic has {} partitions for {} members: some "
+                 "members will own no shard (the topic keeps the count it "
+                 "was made with; kafka.partitions)",
+                 partition_count_, cluster_->map().members().size());
   return caf::none;
 }
 

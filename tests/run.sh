@@ -16,8 +16,11 @@ export DIBS_MYSQL_PORT=${DIBS_TEST_MYSQL_PORT:-13306}
 export DIBS_REDIS_PORT=${DIBS_TEST_REDIS_PORT:-16379}
 export DIBS_KAFKA_PORT=${DIBS_TEST_KAFKA_PORT:-19092}
 export DIBS_ADMIN_TOKEN=test-admin-token
-# The fault-injection tests crash actors through POST /admin/faults.
-export DIBS_NODE_ARGS=--node.fault-injection
+# The fault-injection tests crash actors through POST /admin/faults. The
+# suite's nodes share one issuance topic, made by the first node to start
+# (a node alone would make 2 partitions): 6, as the three nodes of
+# integration.cluster make it, so that each of them owns shards.
+export DIBS_NODE_ARGS="--node.fault-injection --kafka.partitions=6"
 
 bash "$root/cluster-config/install.sh" --tests
 bash "$root/cluster-config/build.sh"

@@ -2,6 +2,7 @@
 
 #include "actors/config.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include <caf/test/unit_test.hpp>
+
+#include <unistd.h>
 
 using namespace dibs;
 
@@ -97,13 +100,37 @@ CAF_TEST(the_sample_configuration_keeps_the_relations) {
   CAF_CHECK_EQUAL(why, "");
 }
 
-CAF_TEST(a_topic_without_partitions_or_replicas_is_refused) {
-  CAF_CHECK(names(check_of({"--kafka.partitions=0"}), "kafka.partitions"));
+CAF_TEST(a_topic_without_replicas_or_with_too_many_partitions_is_refused) {
+  CAF_CHECK(names(check_of({"--kafka.partitions=10001"}), "kafka.partitions"));
   CAF_CHECK(names(check_of({"--kafka.replication-factor=0"}),
                   "kafka.replication-factor"));
   CAF_CHECK_EQUAL(check_of({"--kafka.partitions=12",
                             "--kafka.replication-factor=3"}),
                   "");
+}
+
+CAF_TEST(without_a_partition_count_the_topic_has_two_per_member) {
+  config alone;
+  parse(alone, {});
+  CAF_CHECK_EQUAL(alone.topic().partitions, 2);
+  auto path = std::filesystem::temp_directory_path()
+              / ("dibs-config-three-nodes-" + std::to_string(::getpid())
+                 + ".ini");
+  std::ofstream{path} << R"([cluster]
+nodes=[
+  {id="n1", http="127.0.0.1:1", actor="127.0.0.1:2"},
+  {id="n2", http="127.0.0.1:3", actor="127.0.0.1:4"},
+  {id="n3", http="127.0.0.1:5", actor="127.0.0.1:6"},
+]
+)";
+  config three;
+  parse(three, {"--config-file=" + path.string()});
+  std::filesystem::remove(path);
+  CAF_CHECK_EQUAL(three.topic().partitions, 6);
+  CAF_CHECK_EQUAL(three.check(), "");
+  config named;
+  parse(named, {"--kafka.partitions=4"});
+  CAF_CHECK_EQUAL(named.topic().partitions, 4);
 }
 
 CAF_TEST(the_topic_spec_comes_from_the_options) {

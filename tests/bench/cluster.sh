@@ -84,8 +84,9 @@ row() { printf '| %-22s | %10s | %8s | %8s | %8s |\n' "$@"; }
 echo "| run                    |      req/s |      p50 |      p99 |  non-2xx |"
 echo "|------------------------|------------|----------|----------|----------|"
 
-# One node.
-bash "$root/cluster-config/node.sh" start >/dev/null
+# One node. It makes the topic the three nodes use after it: with 6
+# partitions, as three nodes would (alone it would make 2).
+bash "$root/cluster-config/node.sh" start --kafka.partitions=6 >/dev/null
 single=http://127.0.0.1:$DIBS_HTTP_PORT
 list=""
 for i in $(seq 100); do list+="${list:+,}$(create "$single" "single-$i" 100000000)"; done

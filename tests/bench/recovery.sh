@@ -2,7 +2,9 @@
 # Measures how long a node takes to recover its stock: for a coupon of
 # 10,000 and one of 1,000,000 issued users, a restart from the Redis
 # snapshot plus Kafka, and one from MySQL after FLUSHALL; then the time from
-# a kill -9 under load until the restarted node answers /readyz.
+# a kill -9 under load until the restarted node answers /readyz. The node's
+# RSS after each restart, the 10,000-user coupon's against the
+# 1,000,000-user one's, bounds the memory a stock actor holds per user.
 #
 #   bash tests/bench/recovery.sh [users ...]        default: 10000 1000000
 #   bash tests/bench/recovery.sh --tail [users]     default: 1000000
@@ -41,10 +43,18 @@ dibsctl() {
     --kafka.bootstrap-file "$DIBS_KAFKA_BOOTSTRAP_FILE"
 }
 
-# The last recovery line of the log: "<ms> <from snapshots> <from MySQL>".
+# The last takeover line of the log: "<ms> <coupons>" (a node recovers its
+# coupons when it takes its shards over; the time counts from the group's
+# assignment until the shard serves).
 last_recovery() {
-  grep 'recovered .* coupons' "$log" | tail -1 |
-    sed -E 's/.*\(([0-9]+) from snapshots, ([0-9]+) from MySQL\).* in ([0-9]+) ms/\3 \1 \2/'
+  grep 'took shard .* over' "$log" | tail -1 |
+    sed -E 's/.* in ([0-9]+) ms \(fencing [0-9]+ ms\), ([0-9]+) coupons.*/\1 \2/'
+}
+
+# The node's resident memory in MB (VmRSS): after a restart, what its
+# recovered stock holds, plus what recovering left with the allocator.
+rss_mb() {
+  awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$(cat "$DIBS_RUN_DIR/node/dibs.pid")/status"
 }
 
 # Stops the node (SIGTERM: it drains) and starts it; prints the seconds from
@@ -84,16 +94,16 @@ JSON
   t0=$(date +%s.%N)
   bash "$root/cluster-config/node.sh" start >/dev/null
   ready=$(python3 -c "import time; print(f'{time.time() - $t0:.2f}')")
-  read -r ms snap mysql <<<"$(last_recovery)"
+  read -r ms coupons <<<"$(last_recovery)"
   phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
-  echo "| issued users | source | recovery (all coupons) | start to /readyz | phases |"
+  echo "| issued users | source | takeover (all coupons) | start to /readyz | phases |"
   echo "|---|---|---|---|---|"
-  echo "| $users (MariaDB stopped) | MySQL rows + Kafka tail ($mysql coupons) | $ms ms | $ready s | $phases |"
+  echo "| $users (MariaDB stopped) | MySQL rows + Kafka tail ($coupons coupons) | $ms ms | $ready s | $phases |"
   exit 0
 fi
 
-echo "| issued users | source | recovery (all coupons) | start to /readyz | phases |"
-echo "|---|---|---|---|---|"
+echo "| issued users | source | takeover (all coupons) | start to /readyz | node RSS | phases |"
+echo "|---|---|---|---|---|---|"
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 1000000)
 for users in "${sizes[@]}"; do
@@ -108,14 +118,14 @@ JSON
   coupon=$(mariadb --socket="$DIBS_RUN_DIR/mysql/mysqld.sock" -uroot -N -B dibs \
     -e "SELECT coupon_id, COUNT(*) FROM user_coupons GROUP BY coupon_id ORDER BY coupon_id DESC LIMIT 1")
   ready=$(restart)
-  read -r ms snap mysql <<<"$(last_recovery)"
+  read -r ms coupons <<<"$(last_recovery)"
   phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
-  echo "| ${coupon#*	} (coupon ${coupon%%	*}) | Redis snapshot + Kafka ($snap coupons) | $ms ms | $ready s | $phases |"
+  echo "| ${coupon#*	} (coupon ${coupon%%	*}) | Redis snapshot + Kafka ($coupons coupons) | $ms ms | $ready s | $(rss_mb) MB | $phases |"
   redis-cli -p "$DIBS_REDIS_PORT" FLUSHALL >/dev/null
   ready=$(restart)
-  read -r ms snap mysql <<<"$(last_recovery)"
+  read -r ms coupons <<<"$(last_recovery)"
   phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
-  echo "| ${coupon#*	} (coupon ${coupon%%	*}) | MySQL rebuild ($mysql coupons) | $ms ms | $ready s | $phases |"
+  echo "| ${coupon#*	} (coupon ${coupon%%	*}) | MySQL rebuild ($coupons coupons) | $ms ms | $ready s | $(rss_mb) MB | $phases |"
 done
 
 # Restart under load: kill -9 while hot-coupon runs, restart, time /readyz.

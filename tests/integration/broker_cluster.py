@@ -32,7 +32,9 @@ ENV3 = dict(os.environ, DIBS_RUN_DIR=RUN3, DIBS_KAFKA_BROKERS="3",
             DIBS_KAFKA_PORT="19200", DIBS_HTTP_PORT=str(h.HTTP_PORT),
             DIBS_ADMIN_TOKEN=h.ADMIN_TOKEN,
             DIBS_NODE_ARGS="--node.fault-injection "
-                           "--kafka.replication-factor=3")
+                           "--kafka.replication-factor=3 "
+                           # Partitions led by each of the three brokers.
+                           "--kafka.partitions=6")
 ANSWERS = h.Answers()
 
 
