@@ -23,14 +23,25 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   stats_ = std::move(deps.stats);
   ledger_ = std::move(deps.ledger);
   settings_ = deps.settings;
+  holders_.reserve(state.rows.size() + state.tail.size()
+                   + state.unlogged.size());
   auto add = [&](const issuance_event& e, phase p) {
-    auto [i, added] = holders_.emplace(e.user_id, holding{e, p});
-    if (added)
-      ++by_phase_[static_cast<size_t>(p)];
-    else if (i->second.event.issuance_id != e.issuance_id)
-      spdlog::error("coupon {}: user {} has two issuances {} and {}",
-                    info_.id, e.user_id, i->second.event.issuance_id,
+    // Holders keep the sequence only: the id must be the coupon's.
+    if (e.issuance_id
+        != make_issuance_id(info_.id, issuance_seq(e.issuance_id)))
+      spdlog::error("coupon {}: issuance {} is not the coupon's", info_.id,
                     e.issuance_id);
+    auto [i, added] = holders_.emplace(
+      e.user_id, holding{e.issued_at, issuance_seq(e.issuance_id), p});
+    if (added) {
+      ++by_phase_[static_cast<size_t>(p)];
+      if (p != phase::issued && !e.request_id.empty())
+        request_ids_.emplace(e.user_id, e.request_id);
+    } else if (i->second.seq != issuance_seq(e.issuance_id)) {
+      spdlog::error("coupon {}: user {} has two issuances {} and {}",
+                    info_.id, e.user_id,
+                    make_issuance_id(info_.id, i->second.seq), e.issuance_id);
+    }
     next_seq_ = std::max(next_seq_, issuance_seq(e.issuance_id) + 1);
     return added;
   };
@@ -45,7 +56,7 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
     std::vector<issuance_event> accepted;
     for (auto& [user, h] : holders_)
       if (h.state == phase::accepted)
-        accepted.push_back(h.event);
+        accepted.push_back(event_of(user, h));
     ledger_->reset(accepted);
   }
   if (holders_.size() > info_.total_quantity)
@@ -55,7 +66,7 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   base.count = holders_.size();
   base.checksum = 0;
   for (auto& [user, h] : holders_)
-    base.checksum = snapshot_checksum(base.checksum, h.event);
+    base.checksum = snapshot_checksum(base.checksum, event_of(user, h));
   snap_.start(std::move(base));
   // Until stored in the log, each holds the snapshot's position back like
   // an unresolved outcome: it may land below offsets reported meanwhile.
@@ -81,7 +92,7 @@ void stock_state::republish(const std::string& log_id,
   republishing_.clear();
   for (auto& [user, h] : holders_)
     if (h.state == phase::accepted) {
-      republishing_[h.event.issuance_id] = user;
+      republishing_[make_issuance_id(info_.id, h.seq)] = user;
       snap_.on_unresolved();
     }
   spdlog::info("coupon {}: publishing {} accepted issuances again in Kafka "
@@ -131,7 +142,7 @@ void stock_state::retry_republish() {
       i = end_republishing(i);
       continue;
     }
-    publish_again(h->second.event);
+    publish_again(event_of(h->first, h->second));
     ++i;
   }
   rebase_snapshot();
@@ -142,7 +153,7 @@ stock_state::end_republishing(republish_map::iterator i) {
   // In the log or in MySQL: in the snapshot from now on (without moving
   // its position, which reports of new issuances move).
   if (auto h = holders_.find(i->second); h != holders_.end())
-    snap_.on_stored(h->second.event, -1, -1);
+    snap_.on_stored(event_of(h->first, h->second), -1, -1);
   snap_.on_unresolved_settled();
   return republishing_.erase(i);
 }
@@ -191,8 +202,8 @@ std::vector<issuance_event> stock_state::stored_events() const {
   result.reserve(holders_.size());
   for (auto& [user, h] : holders_)
     if ((h.state == phase::accepted || h.state == phase::issued)
-        && !republishing_.count(h.event.issuance_id))
-      result.push_back(h.event);
+        && !republishing_.count(make_issuance_id(info_.id, h.seq)))
+      result.push_back(event_of(user, h));
   return result;
 }
 
@@ -248,9 +259,21 @@ uint32_t stock_state::remaining() const {
            : info_.total_quantity - static_cast<uint32_t>(held);
 }
 
-issuance stock_state::reply_of(const holding& h) const {
-  return issuance{h.event, h.state == phase::issued ? issuance_status::issued
-                                                    : issuance_status::accepted};
+issuance_event stock_state::event_of(user_id_t user,
+                                     const holding& h) const {
+  return issuance_event{make_issuance_id(info_.id, h.seq), info_.id, user,
+                        h.issued_at, std::string{request_id_of(user)}};
+}
+
+std::string_view stock_state::request_id_of(user_id_t user) const {
+  auto r = request_ids_.find(user);
+  return r == request_ids_.end() ? std::string_view{} : r->second;
+}
+
+issuance stock_state::reply_of(user_id_t user, const holding& h) const {
+  return issuance{event_of(user, h), h.state == phase::issued
+                                       ? issuance_status::issued
+                                       : issuance_status::accepted};
 }
 
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
@@ -268,11 +291,12 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
     auto& h = i->second;
     if (h.state == phase::accepted || h.state == phase::issued) {
       count_answer(issue_outcome::already_issued, user);
-      return reply(caf::make_error(ec::already_issued, h.event.issuance_id));
+      return reply(caf::make_error(ec::already_issued,
+                                   make_issuance_id(info_.id, h.seq)));
     }
     // The first request of this user is still on its way to Kafka: this one
     // learns the same outcome.
-    in_flight_[h.event.issuance_id].waiters.push_back(
+    in_flight_[make_issuance_id(info_.id, h.seq)].waiters.push_back(
       waiter{std::move(reply), wait, false});
     return;
   }
@@ -280,13 +304,16 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
     count_answer(issue_outcome::sold_out, user);
     return reply(caf::make_error(ec::sold_out));
   }
-  issuance_event event{make_issuance_id(info_.id, next_seq_++), info_.id, user,
-                       now, std::move(request_id)};
+  auto seq = next_seq_++;
+  issuance_event event{make_issuance_id(info_.id, seq), info_.id, user, now,
+                       std::move(request_id)};
   log_event(spdlog::level::debug, "issuance.reserved",
             R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{})",
             event.request_id, event.issuance_id, info_.id, user);
-  holders_.emplace(user, holding{event, phase::pending});
+  holders_.emplace(user, holding{now, seq, phase::pending});
   ++by_phase_[static_cast<size_t>(phase::pending)];
+  if (!event.request_id.empty())
+    request_ids_.emplace(user, event.request_id);
   in_flight_.emplace(event.issuance_id,
                      reservation{user, {waiter{std::move(reply), wait, true}}});
   sink_->publish(event, [hdl = caf::actor_cast<stock_actor_type>(self_), id = event.issuance_id](
@@ -300,7 +327,7 @@ caf::expected<issuance> stock_state::status(user_id_t user) const {
   if (i == holders_.end() || i->second.state == phase::pending
       || i->second.state == phase::unresolved)
     return caf::make_error(ec::not_issued);
-  return reply_of(i->second);
+  return reply_of(user, i->second);
 }
 
 coupon_view stock_state::view() const {
@@ -327,7 +354,8 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       // have the record in flight any more, then read the log.
       spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
                    info_.id, id, rep.error);
-      set_phase(holders_.at(i->second.user), phase::unresolved);
+      auto user = i->second.user;
+      set_phase(user, holders_.at(user), phase::unresolved);
       snap_.on_unresolved();
       self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
                           id);
@@ -340,7 +368,7 @@ void stock_state::on_resolve_due(issuance_id_t id) {
   auto i = in_flight_.find(id);
   if (i == in_flight_.end())
     return;
-  auto event = holders_.at(i->second.user).event;
+  auto event = event_of(i->second.user, holders_.at(i->second.user));
   self_->request(resolver_->get(), settings_.service_timeout,
                  find_atom::value, event)
     .then(
@@ -389,9 +417,10 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
     // Definitely not in the log: the unit goes back to the stock.
     log_event(spdlog::level::debug, "issuance.released",
               R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{})",
-              h->second.event.request_id, id, info_.id, res.user);
+              request_id_of(res.user), id, info_.id, res.user);
     --by_phase_[static_cast<size_t>(h->second.state)];
     holders_.erase(h);
+    request_ids_.erase(res.user);
     for (auto& w : res.waiters) {
       count_answer(issue_outcome::unavailable, res.user);
       w.reply(caf::make_error(ec::unavailable));
@@ -402,27 +431,29 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   }
   // The writers may have committed the row before the delivery report came.
   if (h->second.state != phase::issued)
-    set_phase(h->second, phase::accepted);
+    set_phase(res.user, h->second, phase::accepted);
+  auto event = event_of(res.user, h->second);
   log_event(spdlog::level::debug, "issuance.stored",
             R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{},)"
             R"("partition":{},"offset":{})",
-            h->second.event.request_id, id, info_.id, res.user, partition,
-            offset);
+            event.request_id, id, info_.id, res.user, partition, offset);
   if (h->second.state == phase::issued) // Kept for the line above.
-    std::string{}.swap(h->second.event.request_id);
+    request_ids_.erase(res.user);
   if (moved && h->second.state == phase::accepted) {
     // Reserved before the log moved: perhaps stored in the lost one only.
     republishing_[id] = res.user;
     snap_.on_unresolved();
-    publish_again(h->second.event);
+    publish_again(event);
   } else {
-    snap_.on_stored(h->second.event, partition, offset);
+    snap_.on_stored(event, partition, offset);
     if (snap_.pending() >= settings_.snapshot_every_events)
       write_snapshot();
   }
   if (moved)
     rebase_snapshot();
-  auto reply = reply_of(h->second);
+  auto reply = issuance{std::move(event), h->second.state == phase::issued
+                                             ? issuance_status::issued
+                                             : issuance_status::accepted};
   for (auto& w : res.waiters) {
     if (!w.first) {
       count_answer(issue_outcome::already_issued, res.user);
@@ -441,17 +472,18 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
 void stock_state::on_committed(const std::vector<issuance_event>& rows) {
   for (auto& row : rows) {
     auto h = holders_.find(row.user_id);
-    if (h == holders_.end() || h->second.event.issuance_id != row.issuance_id)
+    if (h == holders_.end()
+        || make_issuance_id(info_.id, h->second.seq) != row.issuance_id)
       continue;
     // The row holds the request id from now on: free it here, unless the
     // outcome of the publish is still to come (it may be read back after
     // the writers stored the row), whose log event names it.
     if (h->second.state == phase::accepted)
-      std::string{}.swap(h->second.event.request_id);
-    set_phase(h->second, phase::issued);
+      request_ids_.erase(row.user_id);
+    set_phase(row.user_id, h->second, phase::issued);
     if (auto w = commit_waiters_.find(row.user_id);
         w != commit_waiters_.end()) {
-      auto reply = reply_of(h->second);
+      auto reply = reply_of(row.user_id, h->second);
       for (auto& r : w->second) {
         count_answer(reply);
         r(reply);
@@ -465,7 +497,7 @@ void stock_state::on_wait_expired(user_id_t user) {
   auto w = commit_waiters_.find(user);
   if (w == commit_waiters_.end())
     return;
-  auto reply = reply_of(holders_.at(user));
+  auto reply = reply_of(user, holders_.at(user));
   for (auto& r : w->second) {
     count_answer(reply);
     r(reply);
@@ -473,11 +505,11 @@ void stock_state::on_wait_expired(user_id_t user) {
   commit_waiters_.erase(w);
 }
 
-void stock_state::set_phase(holding& h, phase p) {
+void stock_state::set_phase(user_id_t user, holding& h, phase p) {
   if (ledger_ && p == phase::accepted)
-    ledger_->add(h.event);
+    ledger_->add(event_of(user, h));
   else if (ledger_ && h.state == phase::accepted)
-    ledger_->erase(h.event.issuance_id);
+    ledger_->erase(make_issuance_id(info_.id, h.seq));
   --by_phase_[static_cast<size_t>(h.state)];
   ++by_phase_[static_cast<size_t>(p)];
   h.state = p;

@@ -4,9 +4,12 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <absl/container/flat_hash_map.h>
 
 #include <caf/actor.hpp>
 #include <caf/response_promise.hpp>
@@ -96,10 +99,16 @@ public:
     issued,
   };
 
+  /// What the actor keeps of a user who holds the coupon: 16 bytes beside
+  /// the user id in a flat table, as a coupon may have millions of holders.
+  /// The issuance id is the coupon's with `seq`; a holder's request id is
+  /// kept apart until MySQL holds its row (`request_ids_`).
   struct holding {
-    issuance_event event;
+    epoch_ms issued_at;
+    uint32_t seq;
     phase state;
   };
+  static_assert(sizeof(holding) == 16);
 
   static inline const char* name = "dibs.stock";
 
@@ -179,10 +188,16 @@ private:
   /// again.
   std::vector<issuance_event> stored_events() const;
 
-  issuance reply_of(const holding& h) const;
+  /// The issuance `h` of `user`, with its request id while kept.
+  issuance_event event_of(user_id_t user, const holding& h) const;
+
+  /// The request id of `user`'s issuance while kept, else empty.
+  std::string_view request_id_of(user_id_t user) const;
+
+  issuance reply_of(user_id_t user, const holding& h) const;
 
   /// Moves a holder to `p`, keeping the counts by phase.
-  void set_phase(holding& h, phase p);
+  void set_phase(user_id_t user, holding& h, phase p);
 
   /// Counts an answer to an issue request in the actor's figures.
   void count_answer(issue_outcome x, user_id_t user);
@@ -225,7 +240,12 @@ private:
   /// Snapshot ticks since the last check that Redis holds the snapshot.
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
-  std::unordered_map<user_id_t, holding> holders_;
+  /// Every user who holds the coupon or has a reservation on it.
+  absl::flat_hash_map<user_id_t, holding> holders_;
+  /// The request ids of holders whose row is not yet known committed, for
+  /// the log lines and the records that name them; MySQL's row holds it
+  /// after that.
+  std::unordered_map<user_id_t, std::string> request_ids_;
   /// Holders per phase.
   std::array<uint32_t, 4> by_phase_{};
   std::shared_ptr<stock_stats> stats_;

@@ -16,6 +16,8 @@ packages=(
   libcaf-dev libboost-dev libboost-system-dev
   libhiredis-dev librdkafka-dev libmysqlcppconn-dev
   nlohmann-json3-dev libspdlog-dev libcli11-dev libncurses-dev
+  # Abseil's flat hash map holds a stock actor's users (16 bytes each).
+  libabsl-dev
   mariadb-server mariadb-client redis-server
   python3 curl wrk nginx-light
   # The embedded Kafka broker runs on Debian's Java; Maven fetches it.

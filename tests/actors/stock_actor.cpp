@@ -314,6 +314,54 @@ CAF_TEST(status_follows_the_issuance) {
   CAF_CHECK((*res)->status == issuance_status::issued);
 }
 
+CAF_TEST(an_issuance_keeps_its_request_id_until_committed) {
+  spawn_coupon(100);
+  auto status = [&](user_id_t user) {
+    self->send(stock, status_atom::value, user);
+    auto res = reply();
+    CAF_REQUIRE(res && *res);
+    return **res;
+  };
+  for (user_id_t u = 1; u <= 50; ++u)
+    CAF_REQUIRE(issue_stored(u * 1'000'003));
+  CAF_REQUIRE_EQUAL(sink.published.size(), 50u);
+  for (auto& p : sink.published) {
+    auto x = status(p.event.user_id);
+    CAF_CHECK(x.status == issuance_status::accepted);
+    CAF_CHECK_EQUAL(x.event, p.event); // Id, coupon, user, time.
+    CAF_CHECK_EQUAL(x.event.request_id,
+                    "test-" + std::to_string(p.event.user_id));
+  }
+  std::vector<issuance_event> rows;
+  for (auto& p : sink.published)
+    rows.push_back(p.event);
+  self->send(stock, committed_atom::value, rows);
+  for (auto& p : sink.published) {
+    auto x = status(p.event.user_id);
+    CAF_CHECK(x.status == issuance_status::issued);
+    CAF_CHECK_EQUAL(x.event, p.event);
+    CAF_CHECK_EQUAL(x.event.request_id, ""); // The row holds it now.
+  }
+}
+
+CAF_TEST(a_recovered_tail_keeps_its_request_ids) {
+  std::vector<issuance_event> rows{
+    {make_issuance_id(coupon_id, 1), coupon_id, 100, 1, "r-100"}};
+  std::vector<issuance_event> tail{
+    {make_issuance_id(coupon_id, 2), coupon_id, 101, 2, "r-101"}};
+  spawn_coupon(4, 0, 0, rows, tail);
+  self->send(stock, status_atom::value, user_id_t{100});
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK_EQUAL((*res)->event, rows[0]);
+  CAF_CHECK_EQUAL((*res)->event.request_id, "");
+  self->send(stock, status_atom::value, user_id_t{101});
+  res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK_EQUAL((*res)->event, tail[0]);
+  CAF_CHECK_EQUAL((*res)->event.request_id, "r-101");
+}
+
 CAF_TEST(restart_rebuilds_from_rows_and_tail) {
   std::vector<issuance_event> rows{
     {make_issuance_id(coupon_id, 1), coupon_id, 100, 1},
