@@ -34,7 +34,7 @@ struct plan {
 
 std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              const std::string& log_id, int32_t partition,
-                             int64_t low) {
+                             int64_t low, int64_t written) {
   auto& m = loaded.snap.meta;
   switch (loaded.fault) {
     case snapshot_fault::absent:
@@ -53,6 +53,10 @@ std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
     return "snapshot of partition " + std::to_string(m.partition);
   if (m.position < low)
     return "Kafka no longer holds the snapshot's position";
+  auto lag = written - m.position;
+  if (lag > std::max(max_snapshot_lag_records, static_cast<int64_t>(m.count)))
+    return "snapshot " + std::to_string(lag)
+           + " records behind the writers' position";
   return {};
 }
 
@@ -159,7 +163,8 @@ recover_stock(const std::vector<coupon>& coupons,
     } else if (auto loaded = snapshots->load(c.id); !loaded) {
       why = "Redis: " + to_string(loaded.error());
     } else if (why = snapshot_problem(*loaded, pl.epoch, log->log_id,
-                                      pl.partition, low[pl.partition]);
+                                      pl.partition, low[pl.partition],
+                                      (*written)[pl.partition]);
                why.empty()) {
       auto& from = read_from[pl.partition];
       from = std::min(from, loaded->snap.meta.position);

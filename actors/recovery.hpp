@@ -15,12 +15,20 @@
 
 namespace dibs {
 
+/// A good snapshot further behind the writers' position in its partition
+/// than this many records, and than it holds issuances, is passed over for
+/// MySQL's rows: a record read from Kafka costs about ten times a row
+/// loaded from MySQL (docs/recovery.md), and the partition is read from the
+/// oldest position any of its coupons needs, so an idle coupon's old
+/// snapshot would have every coupon's records there read again.
+constexpr int64_t max_snapshot_lag_records = 100'000;
+
 /// Why a loaded snapshot cannot serve the owner of `epoch` reading `log_id`,
 /// whose coupon lives in `partition` with Kafka holding offsets from `low`
-/// on; empty when it can.
+/// on and the writers at `written`; empty when it can.
 std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              const std::string& log_id, int32_t partition,
-                             int64_t low);
+                             int64_t low, int64_t written);
 
 /// Whether `loaded` is a good snapshot of the previous owner epoch, taken on
 /// a Kafka log other than `log_id`: that log is gone (the cluster was
@@ -46,9 +54,9 @@ rows_from_snapshot(const snapshot& snap,
 ///
 /// For each coupon: load its Redis snapshot and check it (checksum and
 /// format, written under the epoch before `epochs[coupon]`, for this Kafka
-/// log, in the coupon's partition, at a position Kafka still holds). A good
-/// snapshot plus the coupon's records in Kafka from its position on is the
-/// state. Otherwise (absent, corrupt, stale, unreachable Redis) the state is
+/// log, in the coupon's partition, at a position Kafka still holds, not
+/// far behind the writers). A good snapshot plus the coupon's records in
+/// Kafka from its position on is the state. Otherwise (absent, corrupt, stale, unreachable Redis) the state is
 /// rebuilt from MySQL's rows plus the records past the writers' offsets.
 /// Either way the stock comes from the issuances, never from the total.
 /// A good snapshot of a lost log adds what MySQL and the log lack of it to

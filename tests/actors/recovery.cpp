@@ -45,6 +45,8 @@ struct owner {
   std::string log_id = "log-a";
   int32_t partition = 2;
   int64_t low = 100;
+  /// The writers' position in the partition.
+  int64_t written = 100;
 
   /// A good snapshot for this owner, written by the previous one.
   loaded_snapshot good() const {
@@ -59,7 +61,7 @@ struct owner {
   }
 
   std::string problem(const loaded_snapshot& s) const {
-    return snapshot_problem(s, epoch, log_id, partition, low);
+    return snapshot_problem(s, epoch, log_id, partition, low, written);
   }
 
   bool lost_log(const loaded_snapshot& s) const {
@@ -118,6 +120,25 @@ CAF_TEST(a_snapshot_below_what_kafka_holds_does_not_serve) {
   s.snap.meta.position = o.low - 1;
   CAF_CHECK_EQUAL(o.problem(s), "Kafka no longer holds the snapshot's "
                                 "position");
+}
+
+CAF_TEST(a_snapshot_far_behind_the_writers_does_not_serve) {
+  // An idle coupon's snapshot, its partition since filled by another.
+  owner o;
+  o.written = o.low + max_snapshot_lag_records;
+  CAF_CHECK_EQUAL(o.problem(o.good()), "");
+  o.written += 1;
+  CAF_CHECK_EQUAL(o.problem(o.good()),
+                  "snapshot " + std::to_string(max_snapshot_lag_records + 1)
+                    + " records behind the writers' position");
+  // A snapshot of more issuances than that may lag by as many records.
+  auto large = o.good();
+  large.snap.meta.count = max_snapshot_lag_records + 1;
+  CAF_CHECK_EQUAL(o.problem(large), "");
+  large.snap.meta.count = max_snapshot_lag_records;
+  CAF_CHECK_EQUAL(o.problem(large),
+                  "snapshot " + std::to_string(max_snapshot_lag_records + 1)
+                    + " records behind the writers' position");
 }
 
 // -- of_lost_log -------------------------------------------------------------

@@ -504,7 +504,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     }
     auto why = w->redis_down
                  ? std::string{"redis down"}
-                 : snapshot_problem(loaded, c.epoch, w->log_id, 0, 0);
+                 : snapshot_problem(loaded, c.epoch, w->log_id, 0, 0,
+                                    static_cast<int64_t>(w->written));
     w->trace("  ", c.name(), " recovers under epoch ", c.epoch, " from ",
              why.empty() ? "its snapshot" : "MySQL (" + why + ")");
     auto rows = w->rows_of(c);

@@ -51,16 +51,29 @@ last_recovery() {
     sed -E 's/.* in ([0-9]+) ms \(fencing [0-9]+ ms\), ([0-9]+) coupons.*/\1 \2/'
 }
 
-# The node's resident memory in MB (VmRSS): after a restart, what its
-# recovered stock holds, plus what recovering left with the allocator.
+# The node's resident memory in MB (VmRSS) after a restart: what its
+# recovered stock holds. Recovering's transient memory, freed, stays with
+# glibc's allocator; with gdb at hand it is handed back first
+# (malloc_trim(0) called in the node), so that RSS counts what is held.
 rss_mb() {
-  awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$(cat "$DIBS_RUN_DIR/node/dibs.pid")/status"
+  local pid
+  pid=$(cat "$DIBS_RUN_DIR/node/dibs.pid")
+  sleep 3 # The first whole snapshot write after recovery.
+  if command -v gdb >/dev/null; then
+    gdb -p "$pid" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
+  fi
+  awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"
 }
 
 # Stops the node (SIGTERM: it drains) and starts it; prints the seconds from
-# the start command until /readyz answered 200.
+# the start command until /readyz answered 200. With "flush", Redis is
+# emptied while the node is down (a running node would write its snapshots
+# again, as it does when it finds Redis emptied).
 restart() {
   bash "$root/cluster-config/node.sh" stop >/dev/null
+  if [ "${1:-}" = flush ]; then
+    redis-cli -p "$DIBS_REDIS_PORT" FLUSHALL >/dev/null
+  fi
   local t0
   t0=$(date +%s.%N)
   bash "$root/cluster-config/node.sh" start >/dev/null
@@ -121,8 +134,7 @@ JSON
   read -r ms coupons <<<"$(last_recovery)"
   phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
   echo "| ${coupon#*	} (coupon ${coupon%%	*}) | Redis snapshot + Kafka ($coupons coupons) | $ms ms | $ready s | $(rss_mb) MB | $phases |"
-  redis-cli -p "$DIBS_REDIS_PORT" FLUSHALL >/dev/null
-  ready=$(restart)
+  ready=$(restart flush)
   read -r ms coupons <<<"$(last_recovery)"
   phases=$(grep 'recovery: snapshots' "$log" | tail -1 | sed 's/.*recovery: //')
   echo "| ${coupon#*	} (coupon ${coupon%%	*}) | MySQL rebuild ($coupons coupons) | $ms ms | $ready s | $(rss_mb) MB | $phases |"
