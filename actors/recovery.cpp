@@ -34,7 +34,7 @@ struct plan {
 
 std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              const std::string& log_id, int32_t partition,
-                             int64_t low, int64_t written) {
+                             int64_t low, int64_t written, int64_t max_lag) {
   auto& m = loaded.snap.meta;
   switch (loaded.fault) {
     case snapshot_fault::absent:
@@ -54,7 +54,7 @@ std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
   if (m.position < low)
     return "Kafka no longer holds the snapshot's position";
   auto lag = written - m.position;
-  if (lag > std::max(max_snapshot_lag_records, static_cast<int64_t>(m.count)))
+  if (lag > std::max(max_lag, static_cast<int64_t>(m.count / 10)))
     return "snapshot " + std::to_string(lag)
            + " records behind the writers' position";
   return {};

@@ -16,19 +16,22 @@
 namespace dibs {
 
 /// A good snapshot further behind the writers' position in its partition
-/// than this many records, and than it holds issuances, is passed over for
-/// MySQL's rows: a record read from Kafka costs about ten times a row
-/// loaded from MySQL (docs/recovery.md), and the partition is read from the
-/// oldest position any of its coupons needs, so an idle coupon's old
-/// snapshot would have every coupon's records there read again.
+/// than this many records, and than a tenth of the issuances it holds, is
+/// passed over for MySQL's rows: a record read from Kafka costs about ten
+/// times a row loaded from MySQL (docs/recovery.md), and the partition is
+/// read from the oldest position any of its coupons needs, so an idle
+/// coupon's old snapshot would have every coupon's records there read
+/// again. Below this many, reading the records costs less than a second.
 constexpr int64_t max_snapshot_lag_records = 100'000;
 
 /// Why a loaded snapshot cannot serve the owner of `epoch` reading `log_id`,
 /// whose coupon lives in `partition` with Kafka holding offsets from `low`
-/// on and the writers at `written`; empty when it can.
+/// on and the writers at `written`; empty when it can. `max_lag` is
+/// `max_snapshot_lag_records` but in the simulation.
 std::string snapshot_problem(const loaded_snapshot& loaded, uint64_t epoch,
                              const std::string& log_id, int32_t partition,
-                             int64_t low, int64_t written);
+                             int64_t low, int64_t written,
+                             int64_t max_lag = max_snapshot_lag_records);
 
 /// Whether `loaded` is a good snapshot of the previous owner epoch, taken on
 /// a Kafka log other than `log_id`: that log is gone (the cluster was

@@ -51,7 +51,8 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
     add(e, phase::accepted);
   for (auto& e : state.unlogged)
     if (add(e, phase::accepted))
-      republishing_[e.issuance_id] = e.user_id;
+      republishing_[make_issuance_id(info_.id, issuance_seq(e.issuance_id))]
+        = e.user_id;
   if (ledger_) {
     std::vector<issuance_event> accepted;
     for (auto& [user, h] : holders_)

@@ -240,8 +240,21 @@ private:
   /// Snapshot ticks since the last check that Redis holds the snapshot.
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
+  /// Mixes a user id for the holder table: a fixed function, not Abseil's
+  /// hash (seeded per process), so that the table's order, and with it the
+  /// order of republishing and of snapshot chunks, is the same in every run
+  /// (a simulation seed replays exactly).
+  struct user_hash {
+    size_t operator()(user_id_t x) const {
+      // splitmix64's finalizer.
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+      return static_cast<size_t>(x ^ (x >> 31));
+    }
+  };
+
   /// Every user who holds the coupon or has a reservation on it.
-  absl::flat_hash_map<user_id_t, holding> holders_;
+  absl::flat_hash_map<user_id_t, holding, user_hash> holders_;
   /// The request ids of holders whose row is not yet known committed, for
   /// the log lines and the records that name them; MySQL's row holds it
   /// after that.

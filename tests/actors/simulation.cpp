@@ -22,6 +22,7 @@
 // printed. A failure prints its seed, and DIBS_SIM_SEED=<seed> replays just
 // that one, exactly; DIBS_SIM_TRACE=1 prints what each step did.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -155,6 +156,10 @@ struct world {
 
   std::string violation;
 
+  /// How far a snapshot may lag the writer before recovery passes it over
+  /// for MySQL: small in the odd seeds but the regression seeds, so that
+  /// recovery takes that way too with a dozen units.
+  int64_t max_snapshot_lag = max_snapshot_lag_records;
   /// With DIBS_SIM_TRACE set, what each step did goes to stderr.
   bool tracing = std::getenv("DIBS_SIM_TRACE") != nullptr;
 
@@ -473,6 +478,8 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   actor resolver;
   service_handle snapshotter_ref;
   service_handle resolver_ref;
+  /// Recoveries that passed a good snapshot over for lagging the writer.
+  size_t passed_over = 0;
   world* w = nullptr;
 
   fixture() {
@@ -505,7 +512,10 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     auto why = w->redis_down
                  ? std::string{"redis down"}
                  : snapshot_problem(loaded, c.epoch, w->log_id, 0, 0,
-                                    static_cast<int64_t>(w->written));
+                                    static_cast<int64_t>(w->written),
+                                    w->max_snapshot_lag);
+    if (why.find("behind the writers") != std::string::npos)
+      ++passed_over;
     w->trace("  ", c.name(), " recovers under epoch ", c.epoch, " from ",
              why.empty() ? "its snapshot" : "MySQL (" + why + ")");
     auto rows = w->rows_of(c);
@@ -890,6 +900,11 @@ struct fixture : test_coordinator_fixture<dibs::config> {
 
   std::string run_seed(uint64_t seed) {
     world wd{seed};
+    if (seed % 2 == 1
+        && std::find(std::begin(regression_seeds), std::end(regression_seeds),
+                     seed)
+             == std::end(regression_seeds))
+      wd.max_snapshot_lag = 2;
     w = &wd;
     sink.w = w;
     snapshotter = sys.spawn(sim_snapshotter, w);
@@ -982,8 +997,13 @@ CAF_TEST(invariants_hold_under_seeded_faults) {
       CAF_ERROR("seed " << seed << " does not replay: the second run found \""
                         << again << "\"");
   }
-  CAF_MESSAGE(seeds.size() << " seeds, " << failed << " failed");
+  CAF_MESSAGE(seeds.size() << " seeds, " << failed << " failed; "
+                           << passed_over
+                           << " snapshots passed over for lagging the writer");
   CAF_CHECK_EQUAL(failed, 0u);
+  // Recovery took the way from MySQL past a lagging snapshot too.
+  if (seeds.size() > 1)
+    CAF_CHECK(passed_over > 0);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -5,16 +5,19 @@
 #   rush       100 coupons of the reference's quantities (20 each of
 #              100/500/1,000/2,000/5,000), users random in 1..1,000,000:
 #              most requests end SOLD_OUT, the shape of a coupon event.
+#   soldout    100 coupons of one unit each, sold before the run to a user
+#              outside 1..1,000,000: every request is answered SOLD_OUT by
+#              its stock actor, no Kafka on the way.
 #   sustained  stock larger than the run, users random in 1..10^12: every
 #              request is an issuance through Kafka into MariaDB; the
 #              writers' lag (accepted minus written rows) is sampled.
 #
 #   bash tests/bench/bench.sh [seconds per run, default 15] [node options]
 #
-# DIBS_BENCH_RUNS picks which of nginx and rush run before sustained,
-# which always runs (default "nginx rush"); e.g. DIBS_BENCH_RUNS=none
-# bash tests/bench/bench.sh 300 for five minutes of steady issuing alone,
-# whose accepted rate is also printed per 30 s window.
+# DIBS_BENCH_RUNS picks which of nginx, rush and soldout run before
+# sustained, which always runs (default "nginx rush soldout"); e.g.
+# DIBS_BENCH_RUNS=none bash tests/bench/bench.sh 300 for five minutes of
+# steady issuing alone, whose accepted rate is also printed per 30 s window.
 #
 # DIBS_BENCH_WARMUP (seconds, default 30) issues on a coupon of its own
 # before the runs, with the same wrk command: the broker's JVM compiles its
@@ -106,7 +109,7 @@ run_wrk() { # label url first count users -> prints the wrk summary lines
   echo "$rps" >"$DIBS_RUN_DIR/rps-$1"
 }
 
-runs=" ${DIBS_BENCH_RUNS:-nginx rush} "
+runs=" ${DIBS_BENCH_RUNS:-nginx rush soldout} "
 echo "| run              |      req/s |      p50 |      p99 | non-2xx    |"
 echo "|------------------|------------|----------|----------|------------|"
 warmup=${DIBS_BENCH_WARMUP:-30}
@@ -125,6 +128,17 @@ if [[ $runs == *" rush "* ]]; then
     done
   done
   run_wrk rush "$api" "$first" 100 1000000
+fi
+
+if [[ $runs == *" soldout "* ]]; then
+  sold=""
+  for i in $(seq 100); do
+    id=$(create "soldout-$i" 1); sold=${sold:-$id}
+    curl -fs -o /dev/null -XPOST "$api/api/coupons/$id/issue" \
+      -H 'Content-Type: application/json' -d '{"userId":2000000}'
+  done
+  first=${first:-$sold}
+  run_wrk soldout "$api" "$sold" 100 1000000
 fi
 
 big=$(create sustained 100000000)
@@ -153,7 +167,7 @@ import os, sys
 run, drain = sys.argv[1], sys.argv[2]
 if os.path.exists(f"{run}/rps-nginx"):
     nginx = float(open(f"{run}/rps-nginx").read())
-    for name in ("rush", "sustained"):
+    for name in ("rush", "soldout", "sustained"):
         if os.path.exists(f"{run}/rps-{name}"):
             rps = float(open(f"{run}/rps-{name}").read())
             print(f"{name}: {rps / nginx:.2f}x nginx")
