@@ -329,10 +329,12 @@ mysql_store::load_issuances(coupon_id_t id) {
       "SELECT issuance_id, user_id, CAST(UNIX_TIMESTAMP(issued_at) * 1000 AS "
       "SIGNED) AS issued_ms FROM user_coupons WHERE coupon_id = "
       + std::to_string(id))};
+    // A coupon may have a million rows: columns by position (a name is
+    // looked up for every row), and the vector sized once.
+    result.reserve(rs->rowsCount());
     while (rs->next())
-      result.push_back(issuance_event{rs->getUInt64("issuance_id"), id,
-                                      rs->getUInt64("user_id"),
-                                      rs->getInt64("issued_ms")});
+      result.push_back(issuance_event{rs->getUInt64(1), id, rs->getUInt64(2),
+                                      rs->getInt64(3)});
     conn_->commit();
     return result;
   });

@@ -3,7 +3,8 @@
 #include <climits>
 #include <map>
 #include <optional>
-#include <unordered_set>
+
+#include <absl/container/flat_hash_set.h>
 
 namespace dibs {
 
@@ -223,7 +224,9 @@ caf::expected<loaded_snapshot> snapshot_store::load(coupon_id_t coupon) {
     return corrupt("meta says " + std::to_string(*count) + " issuances, the "
                    "chunks hold " + std::to_string(events.size()));
   uint64_t sum = 0;
-  std::unordered_set<user_id_t> users;
+  // A flat set: a snapshot may hold a million users, checked at every
+  // recovery of its coupon.
+  absl::flat_hash_set<user_id_t> users;
   users.reserve(events.size());
   for (auto& e : events) {
     if (e.coupon_id != coupon)
