@@ -40,7 +40,7 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
     } else if (i->second.seq != issuance_seq(e.issuance_id)) {
       spdlog::error("coupon {}: user {} has two issuances {} and {}",
                     info_.id, e.user_id,
-                    make_issuance_id(info_.id, i->second.seq), e.issuance_id);
+                    id_of(i->second), e.issuance_id);
     }
     next_seq_ = std::max(next_seq_, issuance_seq(e.issuance_id) + 1);
     return added;
@@ -93,7 +93,7 @@ void stock_state::republish(const std::string& log_id,
   republishing_.clear();
   for (auto& [user, h] : holders_)
     if (h.state == phase::accepted) {
-      republishing_[make_issuance_id(info_.id, h.seq)] = user;
+      republishing_[id_of(h)] = user;
       snap_.on_unresolved();
     }
   spdlog::info("coupon {}: publishing {} accepted issuances again in Kafka "
@@ -203,7 +203,7 @@ std::vector<issuance_event> stock_state::stored_events() const {
   result.reserve(holders_.size());
   for (auto& [user, h] : holders_)
     if ((h.state == phase::accepted || h.state == phase::issued)
-        && !republishing_.count(make_issuance_id(info_.id, h.seq)))
+        && !republishing_.count(id_of(h)))
       result.push_back(event_of(user, h));
   return result;
 }
@@ -260,10 +260,19 @@ uint32_t stock_state::remaining() const {
            : info_.total_quantity - static_cast<uint32_t>(held);
 }
 
+issuance_id_t stock_state::id_of(const holding& h) const {
+  return make_issuance_id(info_.id, h.seq);
+}
+
+issuance_status stock_state::status_of(const holding& h) {
+  return h.state == phase::issued ? issuance_status::issued
+                                  : issuance_status::accepted;
+}
+
 issuance_event stock_state::event_of(user_id_t user,
                                      const holding& h) const {
-  return issuance_event{make_issuance_id(info_.id, h.seq), info_.id, user,
-                        h.issued_at, std::string{request_id_of(user)}};
+  return issuance_event{id_of(h), info_.id, user, h.issued_at,
+                        std::string{request_id_of(user)}};
 }
 
 std::string_view stock_state::request_id_of(user_id_t user) const {
@@ -272,9 +281,7 @@ std::string_view stock_state::request_id_of(user_id_t user) const {
 }
 
 issuance stock_state::reply_of(user_id_t user, const holding& h) const {
-  return issuance{event_of(user, h), h.state == phase::issued
-                                       ? issuance_status::issued
-                                       : issuance_status::accepted};
+  return issuance{event_of(user, h), status_of(h)};
 }
 
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
@@ -292,12 +299,11 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
     auto& h = i->second;
     if (h.state == phase::accepted || h.state == phase::issued) {
       count_answer(issue_outcome::already_issued, user);
-      return reply(caf::make_error(ec::already_issued,
-                                   make_issuance_id(info_.id, h.seq)));
+      return reply(caf::make_error(ec::already_issued, id_of(h)));
     }
     // The first request of this user is still on its way to Kafka: this one
     // learns the same outcome.
-    in_flight_[make_issuance_id(info_.id, h.seq)].waiters.push_back(
+    in_flight_[id_of(h)].waiters.push_back(
       waiter{std::move(reply), wait, false});
     return;
   }
@@ -452,9 +458,7 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   }
   if (moved)
     rebase_snapshot();
-  auto reply = issuance{std::move(event), h->second.state == phase::issued
-                                             ? issuance_status::issued
-                                             : issuance_status::accepted};
+  auto reply = issuance{std::move(event), status_of(h->second)};
   for (auto& w : res.waiters) {
     if (!w.first) {
       count_answer(issue_outcome::already_issued, res.user);
@@ -473,8 +477,7 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
 void stock_state::on_committed(const std::vector<issuance_event>& rows) {
   for (auto& row : rows) {
     auto h = holders_.find(row.user_id);
-    if (h == holders_.end()
-        || make_issuance_id(info_.id, h->second.seq) != row.issuance_id)
+    if (h == holders_.end() || id_of(h->second) != row.issuance_id)
       continue;
     // The row holds the request id from now on: free it here, unless the
     // outcome of the publish is still to come (it may be read back after
@@ -510,7 +513,7 @@ void stock_state::set_phase(user_id_t user, holding& h, phase p) {
   if (ledger_ && p == phase::accepted)
     ledger_->add(event_of(user, h));
   else if (ledger_ && h.state == phase::accepted)
-    ledger_->erase(make_issuance_id(info_.id, h.seq));
+    ledger_->erase(id_of(h));
   --by_phase_[static_cast<size_t>(h.state)];
   ++by_phase_[static_cast<size_t>(p)];
   h.state = p;

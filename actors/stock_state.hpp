@@ -188,6 +188,12 @@ private:
   /// again.
   std::vector<issuance_event> stored_events() const;
 
+  /// The issuance id of `h`.
+  issuance_id_t id_of(const holding& h) const;
+
+  /// What a client is told of `h`: ISSUED once committed, else ACCEPTED.
+  static issuance_status status_of(const holding& h);
+
   /// The issuance `h` of `user`, with its request id while kept.
   issuance_event event_of(user_id_t user, const holding& h) const;
 
