@@ -11,6 +11,7 @@
 #include <caf/send.hpp>
 
 #include "actors/protocol.hpp"
+#include "actors/sold_out_gate.hpp"
 #include "core/domain.hpp"
 
 namespace dibs {
@@ -25,13 +26,22 @@ public:
   stock_api find(coupon_id_t id) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     auto i = actors_.find(id);
-    return i != actors_.end() ? i->second : stock_api{};
+    return i != actors_.end() ? i->second.actor : stock_api{};
   }
 
-  /// Registers or replaces the coupon's stock actor.
-  void set(coupon_id_t id, stock_api hdl) {
+  /// The sold-out gate of the coupon's stock actor, or null.
+  std::shared_ptr<const sold_out_gate> gate(coupon_id_t id) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    auto i = actors_.find(id);
+    return i != actors_.end() ? i->second.gate : nullptr;
+  }
+
+  /// Registers or replaces the coupon's stock actor and its gate (may be
+  /// null).
+  void set(coupon_id_t id, stock_api hdl,
+           std::shared_ptr<const sold_out_gate> gate = nullptr) {
     std::unique_lock<std::shared_mutex> guard{mtx_};
-    actors_.insert_or_assign(id, std::move(hdl));
+    actors_.insert_or_assign(id, entry{std::move(hdl), std::move(gate)});
     recovering_.erase(id);
   }
 
@@ -52,7 +62,7 @@ public:
     std::shared_lock<std::shared_mutex> guard{mtx_};
     std::vector<stock_api> result;
     for (auto& kvp : actors_)
-      result.push_back(kvp.second);
+      result.push_back(kvp.second.actor);
     return result;
   }
 
@@ -80,7 +90,7 @@ public:
     std::vector<stock_api> result;
     for (auto i = actors_.begin(); i != actors_.end();)
       if (pred(i->first)) {
-        result.push_back(std::move(i->second));
+        result.push_back(std::move(i->second.actor));
         i = actors_.erase(i);
       } else {
         ++i;
@@ -98,8 +108,13 @@ public:
   }
 
 private:
+  struct entry {
+    stock_api actor;
+    std::shared_ptr<const sold_out_gate> gate;
+  };
+
   mutable std::shared_mutex mtx_;
-  std::unordered_map<coupon_id_t, stock_api> actors_;
+  std::unordered_map<coupon_id_t, entry> actors_;
   std::unordered_set<coupon_id_t> recovering_;
   forward_fn forward_;
 };

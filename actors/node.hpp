@@ -84,6 +84,11 @@ public:
     return directory_.find(id);
   }
 
+  /// The sold-out gate of the coupon's stock actor here, or null.
+  std::shared_ptr<const sold_out_gate> sold_out_gate_of(coupon_id_t id) const {
+    return directory_.gate(id);
+  }
+
   /// Who serves each coupon.
   const ownership& owners() const {
     return ownership_;

@@ -22,6 +22,7 @@ void stock_state::init(const recovered_stock& state, stock_deps deps) {
   snapshotter_ = deps.snapshotter;
   stats_ = std::move(deps.stats);
   ledger_ = std::move(deps.ledger);
+  gate_ = std::move(deps.gate);
   settings_ = deps.settings;
   holders_.reserve(state.rows.size() + state.tail.size()
                    + state.unlogged.size());
@@ -318,6 +319,8 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
             R"("requestId":"{}","issuanceId":{},"couponId":{},"userId":{})",
             event.request_id, event.issuance_id, info_.id, user);
   holders_.emplace(user, holding{now, seq, phase::pending});
+  if (gate_)
+    gate_->holder_added(user);
   ++by_phase_[static_cast<size_t>(phase::pending)];
   if (!event.request_id.empty())
     request_ids_.emplace(user, event.request_id);
@@ -530,7 +533,22 @@ void stock_state::count_answer(const issuance& x) {
                x.event.user_id);
 }
 
+void stock_state::update_gate() {
+  if (!gate_)
+    return;
+  auto sold_out = remaining() == 0;
+  if (sold_out == gate_->closed())
+    return;
+  if (!sold_out)
+    return gate_->open();
+  gate_->close([this](auto&& add) {
+    for (auto& kvp : holders_)
+      add(kvp.first);
+  });
+}
+
 void stock_state::handled() {
+  update_gate();
   if (!stats_)
     return;
   constexpr auto relaxed = std::memory_order_relaxed;

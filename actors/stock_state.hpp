@@ -24,6 +24,7 @@
 #include "actors/protocol.hpp"
 #include "actors/service_handle.hpp"
 #include "actors/snapshot_tracker.hpp"
+#include "actors/sold_out_gate.hpp"
 
 namespace dibs {
 
@@ -80,6 +81,9 @@ struct stock_deps {
   /// Where the actor keeps its accepted issuances for a successor; null in
   /// tests that do not crash it.
   std::shared_ptr<accepted_ledger> ledger;
+  /// Where the actor publishes its SOLD_OUT answer for the gateway; null
+  /// in tests that do not look.
+  std::shared_ptr<sold_out_gate> gate;
 };
 
 /// The state of one coupon's stock actor: the remaining stock, the users who
@@ -164,7 +168,9 @@ public:
     return by_phase_[static_cast<size_t>(p)];
   }
 
-  /// Publishes the actor's figures after a message (cheap: relaxed stores).
+  /// Publishes the actor's figures after a message (cheap: relaxed stores),
+  /// and closes or opens its sold-out gate when the stock ran out or a unit
+  /// came back.
   void handled();
 
   const stock_settings& settings() const {
@@ -204,6 +210,9 @@ private:
 
   /// Moves a holder to `p`, keeping the counts by phase.
   void set_phase(user_id_t user, holding& h, phase p);
+
+  /// Closes the sold-out gate when no unit is free, opens it when one is.
+  void update_gate();
 
   /// Counts an answer to an issue request in the actor's figures.
   void count_answer(issue_outcome x, user_id_t user);
@@ -246,19 +255,6 @@ private:
   /// Snapshot ticks since the last check that Redis holds the snapshot.
   size_t ticks_since_verify_ = 0;
   uint32_t next_seq_ = 1;
-  /// Mixes a user id for the holder table: a fixed function, not Abseil's
-  /// hash (seeded per process), so that the table's order, and with it the
-  /// order of republishing and of snapshot chunks, is the same in every run
-  /// (a simulation seed replays exactly).
-  struct user_hash {
-    size_t operator()(user_id_t x) const {
-      // splitmix64's finalizer.
-      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-      x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-      return static_cast<size_t>(x ^ (x >> 31));
-    }
-  };
-
   /// Every user who holds the coupon or has a reservation on it.
   absl::flat_hash_map<user_id_t, holding, user_hash> holders_;
   /// The request ids of holders whose row is not yet known committed, for
@@ -269,6 +265,7 @@ private:
   std::array<uint32_t, 4> by_phase_{};
   std::shared_ptr<stock_stats> stats_;
   std::shared_ptr<accepted_ledger> ledger_;
+  std::shared_ptr<sold_out_gate> gate_;
   struct reservation {
     user_id_t user;
     std::vector<waiter> waiters;

@@ -19,6 +19,18 @@ using coupon_id_t = uint32_t;
 using user_id_t = uint64_t;
 using issuance_id_t = uint64_t;
 
+/// Mixes a user id for hash tables and filters: splitmix64's finalizer, a
+/// fixed function rather than a per-process seeded one, so that a table's
+/// order, and what follows from it, is the same in every run (a simulation
+/// seed replays exactly).
+struct user_hash {
+  size_t operator()(user_id_t x) const {
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return static_cast<size_t>(x ^ (x >> 31));
+  }
+};
+
 /// Largest user id the API accepts: JSON numbers stay exact up to 2^53 - 1.
 constexpr user_id_t max_user_id = (uint64_t{1} << 53) - 1;
 

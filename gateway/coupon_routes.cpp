@@ -12,6 +12,7 @@
 
 #include "actors/logging.hpp"
 #include "gateway/admin/admin.hpp"
+#include "gateway/http_errors.hpp"
 #include "gateway/rate_limiter.hpp"
 #include "gateway/routes.hpp"
 
@@ -42,6 +43,13 @@ std::string issuance_json(const issuance& x) {
                      R"("status":"{}","issuedAt":"{}"}})",
                      x.event.issuance_id, x.event.coupon_id, x.event.user_id,
                      to_string(x.status), format_time(x.event.issued_at));
+}
+
+void log_issue_answered(const std::string& request_id, coupon_id_t id,
+                        user_id_t user, const http_response& answer) {
+  log_event(spdlog::level::debug, "issue.answered",
+            R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
+            request_id, id, user, answer.result_int());
 }
 
 /// The routes' shared state: the node and the issue route's rate limits.
@@ -162,6 +170,14 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             rc.request_id, id, user, wait);
+  // Sold out and the user holds none: the actor's answer is known without
+  // asking it (sold_out_gate.hpp).
+  if (auto gate = node_.sold_out_gate_of(id);
+      gate && gate->answers_sold_out(user, now_ms())) {
+    auto answer = error_response(ec::sold_out, default_message(ec::sold_out));
+    log_issue_answered(rc.request_id, id, user, answer);
+    return done(std::move(answer));
+  }
   // Which node decides: tests check that no two answer yes for one coupon
   // at a time.
   auto owner = node_.owners().owns(id) ? node_.cfg().node_id
@@ -179,9 +195,7 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
       out.set("X-Dibs-Owner", owner);
       return out;
     }();
-    log_event(spdlog::level::debug, "issue.answered",
-              R"("requestId":"{}","couponId":{},"userId":{},"status":{})",
-              request_id, id, user, answer.result_int());
+    log_issue_answered(request_id, id, user, answer);
     done(std::move(answer));
   }};
   to_owner(id, done, issue_atom::value, std::move(reply), user, wait,

@@ -39,6 +39,7 @@ struct fixture : test_coordinator_fixture<dibs::config> {
   actor resolver;
   service_handle resolver_ref;
   stock_actor_type stock;
+  std::shared_ptr<sold_out_gate> gate;
 
   fixture() {
     resolver = sys.spawn(fake_resolver, &in_log);
@@ -53,9 +54,10 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     st.info = coupon{coupon_id, "noon", 1000, total, opens_at, closes_at, 0};
     st.rows = std::move(rows);
     st.tail = std::move(tail);
+    gate = std::make_shared<sold_out_gate>(st.info, nullptr);
     stock = sys.spawn(stock_actor, std::move(st),
                       stock_deps{&sink, &resolver_ref, nullptr, stock_settings{},
-                                 nullptr, nullptr});
+                                 nullptr, nullptr, gate});
     consume_messages();
   }
 
@@ -135,6 +137,41 @@ CAF_TEST(sold_out_after_last_unit) {
   auto v = view();
   CAF_CHECK_EQUAL(v.remaining, 0u);
   CAF_CHECK_EQUAL(v.issued, 3u);
+}
+
+CAF_TEST(the_gate_closes_with_the_last_unit_and_keeps_holders_out) {
+  spawn_coupon(3);
+  CAF_CHECK(issue_stored(1));
+  CAF_CHECK(issue_stored(2));
+  CAF_CHECK(!gate->closed());
+  // A reservation on its way to Kafka takes the last unit.
+  send_issue(3);
+  consume_messages();
+  CAF_REQUIRE(gate->closed());
+  auto now = now_ms();
+  for (user_id_t u = 1; u <= 3; ++u)
+    CAF_CHECK(!gate->answers_sold_out(u, now));
+  CAF_CHECK(gate->answers_sold_out(4, now));
+  // Kafka refused user 3's event: the unit is back, the actor decides.
+  report(2, delivery_outcome::failed);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::unavailable);
+  CAF_CHECK(!gate->closed());
+  CAF_CHECK(!gate->answers_sold_out(4, now));
+  CAF_CHECK(issue_stored(4));
+  CAF_REQUIRE(gate->closed());
+  CAF_CHECK(!gate->answers_sold_out(4, now));
+  CAF_CHECK(gate->answers_sold_out(5, now));
+}
+
+CAF_TEST(a_recovered_sold_out_coupon_closes_its_gate) {
+  std::vector<issuance_event> rows;
+  for (uint32_t seq = 1; seq <= 2; ++seq)
+    rows.push_back({make_issuance_id(coupon_id, seq), coupon_id, seq, 5000});
+  spawn_coupon(2, 0, 0, rows);
+  CAF_REQUIRE(gate->closed());
+  CAF_CHECK(!gate->answers_sold_out(1, now_ms()));
+  CAF_CHECK(!gate->answers_sold_out(2, now_ms()));
+  CAF_CHECK(gate->answers_sold_out(3, now_ms()));
 }
 
 CAF_TEST(requests_keep_flowing_while_produces_are_in_flight) {
