@@ -29,11 +29,18 @@ public:
     return i != actors_.end() ? i->second.actor : stock_api{};
   }
 
-  /// The sold-out gate of the coupon's stock actor, or null.
-  std::shared_ptr<const sold_out_gate> gate(coupon_id_t id) const {
+  /// A coupon's stock actor and its sold-out gate (may be null).
+  struct entry {
+    stock_api actor;
+    std::shared_ptr<const sold_out_gate> gate;
+  };
+
+  /// The coupon's stock actor with its gate; an invalid handle and no gate
+  /// when none serves it here.
+  entry find_entry(coupon_id_t id) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     auto i = actors_.find(id);
-    return i != actors_.end() ? i->second.gate : nullptr;
+    return i != actors_.end() ? i->second : entry{};
   }
 
   /// Registers or replaces the coupon's stock actor and its gate (may be
@@ -108,11 +115,6 @@ public:
   }
 
 private:
-  struct entry {
-    stock_api actor;
-    std::shared_ptr<const sold_out_gate> gate;
-  };
-
   mutable std::shared_mutex mtx_;
   std::unordered_map<coupon_id_t, entry> actors_;
   std::unordered_set<coupon_id_t> recovering_;

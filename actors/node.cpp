@@ -130,15 +130,24 @@ void node::supervise(child_spec spec) {
   caf::anon_send(supervisor_, supervise_atom::value, std::move(spec));
 }
 
+stock_api node::spawn_stock_actor(recovered_stock state,
+                                  std::shared_ptr<stock_stats> stats,
+                                  std::shared_ptr<accepted_ledger> ledger) {
+  auto id = state.info.id;
+  auto gate = std::make_shared<sold_out_gate>(state.info, stats);
+  auto hdl = sys_.spawn(stock_actor, std::move(state),
+                        stock_deps{sink_.get(), &resolver_, &snapshotter_,
+                                   stock_settings_, std::move(stats),
+                                   std::move(ledger), gate});
+  directory_.set(id, hdl, std::move(gate));
+  return hdl;
+}
+
 void node::spawn_stock(recovered_stock state) {
   auto id = state.info.id;
   auto stats = figures_.stock(state.info);
   auto ledger = std::make_shared<accepted_ledger>();
-  auto gate = std::make_shared<sold_out_gate>(state.info, stats);
-  auto hdl = sys_.spawn(stock_actor, std::move(state),
-                        stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_, stats, ledger, gate});
-  directory_.set(id, hdl, std::move(gate));
+  auto hdl = spawn_stock_actor(std::move(state), stats, ledger);
   child_spec spec;
   spec.name = "stock-" + std::to_string(id);
   spec.kind = child_kind::stock;
@@ -206,12 +215,8 @@ node::restart_stock(coupon_id_t id, std::shared_ptr<accepted_ledger> ledger) {
     return caf::actor{};
   auto stats = figures_.stock(st.info);
   ++stats->restarts;
-  auto gate = std::make_shared<sold_out_gate>(st.info, stats);
-  auto hdl = sys_.spawn(stock_actor, std::move(st),
-                        stock_deps{sink_.get(), &resolver_, &snapshotter_,
-                                   stock_settings_, stats, std::move(ledger),
-                                   gate});
-  directory_.set(id, hdl, std::move(gate));
+  auto hdl = spawn_stock_actor(std::move(st), std::move(stats),
+                               std::move(ledger));
   return caf::actor_cast<caf::actor>(hdl);
 }
 

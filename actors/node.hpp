@@ -84,9 +84,10 @@ public:
     return directory_.find(id);
   }
 
-  /// The sold-out gate of the coupon's stock actor here, or null.
-  std::shared_ptr<const sold_out_gate> sold_out_gate_of(coupon_id_t id) const {
-    return directory_.gate(id);
+  /// The coupon's stock actor with its sold-out gate, or an invalid handle
+  /// and no gate.
+  coupon_directory::entry stock_entry(coupon_id_t id) const {
+    return directory_.find_entry(id);
   }
 
   /// Who serves each coupon.
@@ -257,6 +258,12 @@ private:
   void spawn_writers();
 
   void spawn_stock(recovered_stock state);
+
+  /// Spawns the coupon's stock actor with a new sold-out gate and puts both
+  /// in the directory.
+  stock_api spawn_stock_actor(recovered_stock state,
+                              std::shared_ptr<stock_stats> stats,
+                              std::shared_ptr<accepted_ledger> ledger);
 
   /// Hands an actor to the supervisor.
   void supervise(child_spec spec);

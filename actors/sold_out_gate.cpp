@@ -49,8 +49,7 @@ bool sold_out_gate::answers_sold_out(user_id_t user, epoch_ms now) const {
   if (!closed())
     return false;
   // Outside its window the actor answers NOT_OPEN or CLOSED first.
-  if ((info_.opens_at != 0 && now < info_.opens_at)
-      || (info_.closes_at != 0 && now >= info_.closes_at))
+  if (before_window(info_, now) || after_window(info_, now))
     return false;
   if (filter_->may_hold(user))
     return false;

@@ -11,8 +11,8 @@
 namespace dibs {
 
 /// The users who hold a coupon, as a Bloom filter: `may_hold` is true for
-/// every user added, and for about 0.5 % of the others (16 bits per user,
-/// three of them set). Written by one thread, its stock actor, and read by
+/// every user added, and for 0.1-0.5 % of the others (16 to 32 bits per
+/// user, as the size rounds up to a power of two; three probes). Written by one thread, its stock actor, and read by
 /// any: the bits are atomic words.
 class holder_filter {
 public:

@@ -288,11 +288,11 @@ issuance stock_state::reply_of(user_id_t user, const holding& h) const {
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
                         std::string request_id) {
   auto now = now_ms();
-  if (info_.opens_at != 0 && now < info_.opens_at) {
+  if (before_window(info_, now)) {
     count_answer(issue_outcome::not_open, user);
     return reply(caf::make_error(ec::not_open));
   }
-  if (info_.closes_at != 0 && now >= info_.closes_at) {
+  if (after_window(info_, now)) {
     count_answer(issue_outcome::closed, user);
     return reply(caf::make_error(ec::closed));
   }

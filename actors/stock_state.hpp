@@ -163,6 +163,11 @@ public:
 
   uint32_t remaining() const;
 
+  /// Whether `user` holds the coupon or has a reservation on it.
+  bool holds(user_id_t user) const {
+    return holders_.contains(user);
+  }
+
   /// Holders in `p`.
   uint32_t holders_in(phase p) const {
     return by_phase_[static_cast<size_t>(p)];

@@ -68,6 +68,16 @@ typename Inspector::result_type inspect(Inspector& f, coupon& x) {
            x.total_quantity, x.opens_at, x.closes_at, x.created_at);
 }
 
+/// The coupon's window has not opened at `now` (0: open from the start).
+inline bool before_window(const coupon& c, epoch_ms now) {
+  return c.opens_at != 0 && now < c.opens_at;
+}
+
+/// The coupon's window has closed at `now` (0: never closes).
+inline bool after_window(const coupon& c, epoch_ms now) {
+  return c.closes_at != 0 && now >= c.closes_at;
+}
+
 /// One issuance decision: the Kafka event and the `user_coupons` row.
 struct issuance_event {
   issuance_id_t issuance_id = 0;

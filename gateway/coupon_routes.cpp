@@ -73,10 +73,16 @@ private:
   /// Sends (atom, xs..., reply) to the coupon's stock actor, or (atom, id,
   /// xs..., reply) to the peer actor of its owner in a cluster. Answers at
   /// once when neither can take it: 503 for an owner that is down, the
-  /// `no_stock_actor` answer here.
-  template <class Atom, class Reply, class... Ts>
-  void to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
+  /// `no_stock_actor` answer here; or when `here`, asked with the gate of
+  /// the stock actor here, answers in its place (returns true).
+  template <class Here, class Atom, class Reply, class... Ts>
+  void to_owner(coupon_id_t id, const respond_fn& done, Here here, Atom atom,
                 Reply reply, Ts&&... xs);
+
+  /// `to_owner`'s `here` for requests only the actor answers.
+  static bool actor_answers(const sold_out_gate&) {
+    return false;
+  }
 
   /// The answer when no stock actor owns a coupon id.
   http_response no_stock_actor(coupon_id_t id) const;
@@ -87,9 +93,9 @@ private:
   rate_limiter address_limits_;
 };
 
-template <class Atom, class Reply, class... Ts>
-void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
-                          Reply reply, Ts&&... xs) {
+template <class Here, class Atom, class Reply, class... Ts>
+void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Here here,
+                          Atom atom, Reply reply, Ts&&... xs) {
   // The owner's peer actor takes the coupon id too; a stock actor here
   // knows its own.
   if (auto* owner = node_.owners().remote_owner(id)) {
@@ -99,10 +105,13 @@ void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Atom atom,
     return caf::anon_send(owner->actor, atom, id, std::forward<Ts>(xs)...,
                           std::move(reply));
   }
-  auto stock = node_.stock(id);
-  if (!stock)
+  auto stock = node_.stock_entry(id);
+  if (!stock.actor)
     return done(no_stock_actor(id));
-  caf::anon_send(stock, atom, std::forward<Ts>(xs)..., std::move(reply));
+  if (stock.gate && here(*stock.gate))
+    return;
+  caf::anon_send(stock.actor, atom, std::forward<Ts>(xs)...,
+                 std::move(reply));
 }
 
 http_response coupon_api::no_stock_actor(coupon_id_t id) const {
@@ -141,7 +150,8 @@ void coupon_api::get(const request_context& rc, respond_fn done) {
       return done(actor_error(res.error()));
     done(json_response(http::status::ok, coupon_json(*res)));
   }};
-  to_owner(rc.match.coupon, done, view_atom::value, std::move(reply));
+  to_owner(rc.match.coupon, done, actor_answers, view_atom::value,
+           std::move(reply));
 }
 
 void coupon_api::issue(const request_context& rc, respond_fn done) {
@@ -170,14 +180,16 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
   log_event(spdlog::level::debug, "issue.received",
             R"("requestId":"{}","couponId":{},"userId":{},"wait":{})",
             rc.request_id, id, user, wait);
-  // Sold out and the user holds none: the actor's answer is known without
-  // asking it (sold_out_gate.hpp).
-  if (auto gate = node_.sold_out_gate_of(id);
-      gate && gate->answers_sold_out(user, now_ms())) {
+  // Sold out here and the user holds none: the actor's answer is known
+  // without asking it (sold_out_gate.hpp).
+  auto sold_out = [&](const sold_out_gate& gate) {
+    if (!gate.answers_sold_out(user, now_ms()))
+      return false;
     auto answer = error_response(ec::sold_out, default_message(ec::sold_out));
     log_issue_answered(rc.request_id, id, user, answer);
-    return done(std::move(answer));
-  }
+    done(std::move(answer));
+    return true;
+  };
   // Which node decides: tests check that no two answer yes for one coupon
   // at a time.
   auto owner = node_.owners().owns(id) ? node_.cfg().node_id
@@ -198,8 +210,8 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
     log_issue_answered(request_id, id, user, answer);
     done(std::move(answer));
   }};
-  to_owner(id, done, issue_atom::value, std::move(reply), user, wait,
-           rc.request_id);
+  to_owner(id, done, sold_out, issue_atom::value, std::move(reply), user,
+           wait, rc.request_id);
 }
 
 void coupon_api::issuance_status(const request_context& rc, respond_fn done) {
@@ -208,8 +220,8 @@ void coupon_api::issuance_status(const request_context& rc, respond_fn done) {
       return done(actor_error(res.error()));
     done(json_response(http::status::ok, issuance_json(*res)));
   }};
-  to_owner(rc.match.coupon, done, status_atom::value, std::move(reply),
-           rc.match.user);
+  to_owner(rc.match.coupon, done, actor_answers, status_atom::value,
+           std::move(reply), rc.match.user);
 }
 
 void coupon_api::user_coupons(const request_context& rc, respond_fn done) {

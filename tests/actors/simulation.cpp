@@ -104,6 +104,9 @@ struct coupon_sim {
   /// What the actor accepted, kept across an actor's crash as the node
   /// keeps it (a node crash loses it).
   std::shared_ptr<accepted_ledger> ledger;
+  /// The sold-out gate of the actor now running, as the node makes one per
+  /// actor.
+  std::shared_ptr<sold_out_gate> gate;
   /// The owner epoch (claim_epochs).
   uint64_t epoch = 1;
   std::optional<snapshot> redis;
@@ -534,9 +537,10 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     st.snapshot.position = static_cast<int64_t>(w->log.size());
     stock_settings settings;
     settings.snapshot_every_events = w->pick(1, 4);
+    c.gate = std::make_shared<sold_out_gate>(c.info, nullptr);
     c.stock = sys.spawn(stock_actor, std::move(st),
                         stock_deps{&sink, &resolver_ref, &snapshotter_ref,
-                                   settings, c.stats, c.ledger});
+                                   settings, c.stats, c.ledger, c.gate});
     sched.run();
     // Recovery found exactly what the log holds (and, once a log was lost,
     // at least what MySQL holds besides).
@@ -736,6 +740,15 @@ struct fixture : test_coordinator_fixture<dibs::config> {
               + " left, " + std::to_string(held) + " held; the actor "
               + std::to_string(v.remaining) + " and "
               + std::to_string(v.issued));
+    // The gate is closed exactly when no unit is left, and answers no
+    // holder (pending ones included) in the actor's place.
+    if (c.gate->closed() != (v.remaining == 0))
+      w->fail(c.name() + ": the gate is " + (c.gate->closed() ? "" : "not ")
+              + "closed with " + std::to_string(v.remaining) + " left");
+    for (auto& [user, cl] : c.clients)
+      if (state(c).holds(user) && c.gate->answers_sold_out(user, now_ms()))
+        w->fail(c.name() + ": the gate answers holder "
+                + std::to_string(user) + " SOLD_OUT");
     for (auto& [user, cl] : c.clients) {
       auto in_log = users.find(user);
       if (!cl.yes || (in_log != users.end() && in_log->second == *cl.yes))

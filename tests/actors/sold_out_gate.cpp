@@ -44,7 +44,7 @@ CAF_TEST(the_filter_lets_few_others_through) {
   for (user_id_t u = 1'000'001; u <= 1'100'000; ++u)
     passed += f.may_hold(u) ? 1 : 0;
   CAF_MESSAGE(passed << " of 100,000 others may hold");
-  // About 0.5 % at 16 bits per user and three probes.
+  // At most about 0.5 %: 16 bits or more per user, three probes.
   CAF_CHECK_LESS(passed, 1'000u);
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
@@ -20,6 +21,7 @@
 #include <boost/beast/_experimental/test/fail_count.hpp>
 #include <boost/beast/_experimental/test/stream.hpp>
 #include <boost/beast/http/read.hpp>
+
 #include <caf/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
@@ -135,7 +137,12 @@ struct fixture {
     [this](const http_request& req, const boost::asio::ip::address&,
            exposure, respond_fn done) {
       handled.push_back(req.target().to_string());
-      if (answer_at_once)
+      if (answer_from_thread)
+        answerers.emplace_back(
+          [done = std::move(done), res = echo(req)]() mutable {
+            done(std::move(res));
+          });
+      else if (answer_at_once)
         done(echo(req));
       else
         held.push_back(std::move(done));
@@ -155,6 +162,9 @@ struct fixture {
   /// Destroyed before `ctx`: pending handlers hold sessions.
   net::io_context ioc;
   bool answer_at_once = true;
+  /// Answers from a thread of its own, as the actors do.
+  bool answer_from_thread = false;
+  std::vector<std::thread> answerers;
   /// The targets the handler was given, in order.
   std::vector<std::string> handled;
   /// Answers the handler has not given yet; destroyed first.
@@ -405,6 +415,19 @@ CAF_TEST(an_unanswered_request_gets_503_at_the_answer_timeout) {
   ioc.run_for(1s);
   CAF_CHECK_EQUAL(ctx.in_flight.load(), 0);
   held.clear();
+  check_nothing_left();
+}
+
+CAF_TEST(an_answer_from_another_thread_is_written) {
+  answer_from_thread = true;
+  auto t = talk(request("GET", "/a") + request("GET", "/b"));
+  for (auto& th : answerers)
+    th.join();
+  CAF_REQUIRE_EQUAL(t.answers.size(), 2u);
+  CAF_CHECK_EQUAL(t.answers[0].result_int(), 200u);
+  CAF_CHECK_EQUAL(t.answers[0].body(), "/a");
+  CAF_CHECK_EQUAL(t.answers[1].result_int(), 200u);
+  CAF_CHECK_EQUAL(t.answers[1].body(), "/b");
   check_nothing_left();
 }
 
