@@ -12,8 +12,8 @@ namespace dibs {
 
 /// The users who hold a coupon, as a Bloom filter: `may_hold` is true for
 /// every user added, and for 0.1-0.5 % of the others (16 to 32 bits per
-/// user, as the size rounds up to a power of two; three probes). Written by one thread, its stock actor, and read by
-/// any: the bits are atomic words.
+/// user, as the size rounds up to a power of two; three probes). Written by
+/// one thread, its stock actor, and read by any: the bits are atomic words.
 class holder_filter {
 public:
   /// Room for `users` users at the rate above.
@@ -44,11 +44,12 @@ private:
 /// request), a request outside the coupon's window and every request while
 /// a unit is free still go to the actor, which decides as before.
 ///
-/// The actor closes the gate with every holder in its filter when the last
-/// unit is taken, and opens it before it takes a unit that came back (a
-/// reservation Kafka did not store). A request that read the gate closed
-/// just before it opened is answered as it would have been a moment
-/// earlier. One gate per actor: a restarted actor has a new one.
+/// After each message, the actor closes the gate (every holder in its
+/// filter) when no unit is left, and opens it when a unit came back (a
+/// reservation Kafka did not store); a holder it takes while open goes into
+/// the filter at once. A request that read the gate closed just before it
+/// opened is answered as it would have been a moment earlier. One gate per
+/// actor: a restarted actor has a new one.
 class sold_out_gate {
 public:
   /// `stats` (may be null) counts the answers the gate gives.
