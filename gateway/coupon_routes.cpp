@@ -71,13 +71,14 @@ public:
 
 private:
   /// Sends (atom, xs..., reply) to the coupon's stock actor, or (atom, id,
-  /// xs..., reply) to the peer actor of its owner in a cluster. Answers at
-  /// once when neither can take it: 503 for an owner that is down, the
-  /// `no_stock_actor` answer here; or when `here`, asked with the gate of
-  /// the stock actor here, answers in its place (returns true).
-  template <class Here, class Atom, class Reply, class... Ts>
+  /// xs..., reply) to the peer actor of its owner in a cluster, the reply
+  /// made by `make_reply` only then. Answers at once when neither can take
+  /// it: 503 for an owner that is down, the `no_stock_actor` answer here;
+  /// or when `here`, asked with the gate of the stock actor here, answers
+  /// in its place (returns true).
+  template <class Here, class Atom, class MakeReply, class... Ts>
   void to_owner(coupon_id_t id, const respond_fn& done, Here here, Atom atom,
-                Reply reply, Ts&&... xs);
+                MakeReply make_reply, Ts&&... xs);
 
   /// `to_owner`'s `here` for requests only the actor answers.
   static bool actor_answers(const sold_out_gate&) {
@@ -93,9 +94,9 @@ private:
   rate_limiter address_limits_;
 };
 
-template <class Here, class Atom, class Reply, class... Ts>
+template <class Here, class Atom, class MakeReply, class... Ts>
 void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Here here,
-                          Atom atom, Reply reply, Ts&&... xs) {
+                          Atom atom, MakeReply make_reply, Ts&&... xs) {
   // The owner's peer actor takes the coupon id too; a stock actor here
   // knows its own.
   if (auto* owner = node_.owners().remote_owner(id)) {
@@ -103,15 +104,14 @@ void coupon_api::to_owner(coupon_id_t id, const respond_fn& done, Here here,
       return done(error_response(ec::unavailable,
                                  "the coupon's node is down"));
     return caf::anon_send(owner->actor, atom, id, std::forward<Ts>(xs)...,
-                          std::move(reply));
+                          make_reply());
   }
   auto stock = node_.stock_entry(id);
   if (!stock.actor)
     return done(no_stock_actor(id));
   if (stock.gate && here(*stock.gate))
     return;
-  caf::anon_send(stock.actor, atom, std::forward<Ts>(xs)...,
-                 std::move(reply));
+  caf::anon_send(stock.actor, atom, std::forward<Ts>(xs)..., make_reply());
 }
 
 http_response coupon_api::no_stock_actor(coupon_id_t id) const {
@@ -145,13 +145,14 @@ void coupon_api::create(const request_context& rc, respond_fn done) {
 }
 
 void coupon_api::get(const request_context& rc, respond_fn done) {
-  reply_to<coupon_view> reply{[done](caf::expected<coupon_view> res) {
-    if (!res)
-      return done(actor_error(res.error()));
-    done(json_response(http::status::ok, coupon_json(*res)));
-  }};
-  to_owner(rc.match.coupon, done, actor_answers, view_atom::value,
-           std::move(reply));
+  auto reply = [&done] {
+    return reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
+      if (!res)
+        return done(actor_error(res.error()));
+      done(json_response(http::status::ok, coupon_json(*res)));
+    }};
+  };
+  to_owner(rc.match.coupon, done, actor_answers, view_atom::value, reply);
 }
 
 void coupon_api::issue(const request_context& rc, respond_fn done) {
@@ -192,36 +193,40 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
   };
   // Which node decides: tests check that no two answer yes for one coupon
   // at a time.
-  auto owner = node_.owners().owns(id) ? node_.cfg().node_id
-                                       : node_.owners().owner_name(id);
-  reply_to<issuance> reply{[done, request_id = rc.request_id, id, user,
-                            owner = std::move(owner)](
-                             caf::expected<issuance> res) {
-    auto answer = [&] {
-      if (!res)
-        return actor_error(res.error());
-      auto status = res->status == issuance_status::issued
-                      ? http::status::created
-                      : http::status::accepted;
-      auto out = json_response(status, issuance_json(*res));
-      out.set("X-Dibs-Owner", owner);
-      return out;
-    }();
-    log_issue_answered(request_id, id, user, answer);
-    done(std::move(answer));
-  }};
-  to_owner(id, done, sold_out, issue_atom::value, std::move(reply), user,
-           wait, rc.request_id);
+  auto reply = [&] {
+    auto owner = node_.owners().owns(id) ? node_.cfg().node_id
+                                         : node_.owners().owner_name(id);
+    return reply_to<issuance>{[done, request_id = rc.request_id, id, user,
+                               owner = std::move(owner)](
+                                caf::expected<issuance> res) {
+      auto answer = [&] {
+        if (!res)
+          return actor_error(res.error());
+        auto status = res->status == issuance_status::issued
+                        ? http::status::created
+                        : http::status::accepted;
+        auto out = json_response(status, issuance_json(*res));
+        out.set("X-Dibs-Owner", owner);
+        return out;
+      }();
+      log_issue_answered(request_id, id, user, answer);
+      done(std::move(answer));
+    }};
+  };
+  to_owner(id, done, sold_out, issue_atom::value, reply, user, wait,
+           rc.request_id);
 }
 
 void coupon_api::issuance_status(const request_context& rc, respond_fn done) {
-  reply_to<issuance> reply{[done](caf::expected<issuance> res) {
-    if (!res)
-      return done(actor_error(res.error()));
-    done(json_response(http::status::ok, issuance_json(*res)));
-  }};
-  to_owner(rc.match.coupon, done, actor_answers, status_atom::value,
-           std::move(reply), rc.match.user);
+  auto reply = [&done] {
+    return reply_to<issuance>{[done](caf::expected<issuance> res) {
+      if (!res)
+        return done(actor_error(res.error()));
+      done(json_response(http::status::ok, issuance_json(*res)));
+    }};
+  };
+  to_owner(rc.match.coupon, done, actor_answers, status_atom::value, reply,
+           rc.match.user);
 }
 
 void coupon_api::user_coupons(const request_context& rc, respond_fn done) {

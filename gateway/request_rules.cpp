@@ -1,5 +1,6 @@
 #include "gateway/request_rules.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <set>
@@ -66,6 +67,7 @@ check_framing(const http::request_header<>& header,
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> result;
+  result.reserve(static_cast<size_t>(std::count(path.begin(), path.end(), '/')));
   size_t pos = 1; // Skip the leading '/'.
   while (pos <= path.size()) {
     auto next = path.find('/', pos);
@@ -263,7 +265,47 @@ std::optional<int64_t> get_int(const json& j, int64_t lo, int64_t hi) {
   return std::nullopt;
 }
 
+std::optional<user_id_t> read_plain_issue_body(std::string_view body) {
+  size_t i = 0;
+  auto space = [&] {
+    while (i < body.size()
+           && (body[i] == ' ' || body[i] == '\t' || body[i] == '\n'
+               || body[i] == '\r'))
+      ++i;
+  };
+  auto token = [&](std::string_view t) {
+    space();
+    if (body.substr(i, t.size()) != t)
+      return false;
+    i += t.size();
+    return true;
+  };
+  if (!token("{") || !token(R"("userId")") || !token(":"))
+    return std::nullopt;
+  space();
+  // 2^53-1 has 16 digits: a 16-digit number cannot overflow.
+  auto first = i;
+  uint64_t user = 0;
+  while (i < body.size() && i - first < 17 && body[i] >= '0' && body[i] <= '9')
+    user = user * 10 + static_cast<uint64_t>(body[i++] - '0');
+  auto digits = i - first;
+  if (digits == 0 || digits > 16 || body[first] == '0' || user > max_user_id)
+    return std::nullopt;
+  if (!token("}"))
+    return std::nullopt;
+  space();
+  if (i != body.size())
+    return std::nullopt;
+  return user;
+}
+
 std::variant<user_id_t, refusal> decode_issue_body(std::string_view body) {
+  if (auto user = read_plain_issue_body(body))
+    return *user;
+  return decode_issue_json(body);
+}
+
+std::variant<user_id_t, refusal> decode_issue_json(std::string_view body) {
   auto parsed = parse_object(body);
   if (auto* r = std::get_if<refusal>(&parsed))
     return std::move(*r);

@@ -2,9 +2,11 @@
 
 #include "gateway/request_rules.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -540,6 +542,87 @@ CAF_TEST(decode_issue_body_passes_on_the_parsers_refusal) {
   CAF_CHECK_EQUAL(message_of(r), "the body repeats a key");
   auto array = refusal_in(decode_issue_body("[1]"));
   CAF_CHECK_EQUAL(message_of(array), "the body must be a JSON object");
+}
+
+namespace {
+
+/// What `decode_issue_body` answered: the user, or the refusal's message.
+std::string answer_of(const std::variant<user_id_t, refusal>& d) {
+  if (auto* user = std::get_if<user_id_t>(&d))
+    return "user " + std::to_string(*user);
+  return "refused: " + std::get<refusal>(d).message;
+}
+
+} // namespace
+
+CAF_TEST(read_plain_issue_body_reads_the_shape_clients_send) {
+  auto max = std::to_string(max_user_id);
+  for (auto [body, user] :
+       std::vector<std::pair<std::string, user_id_t>>{
+         {R"({"userId":1})", 1},
+         {R"({"userId":123456})", 123456},
+         {" \t\r\n{ \"userId\"\n:\t42 }\r\n", 42},
+         {"{\"userId\":" + max + "}", max_user_id}}) {
+    CAF_MESSAGE(body);
+    CAF_CHECK_EQUAL(read_plain_issue_body(body), std::optional{user});
+  }
+}
+
+CAF_TEST(read_plain_issue_body_leaves_every_other_body_to_the_parser) {
+  auto past_max = "{\"userId\":" + std::to_string(max_user_id + 1) + "}";
+  for (std::string body : std::vector<std::string>{
+         "", "{}", R"({"userId":0})", R"({"userId":01})", R"({"userId":-1})",
+        R"({"userId":+1})", R"({"userId":1.0})", R"({"userId":1e3})",
+        R"({"userId":"1"})", R"({"userId":1,})", R"({"userId":1,"x":1})",
+        R"({"userId":1}x)", R"({"userId":1}{})", R"({"userid":1})",
+        R"({"user\u0049d":1})", R"({'userId':1})", R"({"userId" 1})",
+        R"({"userId":1)", "{\"userId\":12345678901234567}", past_max,
+        "\xEF\xBB\xBF{\"userId\":1}", "{\"userId\":1}\v", std::string{"{\"userId\":1\0}", 14}}) {
+    CAF_MESSAGE(body);
+    CAF_CHECK_EQUAL(read_plain_issue_body(body), std::nullopt);
+  }
+  // An escaped key is the same key to JSON: the parser takes it.
+  CAF_CHECK_EQUAL(answer_of(decode_issue_body(R"({"user\u0049d":7})")),
+                  "user 7");
+}
+
+CAF_TEST(decode_issue_body_answers_as_the_json_parser_does) {
+  // Seeded mutations of bodies of the plain shape: each answer, read
+  // plainly or not, is the full parser's.
+  std::mt19937_64 rng{20261205};
+  const std::string alphabet = "{}\":,. \t\n0123456789-+eEuserIdx\\";
+  auto pick = [&](size_t n) {
+    return static_cast<size_t>(rng() % std::max<size_t>(n, 1));
+  };
+  size_t plain = 0, refused = 0;
+  for (int n = 0; n < 20000; ++n) {
+    auto body = "{\"userId\":" + std::to_string(1 + rng() % max_user_id) + "}";
+    for (auto edits = pick(4); edits > 0; --edits) {
+      auto at = pick(body.size() + 1);
+      auto c = alphabet[pick(alphabet.size())];
+      switch (pick(3)) {
+        case 0:
+          body.insert(at, 1, c);
+          break;
+        case 1:
+          if (at < body.size())
+            body.erase(at, 1);
+          break;
+        default:
+          if (at < body.size())
+            body[at] = c;
+      }
+    }
+    auto answer = answer_of(decode_issue_body(body));
+    auto expected = answer_of(decode_issue_json(body));
+    if (answer != expected)
+      CAF_FAIL(body << ": " << answer << ", the parser: " << expected);
+    plain += read_plain_issue_body(body).has_value();
+    refused += answer.rfind("refused", 0) == 0;
+  }
+  CAF_MESSAGE(plain << " bodies read plainly, " << refused << " refused");
+  CAF_CHECK_GREATER(plain, 1000u);
+  CAF_CHECK_GREATER(refused, 1000u);
 }
 
 // -- decode_coupon_body -------------------------------------------------------
