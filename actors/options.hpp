@@ -36,7 +36,7 @@ struct option_values {
     s.group_id = kafka_group_id;
     s.message_timeout_ms = static_cast<int>(kafka_message_timeout_ms);
     s.request_timeout_ms = static_cast<int>(kafka_request_timeout_ms);
-    s.linger_ms = static_cast<int>(kafka_linger_ms);
+    s.linger_ms = kafka_linger_ms;
     s.session_timeout_ms = static_cast<int>(kafka_session_timeout_ms);
     s.fetch_wait_max_ms = static_cast<int>(kafka_fetch_wait_max_ms);
     s.admin_timeout_ms = static_cast<int>(kafka_admin_timeout_ms);

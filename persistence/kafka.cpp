@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
@@ -72,7 +73,7 @@ kafka_producer::make(const kafka_settings& s) {
     {"bootstrap.servers", s.bootstrap_servers},
     {"enable.idempotence", "true"},
     {"acks", "all"},
-    {"linger.ms", std::to_string(s.linger_ms)},
+    {"linger.ms", fmt::format("{}", s.linger_ms)},
     {"message.timeout.ms", std::to_string(s.message_timeout_ms)},
     // Set, not left at librdkafka's 30 s: how long a possibly stored record
     // can still land bounds the resolver's grace (config::check).

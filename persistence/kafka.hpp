@@ -35,8 +35,9 @@ struct kafka_settings {
   /// How long a produce request may wait for its answer before it fails
   /// and is retried (librdkafka's request.timeout.ms).
   int request_timeout_ms = 0;
-  /// Producer batching delay; 0 sends at once.
-  int linger_ms = 0;
+  /// Producer batching delay in milliseconds, fractions allowed; 0 sends
+  /// at once.
+  double linger_ms = 0;
   /// How long a silent writer (a node killed) keeps its partitions before
   /// the group hands them to others; 6 s is the broker's allowed minimum
   /// (group.min.session.timeout.ms).

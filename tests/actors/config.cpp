@@ -175,3 +175,13 @@ CAF_TEST(the_sample_configuration_sets_every_option_to_its_default) {
                        + value);
   CAF_CHECK_EQUAL(differ, std::vector<std::string>{});
 }
+
+CAF_TEST(the_producer_linger_takes_fractions) {
+  config cfg;
+  parse(cfg, {"--kafka.linger-ms=0.5"});
+  CAF_CHECK_EQUAL(cfg.kafka_base().linger_ms, 0.5);
+  // A whole number in an INI file is a linger too.
+  config sample;
+  parse(sample, {"--config-file=" DIBS_SAMPLE_CONFIG});
+  CAF_CHECK_EQUAL(sample.kafka_base().linger_ms, 2.0);
+}
