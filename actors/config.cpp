@@ -1,6 +1,8 @@
 #include "actors/config.hpp"
 
 #include <fstream>
+#include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -17,6 +19,29 @@ config::config() {
 }
 
 std::string config::check() const {
+  // CAF keeps a whole number an INI file gives an option of type double
+  // out of the option, without a word ("type mismatch", a warning nobody
+  // reads): `linger-ms=10` left the default in force. Such a value must be
+  // written with a fraction.
+  if (auto raw = parse_config_file(config_file_path.c_str())) {
+    std::vector<std::string> doubles{
+#define DIBS_OPTION(group, member, name, type, value, help)                    \
+  std::is_same_v<type, double> ? #group "." name : "",
+#include "actors/options.def"
+#undef DIBS_OPTION
+    };
+    for (auto& name : doubles)
+      if (auto* v = name.empty() ? nullptr : caf::get_if(&*raw, name);
+          v != nullptr && !caf::holds_alternative<double>(*v))
+        return fmt::format("{} in {} must be a number with a fraction, "
+                           "like {}.0: CAF ignores {} there",
+                           name, config_file_path, caf::to_string(*v),
+                           caf::to_string(*v));
+  }
+  // librdkafka's range for linger.ms.
+  if (!(kafka_linger_ms >= 0 && kafka_linger_ms <= 900'000))
+    return fmt::format("kafka.linger-ms ({}) must be 0 to 900000",
+                       kafka_linger_ms);
   // A record reported "possibly stored" may still be appended by the last
   // produce request that carried it, until that request times out: the log
   // is searched only after that, or a unit held in the log would go back to

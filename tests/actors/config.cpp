@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -180,8 +181,29 @@ CAF_TEST(the_producer_linger_takes_fractions) {
   config cfg;
   parse(cfg, {"--kafka.linger-ms=0.5"});
   CAF_CHECK_EQUAL(cfg.kafka_base().linger_ms, 0.5);
-  // A whole number in an INI file is a linger too.
-  config sample;
-  parse(sample, {"--config-file=" DIBS_SAMPLE_CONFIG});
-  CAF_CHECK_EQUAL(sample.kafka_base().linger_ms, 2.0);
+  CAF_CHECK_EQUAL(cfg.check(), "");
+  CAF_CHECK(names(check_of({"--kafka.linger-ms=-1"}), "kafka.linger-ms"));
+  CAF_CHECK(names(check_of({"--kafka.linger-ms=900001"}), "kafka.linger-ms"));
+}
+
+CAF_TEST(a_fractional_option_in_an_ini_file_takes_effect_or_is_refused) {
+  auto path = std::filesystem::temp_directory_path()
+              / ("dibs-config-linger-" + std::to_string(::getpid()) + ".ini");
+  auto with = [&](const std::string& text) {
+    std::ofstream{path} << text;
+    auto cfg = std::make_unique<config>();
+    parse(*cfg, {"--config-file=" + path.string()});
+    return cfg;
+  };
+  auto fraction = with("[kafka]\nlinger-ms=10.0\n[limits]\nuser-per-s=5.0\n");
+  CAF_CHECK_EQUAL(fraction->kafka_base().linger_ms, 10.0);
+  CAF_CHECK_EQUAL(fraction->limits_user_per_s, 5.0);
+  CAF_CHECK_EQUAL(fraction->check(), "");
+  // CAF would keep the defaults (2 and 10) and say nothing: the node
+  // refuses to start instead.
+  auto whole = with("[kafka]\nlinger-ms=10\n");
+  CAF_CHECK(names(whole->check(), "kafka.linger-ms"));
+  auto limit = with("[limits]\nuser-per-s=5\n");
+  CAF_CHECK(names(limit->check(), "limits.user-per-s"));
+  std::filesystem::remove(path);
 }
