@@ -33,10 +33,9 @@ std::string config::check() const {
     for (auto& name : doubles)
       if (auto* v = name.empty() ? nullptr : caf::get_if(&*raw, name);
           v != nullptr && !caf::holds_alternative<double>(*v))
-        return fmt::format("{} in {} must be a number with a fraction, "
-                           "like {}.0: CAF ignores {} there",
-                           name, config_file_path, caf::to_string(*v),
-                           caf::to_string(*v));
+        return fmt::format("{} in {} must be a number with a fraction "
+                           "(10.0, not 10): CAF ignores {} there",
+                           name, config_file_path, caf::to_string(*v));
   }
   // librdkafka's range for linger.ms.
   if (!(kafka_linger_ms >= 0 && kafka_linger_ms <= 900'000))

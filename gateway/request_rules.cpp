@@ -67,7 +67,8 @@ check_framing(const http::request_header<>& header,
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> result;
-  result.reserve(static_cast<size_t>(std::count(path.begin(), path.end(), '/')));
+  result.reserve(
+    static_cast<size_t>(std::count(path.begin(), path.end(), '/')));
   size_t pos = 1; // Skip the leading '/'.
   while (pos <= path.size()) {
     auto next = path.find('/', pos);
