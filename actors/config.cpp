@@ -24,14 +24,14 @@ std::string config::check() const {
   // reads): `linger-ms=10` left the default in force. Such a value must be
   // written with a fraction.
   if (auto raw = parse_config_file(config_file_path.c_str())) {
-    std::vector<std::string> doubles{
+    std::vector<std::string> doubles;
 #define DIBS_OPTION(group, member, name, type, value, help)                    \
-  std::is_same_v<type, double> ? #group "." name : "",
+  if (std::is_same_v<type, double>)                                            \
+    doubles.emplace_back(#group "." name);
 #include "actors/options.def"
 #undef DIBS_OPTION
-    };
     for (auto& name : doubles)
-      if (auto* v = name.empty() ? nullptr : caf::get_if(&*raw, name);
+      if (auto* v = caf::get_if(&*raw, name);
           v != nullptr && !caf::holds_alternative<double>(*v))
         return fmt::format("{} in {} must be a number with a fraction "
                            "(10.0, not 10): CAF ignores {} there",
