@@ -5,6 +5,7 @@ the mariadb command-line client. Standard library only."""
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -306,8 +307,49 @@ def kill9(name, timeout_s=10):
         time.sleep(0.02)
 
 
+def node_log_warnings(count=40):
+    """The last `count` warnings and errors of the test node's log, but
+    those about one issuance (thousands in an outage) and librdkafka's own
+    lines: what a failure in CI, whose run folder is gone, leaves to
+    read."""
+    one_issuance = re.compile(r'"msg":"coupon \d+: (issuance|publishing '
+                              r'issuance) \d+')
+    try:
+        with open(os.path.join(RUN_DIR, "node", "dibs.log"),
+                  errors="replace") as f:
+            lines = [line.rstrip("\n") for line in f
+                     if re.search(r'"level":"(warning|error|critical)"', line)
+                     and not one_issuance.search(line)]
+    except OSError:
+        return []
+    return lines[-count:]
+
+
+def node_state():
+    """What the test node says of its shards (/admin/api/nodes, this node
+    only), or None when it does not answer."""
+    try:
+        status, body, _ = call("GET", "/admin/api/nodes", token=ADMIN_TOKEN)
+    except OSError:
+        return None
+    if status != 200 or not isinstance(body, dict):
+        return None
+    keys = ("health", "ready", "kafka", "shards", "assignedShards",
+            "takeovers")
+    return [{k: n.get(k) for k in keys} for n in body.get("nodes", [])
+            if n.get("self")]
+
+
 def fail(message):
     log("FAIL:", message)
+    state = node_state()
+    if state is not None:
+        log("the node's shards:", json.dumps(state))
+    warnings = node_log_warnings()
+    if warnings:
+        log(f"the node log's last {len(warnings)} warnings and errors:")
+        for line in warnings:
+            log("  " + line)
     sys.exit(1)
 
 
