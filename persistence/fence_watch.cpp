@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <librdkafka/rdkafkacpp.h>
@@ -182,12 +183,22 @@ void fence_watch::run() {
       add.swap(to_assign_);
       drop.swap(to_unassign_);
     }
-    // A partition watched again starts anew: drop it, then assign it.
+    // A partition watched again starts anew: drop it, then assign it,
+    // from where it was watched last (a takeover watches its fences, and
+    // one of them given up and recovered at once is watched again before
+    // this thread looks: librdkafka refuses a list with a partition twice,
+    // and the partition would be read back by nobody).
+    std::map<int32_t, int64_t> last;
+    for (auto& [p, from] : add)
+      last[p] = from;
+    add.assign(last.begin(), last.end());
     for (auto& [p, from] : add)
       drop.push_back(p);
-    drop.erase(std::remove_if(drop.begin(), drop.end(),
-                              [&](int32_t p) { return !assigned.erase(p); }),
-               drop.end());
+    std::set<int32_t> dropped;
+    for (auto p : drop)
+      if (assigned.erase(p))
+        dropped.insert(p);
+    drop.assign(dropped.begin(), dropped.end());
     for (auto& [p, from] : add)
       assigned.insert(p);
     if (!add.empty() || !drop.empty())
