@@ -14,6 +14,7 @@ constexpr std::pair<fault, std::string_view> names[] = {
   {fault::crash_snapshotter, "crash-snapshotter"},
   {fault::crash_resolver, "crash-resolver"},
   {fault::producer_fatal, "producer-fatal"},
+  {fault::drop_shard, "drop-shard"},
 };
 
 template <class Handle>
@@ -56,6 +57,8 @@ caf::error inject_fault(node& n, fault x, coupon_id_t coupon) {
         return caf::none;
       }
       return caf::make_error(ec::not_found);
+    case fault::drop_shard:
+      return n.drop_shard_of(coupon);
   }
   return caf::make_error(ec::bad_request);
 }

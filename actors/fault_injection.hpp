@@ -24,6 +24,9 @@ enum class fault : uint8_t {
   /// The producer fails as on a fatal librdkafka error; the producer guard
   /// replaces it.
   producer_fatal,
+  /// The node stops serving one coupon's shard as if a newer owner had
+  /// fenced it, while the owners' group goes on assigning it there.
+  drop_shard,
 };
 
 /// The fault's name in the API: `crash-stock`, `crash-writer`, ...
@@ -33,8 +36,8 @@ std::string_view to_string(fault x);
 std::optional<fault> parse_fault(std::string_view name);
 
 /// Injects `x` into the running node `n`; `coupon` names the stock actor of
-/// `crash_stock`. `coupon_not_found` or `not_found` when its target is not
-/// running.
+/// `crash_stock` and the shard of `drop_shard`. `coupon_not_found` or
+/// `not_found` when its target is not running or served here.
 caf::error inject_fault(node& n, fault x, coupon_id_t coupon);
 
 } // namespace dibs

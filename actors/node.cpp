@@ -293,6 +293,7 @@ void node::follow_log(const kafka_settings& next) {
   for (auto& a : directory_.all())
     caf::anon_send(a, republish_atom::value, log->log_id, count);
   ++metrics_.kafka_log_changes;
+  moving_ = false;
   retake_assigned();
 }
 
@@ -400,16 +401,23 @@ caf::error node::join_owners() {
 }
 
 void node::run_taker() {
+  // How often an idle taker looks for assigned shards nobody serves.
+  constexpr auto unserved_check_interval = milliseconds(1000);
   for (;;) {
     std::pair<std::vector<int32_t>, clock_type::time_point> next;
     std::vector<int32_t> fenced;
     {
       std::unique_lock<std::mutex> guard{taker_mtx_};
-      taker_cv_.wait(guard, [this] {
+      auto woken = taker_cv_.wait_for(guard, unserved_check_interval, [this] {
         return taker_stop_ || !taker_queue_.empty() || !fenced_.empty();
       });
       if (taker_stop_)
         return;
+      if (!woken) {
+        guard.unlock();
+        retake_unserved();
+        continue;
+      }
       if (!fenced_.empty()) {
         fenced.swap(fenced_);
       } else {
@@ -426,6 +434,45 @@ void node::run_taker() {
   }
 }
 
+void node::retake_unserved() {
+  auto* group = group_ready_.load();
+  // Parked shards wait for the node to follow the new log (a takeover
+  // before would fence them in the old one).
+  if (!group || moving_) {
+    unserved_since_.clear();
+    return;
+  }
+  auto assigned = group->assignment();
+  auto now = clock_type::now();
+  // Longer than a rebalance takes to move a shard given up here elsewhere.
+  auto grace = milliseconds(3 * cfg_.cluster_session_timeout_ms);
+  std::vector<int32_t> overdue;
+  {
+    std::lock_guard<std::mutex> guard{shards_mtx_};
+    std::map<int32_t, clock_type::time_point> still;
+    for (auto p : assigned) {
+      if (ownership_.epoch(p) != 0)
+        continue;
+      auto i = unserved_since_.find(p);
+      auto since = i != unserved_since_.end() ? i->second : now;
+      if (now - since >= grace)
+        overdue.push_back(p);
+      else
+        still.emplace(p, since);
+    }
+    unserved_since_ = std::move(still);
+  }
+  if (overdue.empty())
+    return;
+  std::string names;
+  for (auto p : overdue)
+    names += (names.empty() ? "" : ", ") + std::to_string(p);
+  spdlog::error("the owners' group has assigned shards {} to this node for "
+                "{} ms, and nobody serves them here: taking them over",
+                names, grace.count());
+  queue_takeover(std::move(overdue));
+}
+
 void node::take_over(std::vector<int32_t> shards,
                      clock_type::time_point assigned_at) {
   auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
@@ -437,6 +484,14 @@ void node::take_over(std::vector<int32_t> shards,
         return;
     }
     std::lock_guard<std::mutex> guard{shards_mtx_};
+    // Kafka moved and the node does not follow the new log yet: a fence
+    // now would be recorded in MySQL for the old log, and the takeover
+    // would wait here, holding shards_mtx_, for a MySQL that may be down,
+    // while the follow waits for shards_mtx_ (seen in
+    // integration.broker_restart). The follow retakes what the group
+    // assigns.
+    if (moving_)
+      continue;
     // What the group took back meanwhile is not taken over (the first
     // assignment may come before `join` returned the group).
     auto* group = group_ready_.load();
@@ -605,6 +660,7 @@ void node::park_for_move() {
   std::vector<int32_t> served;
   for (auto& c : ownership_.served())
     served.push_back(c.shard);
+  moving_ = true;
   give_up_locked(served, "Kafka moved to another log", true);
   // The watch's positions are of the old log.
   for (auto& [p, epoch] : parked_)
@@ -662,6 +718,14 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
     record_takeover(takeover{p, f.epoch, now_ms(), took, 0, 0});
     it = fences.erase(it);
   }
+}
+
+caf::error node::drop_shard_of(coupon_id_t coupon) {
+  auto p = ownership_.shard_of(coupon);
+  if (ownership_.epoch(p) == 0)
+    return caf::make_error(ec::not_found);
+  give_up({p}, "fault injected");
+  return caf::none;
 }
 
 void node::give_up(const std::vector<int32_t>& shards, const char* why) {

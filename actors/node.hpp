@@ -128,6 +128,11 @@ public:
   /// The writer `index` < `node.writer-count`, or an invalid handle.
   caf::actor writer(size_t index) const;
 
+  /// Stops serving the shard of `coupon` as if a newer owner had fenced
+  /// it, while the owners' group goes on assigning it here (fault
+  /// injection); `not_found` when this node does not serve it.
+  caf::error drop_shard_of(coupon_id_t coupon);
+
   /// Recovered and not stopping: takes issuances.
   bool ready() const {
     return ready_.load();
@@ -237,6 +242,13 @@ private:
 
   /// The taker thread's loop.
   void run_taker();
+
+  /// Queues the takeover of every shard the owners' group has assigned
+  /// this node for longer than a rebalance takes but that nobody serves
+  /// here: whatever left it so (a takeover lost to a race, a give-up the
+  /// group never followed), the group's word is what counts (the taker
+  /// thread, when idle).
+  void retake_unserved();
 
   /// Stops taking shards over and leaves the owners' group.
   void stop_shards();
@@ -359,6 +371,11 @@ private:
   std::thread taker_;
   /// The taker thread's connection.
   std::unique_ptr<mysql_store> taker_store_;
+  /// Since when each shard assigned here is served by nobody here (the
+  /// taker thread).
+  std::map<int32_t, clock_type::time_point> unserved_since_;
+  /// From `park_for_move` until the node follows the new log.
+  std::atomic<bool> moving_{false};
   mutable std::mutex takeovers_mtx_;
   std::deque<takeover> takeovers_;
   /// Shards given up for a move of Kafka with their actors kept, with the

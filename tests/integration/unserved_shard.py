@@ -1,0 +1,127 @@
+"""A shard the owners' group assigns to this node but that nobody serves
+here is taken over again: the node does not wait for the group to move it.
+
+A CI run once left a node in that state after its broker was wiped (every
+shard parked, none retaken, every issuance 503 for minutes). The
+fault-injection route `drop-shard` gives the same state on purpose: the
+node stops serving one coupon's shard as if a newer owner had fenced it,
+while the group goes on assigning the shard to it.
+
+Under load from four client threads (six coupons, a new user per request),
+the shard of coupon A is dropped. A's issuances must then be refused (503,
+the shard is not served: the fault had its effect) while the others, in
+other shards, go on; within RETAKE_WITHIN_S A issues again, from its shard
+served with a higher epoch. Then harness.check_stored against every
+answer the clients got: every told id a row, exactly once, no row for a
+definite no, the stock right in MySQL and in the node. The counts printed
+are counted from the answers.
+
+    python3 tests/integration/unserved_shard.py
+"""
+
+import time
+
+import harness as h
+
+ANSWERS = h.Answers()
+
+# Three owners' group session timeouts (cluster.session-timeout-ms, 2 s)
+# pass before the node retakes a shard; a takeover takes about a second.
+RETAKE_WITHIN_S = 30
+
+
+def wait_for(what, check, timeout_s):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    h.fail(f"timed out waiting for {what}")
+
+
+def answered_since(start, coupon, statuses):
+    return sum(1 for c, _, s, _, _ in ANSWERS.since(start)
+               if c == coupon and s in statuses)
+
+
+def node_self():
+    status, body, _ = h.call("GET", "/admin/api/nodes", token=h.ADMIN_TOKEN)
+    if status != 200:
+        h.fail(f"/admin/api/nodes answered {status}")
+    return next(n for n in body["nodes"] if n.get("self"))
+
+
+def served():
+    """{shard: epoch} this node serves."""
+    return {s["shard"]: s["epoch"] for s in node_self()["shards"]}
+
+
+def main():
+    h.node("start")
+    # A and five others: the shard of a coupon is a hash of its id, so
+    # some of the others are in other shards than A's.
+    coupons = [h.create_coupon(f"unserved-shard-{i}", 1_000_000)
+               for i in range(6)]
+    a, others = coupons[0], coupons[1:]
+    totals = {c: 1_000_000 for c in coupons}
+    before = served()
+
+    load = h.Clients(ANSWERS, coupons, 1)
+    try:
+        wait_for("the first acknowledgements",
+                 lambda: len(ANSWERS.acknowledged(a)) > 50, 30)
+        status, body, _ = h.call("POST", "/admin/faults",
+                                 {"fault": "drop-shard", "couponId": a},
+                                 token=h.ADMIN_TOKEN)
+        if status != 202:
+            h.fail(f"dropping the shard of A: {status} {body}")
+        dropped_at = time.time()
+        start = len(ANSWERS)
+        dropped = sorted(set(before) - set(served()))
+        if len(dropped) != 1:
+            h.fail(f"the node served shards {sorted(before)} and serves "
+                   f"{sorted(served())} after the fault: not one dropped")
+        shard = dropped[0]
+        wait_for("A refused while its shard is not served",
+                 lambda: answered_since(start, a, (503,)) > 0, 10)
+        refused = len(ANSWERS)
+        wait_for("A issuing again", lambda: answered_since(
+            refused, a, (201, 202)) > 0, RETAKE_WITHIN_S)
+        took = time.time() - dropped_at
+        time.sleep(1)
+    finally:
+        load.stop()
+    unavailable = answered_since(start, a, (503,))
+    others_yes = sum(answered_since(start, c, (201, 202)) for c in others)
+    h.log(f"shard {shard} of coupon {a} dropped under load: A answered 503 "
+          f"{unavailable} times and issued again after {took:.1f} s; the "
+          f"other coupons issued {others_yes} times meanwhile")
+    if others_yes == 0:
+        h.fail("no other coupon issued while A's shard was dropped")
+    after = served().get(shard)
+    if after is None or after <= before[shard]:
+        h.fail(f"shard {shard} is served with epoch {after}, not above "
+               f"{before[shard]}: it was not taken over again")
+    h.log(f"shard {shard} taken over again: epoch {before[shard]} -> "
+          f"{after}")
+
+    for coupon in coupons:
+        told = len(ANSWERS.acknowledged(coupon))
+        wait_for(f"coupon {coupon}'s {told} rows", lambda: int(h.sql(
+            "SELECT COUNT(*) FROM user_coupons "
+            f"WHERE coupon_id = {coupon}")[0][0]) >= told, 60)
+    time.sleep(2)  # Anything written twice would show by now.
+    live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
+            for c in coupons}
+    tally = {}
+    violations = h.check_stored(ANSWERS.for_checks(), totals, live=live,
+                                tally=tally)
+    h.report_checks(violations, tally, "unserved shard")
+    if violations:
+        h.fail(f"{len(violations)} violations")
+    h.log(f"lost {tally['lost']} of {tally['acknowledged']} acknowledged "
+          f"({tally['answers']} answers counted)")
+
+
+if __name__ == "__main__":
+    main()
