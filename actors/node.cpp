@@ -295,6 +295,10 @@ void node::follow_log(const kafka_settings& next) {
   ++metrics_.kafka_log_changes;
   moving_ = false;
   retake_assigned();
+  // A group that joined the new broker before the topic was made there
+  // assigns nothing and stays so: it joins again.
+  if (auto* group = group_ready_.load())
+    group->rejoin_if_unassigned();
 }
 
 std::pair<std::string, std::string> node::kafka_log_names() const {
@@ -418,6 +422,8 @@ void node::run_taker() {
         retake_unserved();
         continue;
       }
+      // What was seen unserved before this job is seen anew after it.
+      unserved_since_.clear();
       if (!fenced_.empty()) {
         fenced.swap(fenced_);
       } else {
@@ -436,11 +442,13 @@ void node::run_taker() {
 
 void node::retake_unserved() {
   auto* group = group_ready_.load();
-  // Parked shards wait for the node to follow the new log (a takeover
-  // before would fence them in the old one).
-  if (!group || moving_) {
-    unserved_since_.clear();
+  if (!group)
     return;
+  // An assignment counts once it held still for the grace: a rebalance
+  // starts the clocks over.
+  if (auto n = group->rebalances(); n != unserved_rebalances_) {
+    unserved_rebalances_ = n;
+    unserved_since_.clear();
   }
   auto assigned = group->assignment();
   auto now = clock_type::now();
@@ -449,6 +457,12 @@ void node::retake_unserved() {
   std::vector<int32_t> overdue;
   {
     std::lock_guard<std::mutex> guard{shards_mtx_};
+    // Parked shards wait for the node to follow the new log (a takeover
+    // before would fence them in the old one).
+    if (moving_) {
+      unserved_since_.clear();
+      return;
+    }
     std::map<int32_t, clock_type::time_point> still;
     for (auto p : assigned) {
       if (ownership_.epoch(p) != 0)
@@ -487,11 +501,11 @@ void node::take_over(std::vector<int32_t> shards,
     // Kafka moved and the node does not follow the new log yet: a fence
     // now would be recorded in MySQL for the old log, and the takeover
     // would wait here, holding shards_mtx_, for a MySQL that may be down,
-    // while the follow waits for shards_mtx_ (seen in
-    // integration.broker_restart). The follow retakes what the group
-    // assigns.
+    // while the next try to follow waits for shards_mtx_ in park_for_move
+    // (seen in integration.broker_restart). The follow retakes what the
+    // group assigns.
     if (moving_)
-      continue;
+      return;
     // What the group took back meanwhile is not taken over (the first
     // assignment may come before `join` returned the group).
     auto* group = group_ready_.load();
@@ -721,6 +735,8 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
 }
 
 caf::error node::drop_shard_of(coupon_id_t coupon) {
+  if (!directory_.find(coupon))
+    return caf::make_error(ec::coupon_not_found);
   auto p = ownership_.shard_of(coupon);
   if (ownership_.epoch(p) == 0)
     return caf::make_error(ec::not_found);

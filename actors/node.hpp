@@ -130,7 +130,8 @@ public:
 
   /// Stops serving the shard of `coupon` as if a newer owner had fenced
   /// it, while the owners' group goes on assigning it here (fault
-  /// injection); `not_found` when this node does not serve it.
+  /// injection); `coupon_not_found` when this node has no such coupon,
+  /// `not_found` when it does not serve its shard.
   caf::error drop_shard_of(coupon_id_t coupon);
 
   /// Recovered and not stopping: takes issuances.
@@ -374,6 +375,8 @@ private:
   /// Since when each shard assigned here is served by nobody here (the
   /// taker thread).
   std::map<int32_t, clock_type::time_point> unserved_since_;
+  /// The group's rebalance count when those clocks started.
+  uint64_t unserved_rebalances_ = 0;
   /// From `park_for_move` until the node follows the new log.
   std::atomic<bool> moving_{false};
   mutable std::mutex takeovers_mtx_;

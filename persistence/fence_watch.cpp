@@ -182,6 +182,12 @@ void fence_watch::run() {
       std::lock_guard<std::mutex> guard{mtx_};
       add.swap(to_assign_);
       drop.swap(to_unassign_);
+      // Watched and given up again since the last look: not read.
+      add.erase(std::remove_if(add.begin(), add.end(),
+                               [this](const auto& a) {
+                                 return parts_.count(a.first) == 0;
+                               }),
+                add.end());
     }
     // A partition watched again starts anew: drop it, then assign it,
     // from where it was watched last (a takeover watches its fences, and
@@ -194,11 +200,9 @@ void fence_watch::run() {
     add.assign(last.begin(), last.end());
     for (auto& [p, from] : add)
       drop.push_back(p);
-    std::set<int32_t> dropped;
-    for (auto p : drop)
-      if (assigned.erase(p))
-        dropped.insert(p);
-    drop.assign(dropped.begin(), dropped.end());
+    drop.erase(std::remove_if(drop.begin(), drop.end(),
+                              [&](int32_t p) { return !assigned.erase(p); }),
+               drop.end());
     for (auto& [p, from] : add)
       assigned.insert(p);
     if (!add.empty() || !drop.empty())

@@ -129,10 +129,23 @@ void owner_group::stall_for(int ms) {
   stall_ms_ = ms;
 }
 
+void owner_group::rejoin_if_unassigned() {
+  rejoin_ = true;
+}
+
 void owner_group::run() {
   while (running_.load()) {
     if (auto ms = stall_ms_.exchange(0); ms > 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    if (rejoin_.exchange(false) && assignment().empty()) {
+      // Nothing assigned, so nothing is revoked.
+      spdlog::info("owner group {}: joins again", settings_.member);
+      consumer_->unsubscribe();
+      if (auto rc = consumer_->subscribe({topic_});
+          rc != RdKafka::ERR_NO_ERROR)
+        spdlog::error("owner group {}: subscribe failed: {}",
+                      settings_.member, RdKafka::err2str(rc));
+    }
     // Serves the rebalance callbacks; the paused partitions give nothing.
     std::unique_ptr<RdKafka::Message> msg{consumer_->consume(50)};
   }

@@ -83,6 +83,12 @@ public:
   /// Stops polling for `ms` (tests: a member that hangs).
   void stall_for(int ms);
 
+  /// Joins the group again if it assigns this member nothing: after the
+  /// topic was made in a new Kafka log. librdkafka 2.0.2 keeps an empty
+  /// assignment got while the topic did not exist yet, though its metadata
+  /// refresh sees the topic since (seen in integration.broker_restart).
+  void rejoin_if_unassigned();
+
 private:
   owner_group() = default;
   struct rebalance_callback;
@@ -97,6 +103,7 @@ private:
   std::vector<int32_t> assigned_;
   std::atomic<uint64_t> rebalances_{0};
   std::atomic<int> stall_ms_{0};
+  std::atomic<bool> rejoin_{false};
   std::atomic<bool> running_{true};
   std::thread thread_;
 };
