@@ -179,7 +179,7 @@ def kafka_counts():
 
 
 def call(method, path, body=None, token=None, raw=None, headers=None,
-         port=HTTP_PORT):
+         port=HTTP_PORT, timeout_s=30):
     """One blocking request; returns (status, parsed JSON or text, headers)."""
     data = raw if raw is not None else (
         json.dumps(body).encode() if body is not None else None)
@@ -191,7 +191,7 @@ def call(method, path, body=None, token=None, raw=None, headers=None,
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
-        with urllib.request.urlopen(req, timeout=30) as res:
+        with urllib.request.urlopen(req, timeout=timeout_s) as res:
             status, text, hdrs = res.status, res.read().decode(), res.headers
     except urllib.error.HTTPError as err:
         status, text, hdrs = err.code, err.read().decode(), err.headers
@@ -329,8 +329,9 @@ def node_state():
     """What the test node says of its shards (/admin/api/nodes, this node
     only), or None when it does not answer."""
     try:
-        status, body, _ = call("GET", "/admin/api/nodes", token=ADMIN_TOKEN)
-    except OSError:
+        status, body, _ = call("GET", "/admin/api/nodes", token=ADMIN_TOKEN,
+                               timeout_s=5)
+    except Exception:  # A paused node, a connection cut: nothing to show.
         return None
     if status != 200 or not isinstance(body, dict):
         return None

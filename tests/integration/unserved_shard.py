@@ -98,6 +98,11 @@ def main():
           f"other coupons issued {others_yes} times meanwhile")
     if others_yes == 0:
         h.fail("no other coupon issued while A's shard was dropped")
+    # The node waits for the group to move a shard it gave up before it
+    # takes it back (three session timeouts, 6 s).
+    if took < 3:
+        h.fail(f"A issued again {took:.1f} s after the drop: the shard was "
+               "taken back before the group could move it")
     after = served().get(shard)
     if after is None or after <= before[shard]:
         h.fail(f"shard {shard} is served with epoch {after}, not above "
