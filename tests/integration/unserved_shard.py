@@ -110,14 +110,9 @@ def main():
     h.log(f"shard {shard} taken over again: epoch {before[shard]} -> "
           f"{after}")
 
-    for coupon in coupons:
-        told = len(ANSWERS.acknowledged(coupon))
-        wait_for(f"coupon {coupon}'s {told} rows", lambda: int(h.sql(
-            "SELECT COUNT(*) FROM user_coupons "
-            f"WHERE coupon_id = {coupon}")[0][0]) >= told, 60)
+    views = h.wait_drained(coupons)
     time.sleep(2)  # Anything written twice would show by now.
-    live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
-            for c in coupons}
+    live = {c: v["remainingQuantity"] for c, v in views.items()}
     tally = {}
     violations = h.check_stored(ANSWERS.for_checks(), totals, live=live,
                                 tally=tally)
