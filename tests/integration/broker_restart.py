@@ -41,12 +41,7 @@ ANSWERS = h.Answers()
 
 
 def wait_for(what, check, timeout_s=90):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    h.fail(f"timed out waiting for {what}")
+    h.wait_for(what, check, timeout_s, interval_s=0.2)
 
 
 def start_broker():
@@ -82,13 +77,8 @@ def check(name, coupons, totals):
     time.sleep(2)  # Anything written twice would show by now.
     live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
             for c in coupons}
-    tally = {}
-    violations = h.check_stored(ANSWERS.for_checks(),
-                                {c: totals[c] for c in coupons},
-                                live=live, tally=tally)
-    h.report_checks(violations, tally, name)
-    if violations:
-        h.fail(f"{name}: {len(violations)} violations")
+    tally = h.require_stored(ANSWERS, {c: totals[c] for c in coupons}, live,
+                             name)
     h.log(f"{name}: lost {tally['lost']} of {tally['acknowledged']} "
           f"acknowledged")
     return tally

@@ -341,6 +341,16 @@ def node_state():
             if n.get("self")]
 
 
+def wait_for(what, check, timeout_s, interval_s=0.1):
+    """Polls `check` until it is true; fails the test after `timeout_s`."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
 def fail(message):
     log("FAIL:", message)
     state = node_state()
@@ -561,6 +571,19 @@ def check_stored(answers, totals, live=None, kafka=None, tally=None):
         if live is not None and c in live:
             coupons[c]["live"] = live[c]
     return out + check_answers(answers, rows, coupons, kafka, tally)
+
+
+def require_stored(answers, totals, live, what):
+    """check_stored of `answers` (an Answers) against `totals` and the live
+    stock, reported (report_checks); fails the test on any violation.
+    Returns the tally."""
+    tally = {}
+    violations = check_stored(answers.for_checks(), totals, live=live,
+                              tally=tally)
+    report_checks(violations, tally, what)
+    if violations:
+        fail(f"{what}: {len(violations)} violations")
+    return tally
 
 
 def report_checks(violations, tally, what="checked"):

@@ -51,12 +51,7 @@ def script(name, *args, check=True):
 
 
 def wait_for(what, check, timeout_s=30):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    h.fail(f"timed out after {timeout_s} s waiting for {what}")
+    h.wait_for(what, check, timeout_s)
 
 
 def kill9(name):

@@ -30,15 +30,6 @@ ANSWERS = h.Answers()
 RETAKE_WITHIN_S = 30
 
 
-def wait_for(what, check, timeout_s):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    h.fail(f"timed out waiting for {what}")
-
-
 def answered_since(start, coupon, statuses):
     return sum(1 for c, _, s, _, _ in ANSWERS.since(start)
                if c == coupon and s in statuses)
@@ -68,7 +59,7 @@ def main():
 
     load = h.Clients(ANSWERS, coupons, 1)
     try:
-        wait_for("the first acknowledgements",
+        h.wait_for("the first acknowledgements",
                  lambda: len(ANSWERS.acknowledged(a)) > 50, 30)
         status, body, _ = h.call("POST", "/admin/faults",
                                  {"fault": "drop-shard", "couponId": a},
@@ -82,10 +73,10 @@ def main():
             h.fail(f"the node served shards {sorted(before)} and serves "
                    f"{sorted(served())} after the fault: not one dropped")
         shard = dropped[0]
-        wait_for("A refused while its shard is not served",
+        h.wait_for("A refused while its shard is not served",
                  lambda: answered_since(start, a, (503,)) > 0, 10)
         refused = len(ANSWERS)
-        wait_for("A issuing again", lambda: answered_since(
+        h.wait_for("A issuing again", lambda: answered_since(
             refused, a, (201, 202)) > 0, RETAKE_WITHIN_S)
         took = time.time() - dropped_at
         time.sleep(1)
@@ -113,12 +104,7 @@ def main():
     views = h.wait_drained(coupons)
     time.sleep(2)  # Anything written twice would show by now.
     live = {c: v["remainingQuantity"] for c, v in views.items()}
-    tally = {}
-    violations = h.check_stored(ANSWERS.for_checks(), totals, live=live,
-                                tally=tally)
-    h.report_checks(violations, tally, "unserved shard")
-    if violations:
-        h.fail(f"{len(violations)} violations")
+    tally = h.require_stored(ANSWERS, totals, live, "unserved shard")
     h.log(f"lost {tally['lost']} of {tally['acknowledged']} acknowledged "
           f"({tally['answers']} answers counted)")
 
