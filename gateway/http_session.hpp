@@ -93,6 +93,27 @@ public:
 private:
   using ops = session_stream<Stream>;
 
+  /// The answer to one request, shared by every copy of the continuation
+  /// the handler got. An actor that stops holding a request (a shard given
+  /// up, a crash) drops the continuation unanswered; its last copy then
+  /// answers at once that the outcome is unknown, rather than leaving the
+  /// client to the answer deadline.
+  struct pending_answer {
+    pending_answer(std::shared_ptr<basic_http_session> s, uint64_t n)
+      : self(std::move(s)), seq(n) {
+      // Empty.
+    }
+    pending_answer(const pending_answer&) = delete;
+    pending_answer& operator=(const pending_answer&) = delete;
+    ~pending_answer();
+
+    void answer(http_response res);
+
+    std::shared_ptr<basic_http_session> self;
+    uint64_t seq;
+    bool answered = false;
+  };
+
   void do_read();
   void on_readable(boost::beast::error_code err);
   void read_header();

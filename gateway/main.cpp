@@ -51,6 +51,12 @@ int run(config& cfg) {
   if (!token || !*token)
     spdlog::warn("DIBS_ADMIN_TOKEN is not set: admin routes refuse every "
                  "request");
+  // The listeners' contexts and the io_contexts outlive the actor system:
+  // an actor stopping at the end may still drop a request's continuation,
+  // which answers on the session's io_context (stopped by then) and, with
+  // its session, counts out of the context.
+  std::vector<std::unique_ptr<session_context>> contexts;
+  std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
   auto system = std::make_unique<caf::actor_system>(cfg);
   auto& sys = *system;
   int exit_code = 0;
@@ -77,14 +83,12 @@ int run(config& cfg) {
         cfg.http_max_in_flight,
         [&metrics](ec code) { metrics.refused(code); }});
     };
-    std::vector<std::unique_ptr<session_context>> contexts;
     contexts.push_back(
       make_context(admin_apart ? exposure::public_only : exposure::all));
     if (admin_apart)
       contexts.push_back(make_context(exposure::admin_only));
     // One io_context per io thread; see http_session.hpp.
     auto io_count = std::max<size_t>(cfg.http_io_threads, 1);
-    std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
     std::vector<boost::asio::io_context*> ioc_ptrs;
     for (size_t i = 0; i < io_count; ++i) {
       iocs.push_back(std::make_unique<boost::asio::io_context>(1));

@@ -144,8 +144,9 @@ struct fixture {
           });
       else if (answer_at_once)
         done(echo(req));
-      else
+      else if (!drop_unanswered)
         held.push_back(std::move(done));
+      // Else `done` goes unanswered, as with an actor that stopped.
     },
     exposure::all,
     64,                 // body_limit_bytes
@@ -162,6 +163,8 @@ struct fixture {
   /// Destroyed before `ctx`: pending handlers hold sessions.
   net::io_context ioc;
   bool answer_at_once = true;
+  /// Drops the answer unanswered (with `answer_at_once` false).
+  bool drop_unanswered = false;
   /// Answers from a thread of its own, as the actors do.
   bool answer_from_thread = false;
   std::vector<std::thread> answerers;
@@ -415,6 +418,23 @@ CAF_TEST(an_unanswered_request_gets_503_at_the_answer_timeout) {
   ioc.run_for(1s);
   CAF_CHECK_EQUAL(ctx.in_flight.load(), 0);
   held.clear();
+  check_nothing_left();
+}
+
+CAF_TEST(a_request_dropped_unanswered_gets_503_before_the_deadline) {
+  answer_at_once = false;
+  drop_unanswered = true;
+  auto t = talk(request("GET", "/a") + request("GET", "/b"));
+  CAF_REQUIRE_EQUAL(t.answers.size(), 2u);
+  for (auto& res : t.answers) {
+    CAF_CHECK_EQUAL(res.result_int(), 503u);
+    CAF_CHECK_EQUAL(code_in(res), "OUTCOME_UNKNOWN");
+    CAF_CHECK(res.count(http::field::retry_after) > 0);
+    CAF_CHECK(res.keep_alive());
+    // Answered by the dropped answer, not by the deadline.
+    CAF_CHECK(res.body().find("dropped unanswered") != std::string::npos);
+  }
+  CAF_CHECK(handled == (std::vector<std::string>{"/a", "/b"}));
   check_nothing_left();
 }
 

@@ -7,14 +7,17 @@ fault-injection route `drop-shard` gives the same state on purpose: the
 node stops serving one coupon's shard as if a newer owner had fenced it,
 while the group goes on assigning the shard to it.
 
-Under load from four client threads (six coupons, a new user per request),
-the shard of coupon A is dropped. A's issuances must then be refused (503,
-the shard is not served: the fault had its effect) while the others, in
-other shards, go on; within RETAKE_WITHIN_S A issues again, from its shard
-served with a higher epoch. Then harness.check_stored against every
-answer the clients got: every told id a row, exactly once, no row for a
-definite no, the stock right in MySQL and in the node. The counts printed
-are counted from the answers.
+Under load from four client threads (six coupons, a new user per request)
+and two more issuing coupon A alone, the shard of A is dropped. A's
+issuances must then be refused (503, the shard is not served: the fault had
+its effect) while the others, in other shards, go on. The requests A's
+stopped stock actor held are answered at once (503, outcome unknown), not
+by the node's answer deadline 10 s later: a CI run failed when its client
+threads, in step, all waited on A for that deadline and saw no 503. Within
+RETAKE_WITHIN_S A issues again, from its shard served with a higher epoch.
+Then harness.check_stored against every answer the clients got: every told
+id a row, exactly once, no row for a definite no, the stock right in MySQL
+and in the node. The counts printed are counted from the answers.
 
     python3 tests/integration/unserved_shard.py
 """
@@ -58,6 +61,9 @@ def main():
     before = served()
 
     load = h.Clients(ANSWERS, coupons, 1)
+    # Two more threads issue A alone, so that A's stock actor holds
+    # requests (waiting for Kafka) when its shard is dropped.
+    a_load = h.Clients(ANSWERS, [a], 50_000_000, threads=2)
     try:
         h.wait_for("the first acknowledgements",
                  lambda: len(ANSWERS.acknowledged(a)) > 50, 30)
@@ -82,6 +88,7 @@ def main():
         time.sleep(1)
     finally:
         load.stop()
+        a_load.stop()
     unavailable = answered_since(start, a, (503,))
     others_yes = sum(answered_since(start, c, (201, 202)) for c in others)
     h.log(f"shard {shard} of coupon {a} dropped under load: A answered 503 "
@@ -89,6 +96,14 @@ def main():
           f"other coupons issued {others_yes} times meanwhile")
     if others_yes == 0:
         h.fail("no other coupon issued while A's shard was dropped")
+    # The requests A's stopped stock actor held were answered when it
+    # stopped, not left to the answer deadline (10 s, longer than the wait
+    # for a 503 above).
+    late = [(c, u) for c, u, s, b, _ in ANSWERS.since(start)
+            if s == 503 and b.get("message", "").startswith("no answer in time")]
+    if late:
+        h.fail(f"{len(late)} requests were answered only by the answer "
+               f"deadline after the drop: {late[:5]}")
     # The node waits for the group to move a shard it gave up before it
     # takes it back (three session timeouts, 6 s).
     if took < 3:
