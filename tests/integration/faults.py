@@ -302,15 +302,21 @@ def stop_broker(what, timeout_s=30):
     """Starts issuing the probe coupon, waits until the broker stores its
     records, then SIGSTOPs the broker, so records are in flight to it;
     returns the node's counters from before the pause. Right after a broker
-    restart the producer may not be connected yet: records that never left
-    the node end "not stored" in a pause, not "possibly stored"."""
-    PROBE["clients"] = h.Clients(PROBE_ANSWERS, [PROBE["coupon"]],
-                                 PROBE["next_user"])
+    restart or a new producer, records of the probe's partition may not
+    leave the node yet, though others do (seed 348160415: a producer
+    replaced, then the pause): records that never left end "not stored" in
+    a pause, not "possibly stored". So the probe itself must have been
+    acknowledged, after the counters were read."""
+    coupon = PROBE["coupon"]
     _, m0 = scrape_now(what)
+    start = len(PROBE_ANSWERS)
+    PROBE["clients"] = h.Clients(PROBE_ANSWERS, [coupon], PROBE["next_user"])
     deadline = time.time() + timeout_s
     while True:
         before = scrape_now(what)
-        if stored_reports(before[1]) > stored_reports(m0):
+        acknowledged = any(c == coupon and s in (201, 202)
+                           for c, _, s, _, _ in PROBE_ANSWERS.since(start))
+        if acknowledged and stored_reports(before[1]) > stored_reports(m0):
             break
         if time.time() > deadline:
             fail(f"{what}: no record stored within {timeout_s} s before the "
