@@ -15,6 +15,7 @@ constexpr std::pair<fault, std::string_view> names[] = {
   {fault::crash_resolver, "crash-resolver"},
   {fault::producer_fatal, "producer-fatal"},
   {fault::drop_shard, "drop-shard"},
+  {fault::fail_fence, "fail-fence"},
 };
 
 template <class Handle>
@@ -59,6 +60,8 @@ caf::error inject_fault(node& n, fault x, coupon_id_t coupon) {
       return caf::make_error(ec::not_found);
     case fault::drop_shard:
       return n.drop_shard_of(coupon);
+    case fault::fail_fence:
+      return n.fail_next_fence_of(coupon);
   }
   return caf::make_error(ec::bad_request);
 }

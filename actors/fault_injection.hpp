@@ -27,6 +27,10 @@ enum class fault : uint8_t {
   /// The node stops serving one coupon's shard as if a newer owner had
   /// fenced it, while the owners' group goes on assigning it there.
   drop_shard,
+  /// The next fence of one coupon's shard fails after it was stored in the
+  /// log (its epoch claimed in MySQL), as a fence whose acknowledgement
+  /// was lost would; the takeover retries with the next epoch.
+  fail_fence,
 };
 
 /// The fault's name in the API: `crash-stock`, `crash-writer`, ...
@@ -36,7 +40,7 @@ std::string_view to_string(fault x);
 std::optional<fault> parse_fault(std::string_view name);
 
 /// Injects `x` into the running node `n`; `coupon` names the stock actor of
-/// `crash_stock` and the shard of `drop_shard`. `coupon_not_found` or
+/// `crash_stock` and the shard of `drop_shard` and `fail_fence`. `coupon_not_found` or
 /// `not_found` when its target is not running or served here.
 caf::error inject_fault(node& n, fault x, coupon_id_t coupon);
 

@@ -652,6 +652,8 @@ caf::expected<log_fence> node::fence_shard(mysql_store& store,
   auto epoch = store.claim_shard(log, p, cfg_.node_id);
   if (!epoch)
     return std::move(epoch.error());
+  if (parked_.count(p) > 0)
+    relog_claims_[p].insert(*epoch);
   std::promise<delivery_report> promise;
   auto reported = promise.get_future();
   sink_->current()->produce_fence(
@@ -663,6 +665,10 @@ caf::expected<log_fence> node::fence_shard(mysql_store& store,
     return caf::make_error(ec::storage_failure,
                            "fence of shard " + std::to_string(p) + ": "
                              + rep.error);
+  if (auto armed = p; fail_fence_shard_.compare_exchange_strong(armed, -1))
+    return caf::make_error(ec::storage_failure,
+                           "fence of shard " + std::to_string(p)
+                             + ": stored, then failed (fault injected)");
   log_fence f{p, rep.offset, *epoch};
   if (auto ok = store.add_fence(log, f); !ok)
     return std::move(ok.error());
@@ -697,10 +703,40 @@ void node::queue_takeover(std::vector<int32_t> shards) {
   taker_cv_.notify_one();
 }
 
+bool node::own_since_park(int32_t p, uint64_t parked_epoch,
+                          const log_fence& f, kafka_log& scanner) {
+  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
+  // Every epoch since the park is this node's: nobody else claimed the
+  // shard in between (MySQL hands each epoch out once). A takeover that
+  // failed after its claim leaves one behind.
+  auto& claims = relog_claims_[p];
+  for (auto e = parked_epoch + 1; e <= f.epoch; ++e)
+    if (claims.count(e) == 0)
+      return false;
+  // Before the fence, the new log holds only fences of those epochs: a
+  // failed takeover's fence may have been stored.
+  auto marks = scanner.watermarks(p, timeout);
+  if (!marks || marks->first > f.offset)
+    return false;
+  if (marks->first == f.offset)
+    return true;
+  auto before = scanner.read_to_end(p, marks->first, timeout);
+  if (!before)
+    return false;
+  int64_t next = marks->first;
+  for (auto& r : *before) {
+    if (r.offset >= f.offset)
+      break;
+    if (r.offset != next || !r.fence || claims.count(*r.fence) == 0)
+      return false;
+    ++next;
+  }
+  return next == f.offset;
+}
+
 void node::resume_relogged(std::map<int32_t, log_fence>& fences,
                            kafka_log& scanner,
                            clock_type::time_point assigned_at) {
-  auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
   for (auto it = fences.begin(); it != fences.end();) {
     auto [p, f] = *it;
     auto parked = parked_.find(p);
@@ -708,9 +744,7 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
       ++it;
       continue;
     }
-    auto marks = scanner.watermarks(p, timeout);
-    if (f.epoch != parked->second + 1 || !marks
-        || marks->first != f.offset) {
+    if (!own_since_park(p, parked->second, f, scanner)) {
       // Another owner claimed the shard meanwhile (in the old log or the
       // new one), or records before the fence are somebody else's: the
       // actors' state misses them. The shard is recovered from MySQL and
@@ -722,6 +756,7 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
       continue;
     }
     parked_.erase(parked);
+    relog_claims_.erase(p);
     ownership_.serve(p, f.epoch);
     auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
                                                          - assigned_at)
@@ -732,6 +767,13 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
     record_takeover(takeover{p, f.epoch, now_ms(), took, 0, 0});
     it = fences.erase(it);
   }
+}
+
+caf::error node::fail_next_fence_of(coupon_id_t coupon) {
+  if (!directory_.find(coupon))
+    return caf::make_error(ec::coupon_not_found);
+  fail_fence_shard_ = ownership_.shard_of(coupon);
+  return caf::none;
 }
 
 caf::error node::drop_shard_of(coupon_id_t coupon) {
@@ -761,6 +803,7 @@ void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
       else
         served.push_back(p);
     } else if (!park && parked_.erase(p) > 0) {
+      relog_claims_.erase(p);
       served.push_back(p);
     }
   }

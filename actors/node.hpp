@@ -134,6 +134,11 @@ public:
   /// `not_found` when it does not serve its shard.
   caf::error drop_shard_of(coupon_id_t coupon);
 
+  /// The next fence of the shard of `coupon` fails after it was stored
+  /// in the log (fault injection); `coupon_not_found` when this node has
+  /// no such coupon.
+  caf::error fail_next_fence_of(coupon_id_t coupon);
+
   /// Recovered and not stopping: takes issuances.
   bool ready() const {
     return ready_.load();
@@ -213,7 +218,8 @@ private:
                       bool park);
 
   /// Raises `p`'s epoch in MySQL and fences the shard with it in the
-  /// Kafka log (shards_mtx_ held).
+  /// Kafka log (shards_mtx_ held). The epoch of a parked shard is kept in
+  /// `relog_claims_`, whatever happens to the fence.
   caf::expected<log_fence> fence_shard(mysql_store& store, const log_ref& log,
                                        int32_t p);
 
@@ -222,6 +228,13 @@ private:
   /// the new log exists, so that nothing of this node's precedes its
   /// fence there).
   void park_for_move();
+
+  /// The parked shard `p`, fenced in the new log by `f`, is still this
+  /// node's as it was when parked with `parked_epoch`: every epoch since
+  /// was claimed here (`relog_claims_`), and every record before the fence
+  /// is a fence of one of them (shards_mtx_ held).
+  bool own_since_park(int32_t p, uint64_t parked_epoch, const log_fence& f,
+                      kafka_log& scanner);
 
   /// Hands the shards the group assigns this node to the taker thread, to
   /// be fenced in the new log once the node follows it.
@@ -385,6 +398,13 @@ private:
   /// epoch they had (shards_mtx_): each is fenced in the new log before it
   /// serves again (`resume_relogged`).
   std::map<int32_t, uint64_t> parked_;
+  /// The epochs this node claimed for each parked shard since it parked
+  /// it (shards_mtx_): a takeover that failed after its claim retries
+  /// with the next epoch, and may have left its fence in the new log.
+  std::map<int32_t, std::set<uint64_t>> relog_claims_;
+  /// The shard whose next fence fails once stored (`fail_next_fence_of`),
+  /// or -1.
+  std::atomic<int32_t> fail_fence_shard_{-1};
 };
 
 } // namespace dibs

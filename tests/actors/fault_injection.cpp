@@ -9,7 +9,8 @@ using namespace dibs;
 CAF_TEST(every_fault_is_found_by_its_name) {
   for (auto f : {fault::crash_stock, fault::crash_writer,
                  fault::crash_snapshotter, fault::crash_resolver,
-                 fault::producer_fatal, fault::drop_shard}) {
+                 fault::producer_fatal, fault::drop_shard,
+                 fault::fail_fence}) {
     auto name = to_string(f);
     CAF_CHECK_NOT_EQUAL(name, "?");
     auto back = parse_fault(name);
@@ -19,6 +20,7 @@ CAF_TEST(every_fault_is_found_by_its_name) {
   CAF_CHECK(parse_fault("crash-stock") == fault::crash_stock);
   CAF_CHECK(parse_fault("producer-fatal") == fault::producer_fatal);
   CAF_CHECK(parse_fault("drop-shard") == fault::drop_shard);
+  CAF_CHECK(parse_fault("fail-fence") == fault::fail_fence);
 }
 
 CAF_TEST(other_names_are_no_fault) {

@@ -17,6 +17,12 @@ alone.
    it. MariaDB resumes then: the node fences its shards in the new log
    (their epochs are in MySQL), its stock actors publish again what only
    they held, and it issues on the new log.
+4. The same again, with redis-server kill -9'd too and the first fence of
+   A's shard in the new log made to fail once it is stored
+   (fault-injection route, `fail-fence`): the takeover retries with the
+   next epoch behind its own first fence, and must still keep the stock
+   actors, not recover the shard from MySQL alone without what only they
+   held. Some shard's epoch must have risen by two.
 
 Each time, through harness.check_stored against every answer the test got
 (every request is recorded): every told id a row, exactly once, no row for
@@ -74,9 +80,11 @@ def check(name, coupons, totals):
         told = len(ANSWERS.acknowledged(coupon))
         wait_for(f"{name}: coupon {coupon}'s {told} rows",
                  lambda: rows(coupon) >= told)
+    # Reservations left "possibly stored" by the outage hold their units
+    # until the resolver reads the log: MySQL catches up with the node.
+    views = h.wait_drained(coupons)
     time.sleep(2)  # Anything written twice would show by now.
-    live = {c: h.call("GET", f"/api/coupons/{c}")[1]["remainingQuantity"]
-            for c in coupons}
+    live = {c: v["remainingQuantity"] for c, v in views.items()}
     tally = h.require_stored(ANSWERS, {c: totals[c] for c in coupons}, live,
                              name)
     h.log(f"{name}: lost {tally['lost']} of {tally['acknowledged']} "
@@ -106,6 +114,15 @@ def log_id():
         if line.startswith("dibs_kafka_log_info{"):
             return line.split('log_id="', 1)[1].split('"', 1)[0]
     return None
+
+
+def served_epochs():
+    """{shard: epoch} the node serves."""
+    status, body, _ = h.call("GET", "/admin/api/nodes", token=h.ADMIN_TOKEN)
+    if status != 200:
+        h.fail(f"/admin/api/nodes answered {status}")
+    me = next(n for n in body["nodes"] if n.get("self"))
+    return {s["shard"]: s["epoch"] for s in me["shards"]}
 
 
 def issuing_again(start):
@@ -212,6 +229,53 @@ def main():
     check("broker replaced by an empty one", [a, b], totals)
     issues_again("A", a, 50_000_000)
     issues_again("B", b, 50_000_000)
+
+    # 4. The same, but the first fence of A's shard in the new log fails
+    # after it was stored (fault fail-fence): the takeover retries with the
+    # next epoch, behind its own first fence. The shard is still this
+    # node's, and its stock actors must publish again what only they held.
+    epochs = served_epochs()
+    os.kill(mysqld, signal.SIGSTOP)
+    try:
+        load = h.Clients(ANSWERS, [a, b], 60_000_000)
+        wait_for("acknowledgements before the second wipe",
+                 lambda: accepted_since(len(ANSWERS) - 50) > 0)
+        time.sleep(2)
+        status, body, _ = h.call("POST", "/admin/faults",
+                                 {"fault": "fail-fence", "couponId": a},
+                                 token=h.ADMIN_TOKEN)
+        if status != 202:
+            h.fail(f"arming fail-fence for A: {status} {body}")
+        before = log_id()
+        # Without Redis, a shard recovered instead of resumed has only
+        # MySQL, which lacks every issuance since MariaDB stopped.
+        h.kill9("redis")
+        h.kill9("kafka")
+        shutil.rmtree(os.path.join(h.RUN_DIR, "kafka", "1", "data"))
+        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A acknowledged; "
+              "redis-server kill -9'd, the broker wiped again, with A's "
+              "first fence to fail")
+        start_broker()
+        wait_for("the node to follow the new cluster",
+                 lambda: log_id() not in (before, None), 60)
+        os.kill(mysqld, signal.SIGCONT)
+        wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
+        time.sleep(1)
+        load.stop()
+    finally:
+        os.kill(mysqld, signal.SIGCONT)
+        subprocess.run(["bash", os.path.join(h.ROOT, "cluster-config",
+                                             "deps.sh"), "start", "redis"],
+                       check=True, capture_output=True, timeout=60)
+    after = served_epochs()
+    twice = sorted(p for p in epochs if after.get(p, 0) >= epochs[p] + 2)
+    h.log(f"shard epochs {epochs} -> {after}: fenced twice {twice}")
+    if not twice:
+        h.fail("no shard was fenced twice in the new log: the fault had no "
+               "effect")
+    check("a fence failed in the new log", [a, b], totals)
+    issues_again("A", a, 70_000_000)
+    issues_again("B", b, 70_000_000)
     tally = check("A and B at the end", [a, b], totals)
     h.log(f"lost {tally['lost']} of {tally['acknowledged']} acknowledged "
           f"across the broker's restarts ({tally['answers']} answers "
