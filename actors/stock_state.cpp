@@ -180,15 +180,26 @@ void stock_state::on_republished(issuance_id_t id,
                    info_.id);
     return;
   }
-  spdlog::warn("coupon {}: publishing issuance {} again failed ({}); "
-               "retrying at the next tick",
-               info_.id, id, rep.error);
+  spdlog::debug("coupon {}: publishing issuance {} again failed ({})",
+                info_.id, id, rep.error);
+  republish_failed_.add(rep.error);
   republish_due_ = true;
 }
 
 void stock_state::on_snapshot_tick() {
+  if (not_stored_.count > 0) {
+    spdlog::warn("coupon {}: {} issuances not stored since the last tick "
+                 "(the last: {}); their units went back to the stock",
+                 info_.id, not_stored_.count, not_stored_.last_error);
+    not_stored_ = {};
+  }
   if (republish_due_) {
     republish_due_ = false;
+    spdlog::warn("coupon {}: publishing {} issuances again failed since the "
+                 "last tick (the last: {}); publishing the {} left again",
+                 info_.id, republish_failed_.count,
+                 republish_failed_.last_error, republishing_.size());
+    republish_failed_ = {};
     retry_republish();
   }
   // An idle coupon writes nothing, so every tenth tick it checks instead.
@@ -354,8 +365,9 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       settle(id, true, rep.partition, rep.offset);
       break;
     case delivery_outcome::failed:
-      spdlog::warn("coupon {}: issuance {} not stored: {}", info_.id, id,
-                   rep.error);
+      spdlog::debug("coupon {}: issuance {} not stored: {}", info_.id, id,
+                    rep.error);
+      not_stored_.add(rep.error);
       settle(id, false);
       break;
     case delivery_outcome::unknown: {

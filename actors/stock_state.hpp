@@ -252,6 +252,20 @@ private:
   republish_map republishing_;
   /// One of them failed: publish the rest again at the next tick.
   bool republish_due_ = false;
+  /// Failures of publishing again and of delivery since the last tick,
+  /// each with the last error: logged once a tick, not once an issuance
+  /// (an outage fails every record, thousands a second).
+  struct failures {
+    size_t count = 0;
+    std::string last_error;
+
+    void add(const std::string& error) {
+      ++count;
+      last_error = error;
+    }
+  };
+  failures republish_failed_;
+  failures not_stored_;
   /// Reservations in flight when the log moved, until settled.
   std::unordered_set<issuance_id_t> before_move_;
   /// Set from the log's move until the snapshot starts over on the new
