@@ -580,7 +580,15 @@ void node::take_over(std::vector<int32_t> shards,
       taker_store_.reset();
       continue;
     }
-    resume_relogged(fences, **scanner, assigned_at);
+    // Parked shards still this node's serve again with their actors.
+    if (auto err = resume_relogged(fences, **scanner, assigned_at)) {
+      spdlog::warn("takeover of shards failed, retrying: {}",
+                   to_string(err));
+      for (auto& [p, f] : fences)
+        watch_->unwatch(p);
+      taker_store_.reset();
+      continue;
+    }
     if (fences.empty())
       return;
     coupons->erase(std::remove_if(coupons->begin(), coupons->end(),
@@ -703,12 +711,15 @@ void node::queue_takeover(std::vector<int32_t> shards) {
   taker_cv_.notify_one();
 }
 
-bool node::own_since_park(int32_t p, uint64_t parked_epoch,
-                          const log_fence& f, kafka_log& scanner) {
+caf::expected<bool> node::own_since_park(int32_t p, uint64_t parked_epoch,
+                                         const log_fence& f,
+                                         kafka_log& scanner) {
   auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
   // Every epoch since the park is this node's: nobody else claimed the
   // shard in between (MySQL hands each epoch out once). A takeover that
   // failed after its claim leaves one behind.
+  if (f.epoch <= parked_epoch)
+    return false;
   auto& claims = relog_claims_[p];
   for (auto e = parked_epoch + 1; e <= f.epoch; ++e)
     if (claims.count(e) == 0)
@@ -716,13 +727,15 @@ bool node::own_since_park(int32_t p, uint64_t parked_epoch,
   // Before the fence, the new log holds only fences of those epochs: a
   // failed takeover's fence may have been stored.
   auto marks = scanner.watermarks(p, timeout);
-  if (!marks || marks->first > f.offset)
+  if (!marks)
+    return std::move(marks.error());
+  if (marks->first > f.offset)
     return false;
   if (marks->first == f.offset)
     return true;
   auto before = scanner.read_to_end(p, marks->first, timeout);
   if (!before)
-    return false;
+    return std::move(before.error());
   int64_t next = marks->first;
   for (auto& r : *before) {
     if (r.offset >= f.offset)
@@ -734,9 +747,9 @@ bool node::own_since_park(int32_t p, uint64_t parked_epoch,
   return next == f.offset;
 }
 
-void node::resume_relogged(std::map<int32_t, log_fence>& fences,
-                           kafka_log& scanner,
-                           clock_type::time_point assigned_at) {
+caf::error node::resume_relogged(std::map<int32_t, log_fence>& fences,
+                                 kafka_log& scanner,
+                                 clock_type::time_point assigned_at) {
   for (auto it = fences.begin(); it != fences.end();) {
     auto [p, f] = *it;
     auto parked = parked_.find(p);
@@ -744,7 +757,10 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
       ++it;
       continue;
     }
-    if (!own_since_park(p, parked->second, f, scanner)) {
+    auto own = own_since_park(p, parked->second, f, scanner);
+    if (!own)
+      return std::move(own.error());
+    if (!*own) {
       // Another owner claimed the shard meanwhile (in the old log or the
       // new one), or records before the fence are somebody else's: the
       // actors' state misses them. The shard is recovered from MySQL and
@@ -767,6 +783,7 @@ void node::resume_relogged(std::map<int32_t, log_fence>& fences,
     record_takeover(takeover{p, f.epoch, now_ms(), took, 0, 0});
     it = fences.erase(it);
   }
+  return caf::none;
 }
 
 caf::error node::fail_next_fence_of(coupon_id_t coupon) {

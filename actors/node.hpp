@@ -233,20 +233,23 @@ private:
   /// node's as it was when parked with `parked_epoch`: every epoch since
   /// was claimed here (`relog_claims_`), and every record before the fence
   /// is a fence of one of them (shards_mtx_ held).
-  bool own_since_park(int32_t p, uint64_t parked_epoch, const log_fence& f,
-                      kafka_log& scanner);
+  /// An error when Kafka could not tell (the takeover retries).
+  caf::expected<bool> own_since_park(int32_t p, uint64_t parked_epoch,
+                                     const log_fence& f, kafka_log& scanner);
 
   /// Hands the shards the group assigns this node to the taker thread, to
   /// be fenced in the new log once the node follows it.
   void retake_assigned();
 
   /// Serves again, with a new epoch fenced in the new log, the relogged
-  /// shards of `fences` whose fence is the first record of their partition:
-  /// nobody wrote there before, so the actors' state is complete, and they
-  /// publish again what MySQL lacks. Gives the others up, to be recovered
-  /// (shards_mtx_ held).
-  void resume_relogged(std::map<int32_t, log_fence>& fences, kafka_log& scanner,
-                       clock_type::time_point assigned_at);
+  /// shards of `fences` still this node's (`own_since_park`): nobody wrote
+  /// there before, so the actors' state is complete, and they publish
+  /// again what MySQL lacks; removes them from `fences`. Gives the others
+  /// up, to be recovered. An error when Kafka could not tell, with the
+  /// shards not looked at yet left in `fences` (shards_mtx_ held).
+  caf::error resume_relogged(std::map<int32_t, log_fence>& fences,
+                             kafka_log& scanner,
+                             clock_type::time_point assigned_at);
 
   /// Keeps `t` among the latest takeovers (introspection).
   void record_takeover(takeover t);

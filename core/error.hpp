@@ -57,7 +57,8 @@ enum class ec : uint8_t {
   /// The node is saturated: too many requests in flight or connections.
   overloaded,
   /// No answer came in time (the HTTP session's answer deadline, a forwarded
-  /// request that timed out or whose node went away): the request may or
+  /// request that timed out or whose node went away, an actor that stopped
+  /// holding the request): the request may or
   /// may not have taken effect. Retrying is safe, since a user holds at most
   /// one issuance per coupon; the retry learns the outcome.
   outcome_unknown,

@@ -1,6 +1,7 @@
 #include "gateway/answers.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -48,6 +49,32 @@ http_response actor_error(const caf::error& err) {
                   to_string(code), default_message(code),
                   err.context().get_as<uint64_t>(0)));
   return error_response(code, default_message(code));
+}
+
+respond_fn answered_if_dropped(respond_fn done) {
+  struct once {
+    respond_fn done;
+    bool called = false;
+
+    ~once() {
+      if (called)
+        return;
+      try {
+        done(error_response(ec::outcome_unknown,
+                            "the request was dropped unanswered (the actor "
+                            "holding it stopped): it may have taken effect; "
+                            "retrying is safe"));
+      } catch (...) {
+        // The session's answer deadline answers instead.
+      }
+    }
+  };
+  auto state = std::make_shared<once>();
+  state->done = std::move(done);
+  return [state](http_response res) {
+    state->called = true;
+    state->done(std::move(res));
+  };
 }
 
 } // namespace dibs

@@ -38,4 +38,11 @@ http_response error_response(ec code, std::string message);
 /// ALREADY_ISSUED.
 http_response actor_error(const caf::error& err);
 
+/// `done`, shared by every copy of the result: when the last copy goes
+/// away uncalled, it answers 503 OUTCOME_UNKNOWN at once. An actor that
+/// stops holding requests (its shard given up, a crash) drops their
+/// continuations; their clients need not wait for the session's answer
+/// deadline.
+respond_fn answered_if_dropped(respond_fn done);
+
 } // namespace dibs

@@ -38,8 +38,8 @@ struct session_context {
   /// to the whole body; also the limit for the client to take an answer.
   std::chrono::milliseconds header_timeout;
   std::chrono::milliseconds body_timeout;
-  /// A request no actor answered by then gets 503 (an actor died, a
-  /// dependency hangs): never a hang.
+  /// A request no actor answered by then gets 503 (a dependency hangs):
+  /// never a hang.
   std::chrono::milliseconds answer_timeout;
   size_t max_connections;
   size_t max_in_flight;
@@ -92,27 +92,6 @@ public:
 
 private:
   using ops = session_stream<Stream>;
-
-  /// The answer to one request, shared by every copy of the continuation
-  /// the handler got. An actor that stops holding a request (a shard given
-  /// up, a crash) drops the continuation unanswered; its last copy then
-  /// answers at once that the outcome is unknown, rather than leaving the
-  /// client to the answer deadline.
-  struct pending_answer {
-    pending_answer(std::shared_ptr<basic_http_session> s, uint64_t n)
-      : self(std::move(s)), seq(n) {
-      // Empty.
-    }
-    pending_answer(const pending_answer&) = delete;
-    pending_answer& operator=(const pending_answer&) = delete;
-    ~pending_answer();
-
-    void answer(http_response res);
-
-    std::shared_ptr<basic_http_session> self;
-    uint64_t seq;
-    bool answered = false;
-  };
 
   void do_read();
   void on_readable(boost::beast::error_code err);

@@ -145,37 +145,21 @@ void basic_http_session<Stream>::on_read(boost::beast::error_code err,
   ++ctx_.in_flight;
   auto seq = ++seq_;
   answered_ = false;
-  auto pending = std::make_shared<pending_answer>(this->shared_from_this(),
-                                                  seq);
-  ctx_.handle(req, client_, ctx_.on, [pending](http_response res) {
-    pending->answer(std::move(res));
-  });
+  ctx_.handle(req, client_, ctx_.on,
+              [self = this->shared_from_this(), seq](http_response res) {
+                // Called from a CAF thread, or inline for an answer that
+                // needed no actor: continue on the session's thread, at
+                // once when already on it.
+                net::dispatch(self->stream_.get_executor(),
+                              [self, seq, res = std::move(res)]() mutable {
+                                self->on_answer(seq, std::move(res));
+                              });
+              });
   if (answered_)
     return; // Answered inline: nothing to wait for.
   deadline_.expires_after(ctx_.answer_timeout);
   deadline_.async_wait(beast::bind_front_handler(
     &basic_http_session::on_deadline, this->shared_from_this(), seq));
-}
-
-template <class Stream>
-void basic_http_session<Stream>::pending_answer::answer(http_response res) {
-  answered = true;
-  // Called from a CAF thread, or inline for an answer that needed no
-  // actor: continue on the session's thread, at once when already on it.
-  boost::asio::dispatch(
-    self->stream_.get_executor(),
-    [self = self, seq = seq, res = std::move(res)]() mutable {
-      self->on_answer(seq, std::move(res));
-    });
-}
-
-template <class Stream>
-basic_http_session<Stream>::pending_answer::~pending_answer() {
-  if (!answered)
-    answer(error_response(ec::outcome_unknown,
-                          "the request was dropped unanswered (the actor "
-                          "holding it stopped): it may have taken effect; "
-                          "retrying is safe"));
 }
 
 template <class Stream>

@@ -48,7 +48,8 @@ void routes::handle(const http_request& req,
         error_response(code, code == ec::unauthorized ? "admin token required"
                                                       : "admin token rejected"));
   }
-  entry.handle(request_context{req, m, client, request_id}, counted());
+  entry.handle(request_context{req, m, client, request_id},
+               answered_if_dropped(counted()));
 }
 
 } // namespace dibs

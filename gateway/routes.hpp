@@ -68,7 +68,9 @@ public:
   routes(node& n, std::string admin_token, gateway_metrics& metrics);
 
   /// Routes one request; `done` is called at most once, from any thread. An
-  /// actor that dies first never calls it: the session's deadline answers.
+  /// actor that stops holding it drops the handler's continuation: that
+  /// answers 503 OUTCOME_UNKNOWN then (`answered_if_dropped`); one that
+  /// never answers nor drops it is left to the session's deadline.
   void handle(const http_request& req, const boost::asio::ip::address& client,
               exposure on, respond_fn done);
 

@@ -144,9 +144,16 @@ struct fixture {
           });
       else if (answer_at_once)
         done(echo(req));
-      else if (!drop_unanswered)
+      else if (drop_from_thread)
+        // An actor's thread drops the continuation, as when it stops.
+        answerers.emplace_back(
+          [dropped = answered_if_dropped(std::move(done))]() mutable {
+            dropped = nullptr;
+          });
+      else if (drop_unanswered)
+        answered_if_dropped(std::move(done)); // Dropped at once.
+      else
         held.push_back(std::move(done));
-      // Else `done` goes unanswered, as with an actor that stopped.
     },
     exposure::all,
     64,                 // body_limit_bytes
@@ -163,8 +170,10 @@ struct fixture {
   /// Destroyed before `ctx`: pending handlers hold sessions.
   net::io_context ioc;
   bool answer_at_once = true;
-  /// Drops the answer unanswered (with `answer_at_once` false).
+  /// Drops the answer unanswered, through `answered_if_dropped`, at once
+  /// or from a thread of its own (with `answer_at_once` false).
   bool drop_unanswered = false;
+  bool drop_from_thread = false;
   /// Answers from a thread of its own, as the actors do.
   bool answer_from_thread = false;
   std::vector<std::thread> answerers;
@@ -421,20 +430,34 @@ CAF_TEST(an_unanswered_request_gets_503_at_the_answer_timeout) {
   check_nothing_left();
 }
 
-CAF_TEST(a_request_dropped_unanswered_gets_503_before_the_deadline) {
-  answer_at_once = false;
-  drop_unanswered = true;
-  auto t = talk(request("GET", "/a") + request("GET", "/b"));
+/// Both requests answered 503 OUTCOME_UNKNOWN by their dropped
+/// continuation, not by the deadline.
+void check_dropped(const transcript& t) {
   CAF_REQUIRE_EQUAL(t.answers.size(), 2u);
   for (auto& res : t.answers) {
     CAF_CHECK_EQUAL(res.result_int(), 503u);
     CAF_CHECK_EQUAL(code_in(res), "OUTCOME_UNKNOWN");
     CAF_CHECK(res.count(http::field::retry_after) > 0);
     CAF_CHECK(res.keep_alive());
-    // Answered by the dropped answer, not by the deadline.
     CAF_CHECK(res.body().find("dropped unanswered") != std::string::npos);
   }
+}
+
+CAF_TEST(a_request_dropped_unanswered_gets_503_before_the_deadline) {
+  answer_at_once = false;
+  drop_unanswered = true;
+  check_dropped(talk(request("GET", "/a") + request("GET", "/b")));
   CAF_CHECK(handled == (std::vector<std::string>{"/a", "/b"}));
+  check_nothing_left();
+}
+
+CAF_TEST(a_request_dropped_by_another_thread_gets_503_before_the_deadline) {
+  answer_at_once = false;
+  drop_from_thread = true;
+  auto t = talk(request("GET", "/a") + request("GET", "/b"));
+  for (auto& th : answerers)
+    th.join();
+  check_dropped(t);
   check_nothing_left();
 }
 

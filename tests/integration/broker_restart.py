@@ -270,9 +270,17 @@ def main():
     after = served_epochs()
     twice = sorted(p for p in epochs if after.get(p, 0) >= epochs[p] + 2)
     h.log(f"shard epochs {epochs} -> {after}: fenced twice {twice}")
+    warnings = h.node_log_warnings(count=5000)
+    if not any("(fault injected)" in w for w in warnings):
+        h.fail("no fence failed with the fault injected: it had no effect")
     if not twice:
-        h.fail("no shard was fenced twice in the new log: the fault had no "
-               "effect")
+        h.fail("no shard was fenced twice in the new log")
+    # Each such shard serves again with its actors, not recovered anew.
+    for p in twice:
+        resumed = f"shard {p} serves in the new Kafka log with epoch {after[p]}"
+        if not any(resumed in w for w in warnings):
+            h.fail(f"shard {p}, fenced twice, was not resumed with its stock "
+                   f"actors (no log line: {resumed})")
     check("a fence failed in the new log", [a, b], totals)
     issues_again("A", a, 70_000_000)
     issues_again("B", b, 70_000_000)
