@@ -279,10 +279,13 @@ void node::follow_log(const kafka_settings& next) {
   }
   caf::anon_send(store_, kafka_atom::value, next);
   // They exit with this reason; the supervisor restarts them on `kafka()`.
+  // Ahead of what waits in their mailboxes: requests the old log cannot
+  // answer (the resolver's) would each wait for their timeout first.
   auto restart = [](const caf::actor& hdl) {
-    caf::anon_send(hdl, caf::exit_msg{caf::actor_addr{},
-                                      caf::make_error(ec::storage_failure,
-                                                      "the Kafka log changed")});
+    caf::anon_send<caf::message_priority::high>(
+      hdl, caf::exit_msg{caf::actor_addr{},
+                         caf::make_error(ec::storage_failure,
+                                         "the Kafka log changed")});
   };
   {
     std::lock_guard<std::mutex> guard{writers_mtx_};

@@ -69,6 +69,7 @@ fence_watch::~fence_watch() {
   for (auto& fn : left)
     fn(verdict::unknown);
   consumer_->close();
+  destroy_apart(std::move(consumer_));
 }
 
 void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {

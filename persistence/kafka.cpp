@@ -349,20 +349,18 @@ kafka_log::scanner(const kafka_settings& s) {
   return self;
 }
 
-kafka_log::~kafka_log() {
-  close();
-  if (!rebalance_ || !consumer_)
+void destroy_apart(std::unique_ptr<RdKafka::KafkaConsumer> consumer,
+                   std::shared_ptr<void> keep) {
+  if (!consumer)
     return;
-  // librdkafka 2.0.2 may never finish destroying a group consumer whose
-  // broker went away and came back (a partition reference leaks and the
-  // broker thread waits for it forever: confluentinc/librdkafka#4674). A
-  // writer restarting after a Kafka outage would hang with it, so a group
-  // consumer is destroyed on a thread of its own; one that hangs leaks
-  // that thread and its handle instead of the writer.
-  std::thread{[consumer = std::move(consumer_),
-               rebalance = std::move(rebalance_)]() mutable {
+  std::thread{[consumer = std::move(consumer), keep = std::move(keep)]() mutable {
     consumer.reset();
   }}.detach();
+}
+
+kafka_log::~kafka_log() {
+  close();
+  destroy_apart(std::move(consumer_), std::move(rebalance_));
 }
 
 void kafka_log::close() {

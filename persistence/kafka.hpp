@@ -22,6 +22,17 @@ class Topic;
 
 namespace dibs {
 
+/// Destroys `consumer` on a thread of its own, then `keep` (what its
+/// callbacks refer to). librdkafka 2.0.2 may never finish destroying a
+/// consumer that outlived its broker (a partition reference leaks and a
+/// broker thread waits for it forever: confluentinc/librdkafka#4674; seen
+/// for the writers' group, the owners' group, the fence watch and the
+/// resolver's reader after wiped brokers): a hang leaks that thread and the
+/// handle instead of stopping the caller (an actor that never exits, a
+/// node's stop that waits to be killed).
+void destroy_apart(std::unique_ptr<RdKafka::KafkaConsumer> consumer,
+                   std::shared_ptr<void> keep = nullptr);
+
 /// Where Kafka is and how dibs talks to it. The node's options fill it
 /// (actors/options.def holds the defaults).
 struct kafka_settings {

@@ -119,16 +119,8 @@ owner_group::~owner_group() {
   if (!thread_.joinable())
     return; // Never ran: destroyed here, calling back into this object.
   thread_.join();
-  // The run thread closed the consumer: nothing calls back any more. As for
-  // the writers' consumers (kafka_log's destructor), librdkafka 2.0.2 may
-  // never finish destroying a group consumer that outlived its broker
-  // (confluentinc/librdkafka#4674; seen stopping a node after two wiped
-  // brokers in integration.broker_restart): on a thread of its own, which
-  // leaks if it hangs, rather than the node's stop.
-  std::thread{[consumer = std::move(consumer_),
-               rebalance = std::move(rebalance_)]() mutable {
-    consumer.reset();
-  }}.detach();
+  // The run thread closed the consumer: nothing calls back any more.
+  destroy_apart(std::move(consumer_), std::move(rebalance_));
 }
 
 std::vector<int32_t> owner_group::assignment() const {

@@ -14,7 +14,9 @@ alone.
 3. Under the same load, the broker is kill -9'd and its log wiped; it is
    formatted anew (another cluster id) behind the same address. The node
    must notice the other log (dibs_kafka_log_info) and create the topic in
-   it. MariaDB resumes then: the node fences its shards in the new log
+   it, and restart its resolver there (its reader of the lost log once
+   hung in librdkafka's destroy, and the resolver with it). MariaDB
+   resumes then: the node fences its shards in the new log
    (their epochs are in MySQL), its stock actors publish again what only
    they held, and it issues on the new log.
 4. The same again, with redis-server kill -9'd too and the first fence of
@@ -103,17 +105,34 @@ def issues_again(name, coupon, user):
         f"AND user_id = {user}") == [["1"]], 60)
 
 
-def log_id():
-    """The Kafka cluster the node writes to, from /metrics; None when the
-    node does not answer."""
+def metric_line(prefix):
+    """The rest of the first /metrics line that starts with `prefix`; None
+    when the node does not answer or has no such line."""
     try:
         status, body, _ = h.call("GET", "/metrics")
     except OSError:
         return None
     for line in body.splitlines() if status == 200 else []:
-        if line.startswith("dibs_kafka_log_info{"):
-            return line.split('log_id="', 1)[1].split('"', 1)[0]
+        if line.startswith(prefix):
+            return line[len(prefix):]
     return None
+
+
+def log_id():
+    """The Kafka cluster the node writes to; None when the node does not
+    answer."""
+    rest = metric_line("dibs_kafka_log_info{")
+    return rest.split('log_id="', 1)[1].split('"', 1)[0] if rest else None
+
+
+def resolver_restarts():
+    """How often the supervisor restarted the resolver (its board)."""
+    status, body, _ = h.call("GET", "/admin/api/supervision",
+                             token=h.ADMIN_TOKEN)
+    if status != 200:
+        h.fail(f"/admin/api/supervision answered {status}")
+    return next(c["restarts"] for c in body["supervisor"]["children"]
+                if c["name"] == "resolver")
 
 
 def served_epochs():
@@ -128,6 +147,46 @@ def served_epochs():
 def issuing_again(start):
     """A check: some request sent after index `start` was accepted."""
     return lambda: accepted_since(start) > 0
+
+
+def wipe_under_load(mysqld, coupons, first_user, before_wipe=None):
+    """With MariaDB stopped and clients issuing `coupons` from user
+    `first_user` on, the broker kill -9'd, its log wiped and formatted anew
+    (another cluster id). MariaDB resumes once the node follows the new
+    log: fencing a shard there raises its epoch in MySQL, and what MySQL
+    lacks lives only in the stock actors until they publish it again
+    there. Returns when issuing goes on in the new log."""
+    restarts = resolver_restarts()
+    os.kill(mysqld, signal.SIGSTOP)
+    try:
+        load = h.Clients(ANSWERS, coupons, first_user)
+        wait_for("acknowledgements before the wipe",
+                 lambda: accepted_since(len(ANSWERS) - 50) > 0)
+        time.sleep(2)
+        if before_wipe:
+            before_wipe()
+        before = log_id()
+        h.kill9("kafka")
+        shutil.rmtree(os.path.join(h.RUN_DIR, "kafka", "1", "data"))
+        h.log(f"{sum(len(ANSWERS.acknowledged(c)) for c in coupons)} "
+              "issuances acknowledged with MariaDB stopped; the broker "
+              f"kill -9'd and its log (cluster {before}) wiped")
+        start_broker()
+        wait_for("the node to follow the new cluster",
+                 lambda: log_id() not in (before, None), 60)
+        # The resolver restarts on the new log. Destroying its reader of
+        # the old one hung in librdkafka once, and the resolver with it:
+        # "possibly stored" reservations then held their units for good.
+        wait_for("the resolver's restart on the new log",
+                 lambda: resolver_restarts() > restarts, 30)
+        os.kill(mysqld, signal.SIGCONT)
+        h.log("MariaDB resumed once the node followed the new log")
+        wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
+        time.sleep(1)
+        load.stop()
+        h.log(f"the node writes to the new cluster {log_id()}")
+    finally:
+        os.kill(mysqld, signal.SIGCONT)
 
 
 def main():
@@ -199,33 +258,7 @@ def main():
     # data wiped, formatted anew (a new cluster id). The node must notice
     # the other log, create the topic in it and publish again every
     # issuance MySQL lacks.
-    os.kill(mysqld, signal.SIGSTOP)
-    try:
-        load = h.Clients(ANSWERS, [a, b], 40_000_000)
-        wait_for("acknowledgements before the wipe",
-                 lambda: accepted_since(len(ANSWERS) - 50) > 0)
-        time.sleep(2)
-        before = log_id()
-        h.kill9("kafka")
-        shutil.rmtree(os.path.join(h.RUN_DIR, "kafka", "1", "data"))
-        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A and "
-              f"{len(ANSWERS.acknowledged(b))} of B acknowledged with MariaDB "
-              f"stopped; the broker kill -9'd and its log (cluster {before}) "
-              "wiped")
-        start_broker()
-        wait_for("the node to follow the new cluster",
-                 lambda: log_id() not in (before, None), 60)
-        # Fencing a shard in the new log raises its epoch in MySQL; what
-        # MySQL lacks lives only in the stock actors until they publish it
-        # again there.
-        os.kill(mysqld, signal.SIGCONT)
-        h.log("MariaDB resumed once the node followed the new log")
-        wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
-        time.sleep(1)
-        load.stop()
-        h.log(f"the node writes to the new cluster {log_id()}")
-    finally:
-        os.kill(mysqld, signal.SIGCONT)
+    wipe_under_load(mysqld, [a, b], 40_000_000)
     check("broker replaced by an empty one", [a, b], totals)
     issues_again("A", a, 50_000_000)
     issues_again("B", b, 50_000_000)
@@ -234,36 +267,21 @@ def main():
     # after it was stored (fault fail-fence): the takeover retries with the
     # next epoch, behind its own first fence. The shard is still this
     # node's, and its stock actors must publish again what only they held.
-    epochs = served_epochs()
-    os.kill(mysqld, signal.SIGSTOP)
-    try:
-        load = h.Clients(ANSWERS, [a, b], 60_000_000)
-        wait_for("acknowledgements before the second wipe",
-                 lambda: accepted_since(len(ANSWERS) - 50) > 0)
-        time.sleep(2)
+    # Without Redis, a shard recovered instead of resumed has only MySQL,
+    # which lacks every issuance since MariaDB stopped.
+    def fail_a_fence():
         status, body, _ = h.call("POST", "/admin/faults",
                                  {"fault": "fail-fence", "couponId": a},
                                  token=h.ADMIN_TOKEN)
         if status != 202:
             h.fail(f"arming fail-fence for A: {status} {body}")
-        before = log_id()
-        # Without Redis, a shard recovered instead of resumed has only
-        # MySQL, which lacks every issuance since MariaDB stopped.
         h.kill9("redis")
-        h.kill9("kafka")
-        shutil.rmtree(os.path.join(h.RUN_DIR, "kafka", "1", "data"))
-        h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A acknowledged; "
-              "redis-server kill -9'd, the broker wiped again, with A's "
-              "first fence to fail")
-        start_broker()
-        wait_for("the node to follow the new cluster",
-                 lambda: log_id() not in (before, None), 60)
-        os.kill(mysqld, signal.SIGCONT)
-        wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
-        time.sleep(1)
-        load.stop()
+        h.log("A's next fence armed to fail; redis-server kill -9'd")
+
+    epochs = served_epochs()
+    try:
+        wipe_under_load(mysqld, [a, b], 60_000_000, before_wipe=fail_a_fence)
     finally:
-        os.kill(mysqld, signal.SIGCONT)
         subprocess.run(["bash", os.path.join(h.ROOT, "cluster-config",
                                              "deps.sh"), "start", "redis"],
                        check=True, capture_output=True, timeout=60)
