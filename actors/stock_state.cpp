@@ -189,7 +189,7 @@ void stock_state::on_republished(issuance_id_t id,
 void stock_state::on_snapshot_tick() {
   if (not_stored_.count > 0) {
     spdlog::warn("coupon {}: {} issuances not stored since the last tick "
-                 "(the last: {}); their units went back to the stock",
+                 "(the last: {})",
                  info_.id, not_stored_.count, not_stored_.last_error);
     not_stored_ = {};
   }

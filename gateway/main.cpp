@@ -57,12 +57,13 @@ int run(config& cfg) {
   // its session, counts out of the context.
   std::vector<std::unique_ptr<session_context>> contexts;
   std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
+  // An answer counts itself in the metrics, whenever an actor gives it.
+  gateway_metrics metrics;
   auto system = std::make_unique<caf::actor_system>(cfg);
   auto& sys = *system;
   int exit_code = 0;
   {
     node n{sys, cfg};
-    gateway_metrics metrics;
     routes api{n, token ? token : "", metrics};
     bool admin_apart = cfg.http_admin_port != 0;
     // Each listener counts its own connections and requests: clients

@@ -23,13 +23,15 @@ void routes::handle(const http_request& req,
   auto request_id = ids_.of({given.data(), given.size()});
   // Counts the answer under its route and tags it with the request id
   // before passing it on; answers may come later, from another thread.
-  // Called once, on the path that answers: it takes `done` over.
-  auto counted = [this, r = m.r, &done, started, &request_id] {
-    return [this, r, done = std::move(done), started,
+  // Called once, on the path that answers: it takes `done` over. An actor
+  // may answer, or drop the answer, after the routes are gone (the node
+  // stopping): the answer refers to the metrics, which outlive the actors.
+  auto counted = [metrics = &metrics_, r = m.r, &done, started, &request_id] {
+    return [metrics, r, done = std::move(done), started,
             request_id](http_response res) {
-      metrics_.count(r, res.result_int(),
-                     std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::steady_clock::now() - started));
+      metrics->count(r, res.result_int(),
+                      std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started));
       res.set("X-Request-Id", request_id);
       done(std::move(res));
     };

@@ -68,7 +68,8 @@ fence_watch::~fence_watch() {
   }
   for (auto& fn : left)
     fn(verdict::unknown);
-  consumer_->close();
+  if (consumer_) // Null when make() failed to create it.
+    consumer_->close();
   destroy_apart(std::move(consumer_));
 }
 

@@ -29,7 +29,9 @@ namespace dibs {
 /// for the writers' group, the owners' group, the fence watch and the
 /// resolver's reader after wiped brokers): a hang leaks that thread and the
 /// handle instead of stopping the caller (an actor that never exits, a
-/// node's stop that waits to be killed).
+/// node's stop that waits to be killed). The consumer must be closed:
+/// librdkafka's destructor then calls nothing back, so nothing reaches its
+/// owner, which may be gone by then.
 void destroy_apart(std::unique_ptr<RdKafka::KafkaConsumer> consumer,
                    std::shared_ptr<void> keep = nullptr);
 

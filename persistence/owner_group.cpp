@@ -117,7 +117,7 @@ owner_group::join(const kafka_settings& kafka, owner_group_settings s,
 owner_group::~owner_group() {
   running_ = false;
   if (!thread_.joinable())
-    return; // Never ran: destroyed here, calling back into this object.
+    return; // Never ran (its subscribe failed): never connected either.
   thread_.join();
   // The run thread closed the consumer: nothing calls back any more.
   destroy_apart(std::move(consumer_), std::move(rebalance_));

@@ -131,8 +131,11 @@ def resolver_restarts():
                              token=h.ADMIN_TOKEN)
     if status != 200:
         h.fail(f"/admin/api/supervision answered {status}")
-    return next(c["restarts"] for c in body["supervisor"]["children"]
-                if c["name"] == "resolver")
+    restarts = next((c["restarts"] for c in body["supervisor"]["children"]
+                     if c["name"] == "resolver"), None)
+    if restarts is None:
+        h.fail("the supervisor lists no resolver")
+    return restarts
 
 
 def served_epochs():
@@ -174,13 +177,14 @@ def wipe_under_load(mysqld, coupons, first_user, before_wipe=None):
         start_broker()
         wait_for("the node to follow the new cluster",
                  lambda: log_id() not in (before, None), 60)
-        # The resolver restarts on the new log. Destroying its reader of
-        # the old one hung in librdkafka once, and the resolver with it:
-        # "possibly stored" reservations then held their units for good.
-        wait_for("the resolver's restart on the new log",
-                 lambda: resolver_restarts() > restarts, 30)
         os.kill(mysqld, signal.SIGCONT)
         h.log("MariaDB resumed once the node followed the new log")
+        # The resolver restarts on the new log (once a search it runs, which
+        # may wait for MariaDB, ends). Destroying its reader of the old one
+        # hung in librdkafka once, and the resolver with it: "possibly
+        # stored" reservations then held their units for good.
+        wait_for("the resolver's restart on the new log",
+                 lambda: resolver_restarts() > restarts, 30)
         wait_for("issuing on the new log", issuing_again(len(ANSWERS)), 60)
         time.sleep(1)
         load.stop()
@@ -207,11 +211,7 @@ def main():
     try:
         load = h.Clients(ANSWERS, [a, b], 1)
         wait_for("the first acknowledgements", lambda: len(ANSWERS.acknowledged(a)) > 100)
-        status, body, _ = h.call("POST", "/admin/faults",
-                                 {"fault": "crash-stock", "couponId": b},
-                                 token=h.ADMIN_TOKEN)
-        if status != 202:
-            h.fail(f"crashing B's stock actor: {status} {body}")
+        h.inject_fault("crash-stock", b)
         h.kill9("kafka")
         outage = len(ANSWERS)
         h.log(f"{len(ANSWERS.acknowledged(a))} issuances of A and "
@@ -270,11 +270,7 @@ def main():
     # Without Redis, a shard recovered instead of resumed has only MySQL,
     # which lacks every issuance since MariaDB stopped.
     def fail_a_fence():
-        status, body, _ = h.call("POST", "/admin/faults",
-                                 {"fault": "fail-fence", "couponId": a},
-                                 token=h.ADMIN_TOKEN)
-        if status != 202:
-            h.fail(f"arming fail-fence for A: {status} {body}")
+        h.inject_fault("fail-fence", a)
         h.kill9("redis")
         h.log("A's next fence armed to fail; redis-server kill -9'd")
 

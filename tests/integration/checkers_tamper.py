@@ -242,11 +242,7 @@ def stored():
         got.issue(c2, user)
     # A 503 from the node itself: C2's stock actor crashed, then asked at
     # once (it answers 503 while the actor is being restarted).
-    status, body, _ = h.call("POST", "/admin/faults",
-                             {"fault": "crash-stock", "couponId": c2},
-                             token=h.ADMIN_TOKEN)
-    if status != 202:
-        h.fail(f"crashing C2's stock actor: {status} {body}")
+    h.inject_fault("crash-stock", c2)
     # The first request may reach the dead actor (503 OUTCOME_UNKNOWN: no
     # answer came); once the node knows, 503 UNAVAILABLE (definite). Both
     # are kept: a row for the first is excused, for the second a phantom.

@@ -257,15 +257,22 @@ class Connection:
 
 def wait_drained(coupons, timeout_s=60):
     """Waits until MySQL holds as many rows per coupon as the stock actors
-    issued (their live issuedQuantity). Returns the live views."""
+    issued (their live issuedQuantity). Returns the live views. A coupon
+    whose stock actor is being recovered answers 503 meanwhile."""
     deadline = time.time() + timeout_s
     while True:
-        views = {c: call("GET", f"/api/coupons/{c}")[1] for c in coupons}
+        answers = {c: call("GET", f"/api/coupons/{c}")[:2] for c in coupons}
+        views = {c: body for c, (status, body) in answers.items()
+                 if status == 200}
         counts = dict((int(c), int(n)) for c, n in sql(
             "SELECT coupon_id, COUNT(*) FROM user_coupons GROUP BY coupon_id"))
-        if all(counts.get(c, 0) == v["issuedQuantity"] for c, v in views.items()):
+        if len(views) == len(coupons) and all(
+                counts.get(c, 0) == v["issuedQuantity"]
+                for c, v in views.items()):
             return views
         if time.time() > deadline:
+            if len(views) < len(coupons):
+                fail(f"coupons answered {answers} after {timeout_s} s")
             return views
         time.sleep(0.2)
 
@@ -349,6 +356,15 @@ def wait_for(what, check, timeout_s, interval_s=0.1):
             return
         time.sleep(interval_s)
     fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def inject_fault(fault, coupon):
+    """POST /admin/faults {fault, couponId}; fails the test unless 202."""
+    status, body, _ = call("POST", "/admin/faults",
+                           {"fault": fault, "couponId": coupon},
+                           token=ADMIN_TOKEN)
+    if status != 202:
+        fail(f"injecting {fault} for coupon {coupon}: {status} {body}")
 
 
 def fail(message):

@@ -67,11 +67,7 @@ def main():
     try:
         h.wait_for("the first acknowledgements",
                  lambda: len(ANSWERS.acknowledged(a)) > 50, 30)
-        status, body, _ = h.call("POST", "/admin/faults",
-                                 {"fault": "drop-shard", "couponId": a},
-                                 token=h.ADMIN_TOKEN)
-        if status != 202:
-            h.fail(f"dropping the shard of A: {status} {body}")
+        h.inject_fault("drop-shard", a)
         dropped_at = time.time()
         start = len(ANSWERS)
         dropped = sorted(set(before) - set(served()))
