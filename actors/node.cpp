@@ -524,7 +524,7 @@ void node::take_over(std::vector<int32_t> shards,
     // A shard parked for a move of Kafka that the group now assigns
     // elsewhere is not watched: nothing else would stop its actors.
     std::vector<int32_t> elsewhere;
-    for (auto& [p, epoch] : parked_)
+    for (auto& [p, parked] : parked_)
       if (std::find(assigned.begin(), assigned.end(), p) == assigned.end())
         elsewhere.push_back(p);
     if (!elsewhere.empty())
@@ -663,8 +663,9 @@ caf::expected<log_fence> node::fence_shard(mysql_store& store,
   auto epoch = store.claim_shard(log, p, cfg_.node_id);
   if (!epoch)
     return std::move(epoch.error());
-  if (parked_.count(p) > 0)
-    relog_claims_[p].insert(*epoch);
+  if (auto i = parked_.find(p);
+      i != parked_.end() && *epoch == i->second.own_to + 1)
+    i->second.own_to = *epoch;
   std::promise<delivery_report> promise;
   auto reported = promise.get_future();
   sink_->current()->produce_fence(
@@ -694,7 +695,7 @@ void node::park_for_move() {
   moving_ = true;
   give_up_locked(served, "Kafka moved to another log", true);
   // The watch's positions are of the old log.
-  for (auto& [p, epoch] : parked_)
+  for (auto& [p, parked] : parked_)
     watch_->unwatch(p);
 }
 
@@ -714,19 +715,16 @@ void node::queue_takeover(std::vector<int32_t> shards) {
   taker_cv_.notify_one();
 }
 
-caf::expected<bool> node::own_since_park(int32_t p, uint64_t parked_epoch,
+caf::expected<bool> node::own_since_park(int32_t p, const parked_shard& parked,
                                          const log_fence& f,
                                          kafka_log& scanner) {
   auto timeout = static_cast<int>(cfg_.kafka_admin_timeout_ms);
   // Every epoch since the park is this node's: nobody else claimed the
-  // shard in between (MySQL hands each epoch out once). A takeover that
-  // failed after its claim leaves one behind.
-  if (f.epoch <= parked_epoch)
+  // shard in between. A takeover that failed after its claim leaves one
+  // behind.
+  if (f.epoch <= parked.epoch || f.epoch != parked.own_to)
     return false;
-  auto& claims = relog_claims_[p];
-  for (auto e = parked_epoch + 1; e <= f.epoch; ++e)
-    if (claims.count(e) == 0)
-      return false;
+  auto ours = [&](uint64_t e) { return e > parked.epoch && e <= f.epoch; };
   // Before the fence, the new log holds only fences of those epochs: a
   // failed takeover's fence may have been stored.
   auto marks = scanner.watermarks(p, timeout);
@@ -743,7 +741,7 @@ caf::expected<bool> node::own_since_park(int32_t p, uint64_t parked_epoch,
   for (auto& r : *before) {
     if (r.offset >= f.offset)
       break;
-    if (r.offset != next || !r.fence || claims.count(*r.fence) == 0)
+    if (r.offset != next || !r.fence || !ours(*r.fence))
       return false;
     ++next;
   }
@@ -775,7 +773,6 @@ caf::error node::resume_relogged(std::map<int32_t, log_fence>& fences,
       continue;
     }
     parked_.erase(parked);
-    relog_claims_.erase(p);
     ownership_.serve(p, f.epoch);
     auto took = std::chrono::duration_cast<milliseconds>(clock_type::now()
                                                          - assigned_at)
@@ -819,11 +816,10 @@ void node::give_up_locked(const std::vector<int32_t>& shards, const char* why,
     if (epoch != 0) {
       ownership_.drop(p);
       if (park)
-        parked_[p] = epoch;
+        parked_[p] = parked_shard{epoch, epoch};
       else
         served.push_back(p);
     } else if (!park && parked_.erase(p) > 0) {
-      relog_claims_.erase(p);
       served.push_back(p);
     }
   }

@@ -217,9 +217,20 @@ private:
   void give_up_locked(const std::vector<int32_t>& shards, const char* why,
                       bool park);
 
+  /// A shard given up for a move of Kafka with its actors kept.
+  struct parked_shard {
+    /// The epoch it had.
+    uint64_t epoch;
+    /// Every epoch in (epoch, own_to] was claimed by this node since: a
+    /// takeover that failed after its claim retries with the next epoch,
+    /// and may have left its fence in the new log. MySQL hands epochs out
+    /// in order, so a claim that is not the next one was another's.
+    uint64_t own_to;
+  };
+
   /// Raises `p`'s epoch in MySQL and fences the shard with it in the
-  /// Kafka log (shards_mtx_ held). The epoch of a parked shard is kept in
-  /// `relog_claims_`, whatever happens to the fence.
+  /// Kafka log (shards_mtx_ held). The epoch of a parked shard counts in
+  /// its `own_to`, whatever happens to the fence.
   caf::expected<log_fence> fence_shard(mysql_store& store, const log_ref& log,
                                        int32_t p);
 
@@ -230,11 +241,11 @@ private:
   void park_for_move();
 
   /// The parked shard `p`, fenced in the new log by `f`, is still this
-  /// node's as it was when parked with `parked_epoch`: every epoch since
-  /// was claimed here (`relog_claims_`), and every record before the fence
-  /// is a fence of one of them (shards_mtx_ held).
-  /// An error when Kafka could not tell (the takeover retries).
-  caf::expected<bool> own_since_park(int32_t p, uint64_t parked_epoch,
+  /// node's as it was when parked: every epoch since was claimed here
+  /// (`f.epoch` is its `own_to`), and every record before the fence is a
+  /// fence of one of them (shards_mtx_ held). An error when Kafka could
+  /// not tell (the takeover retries).
+  caf::expected<bool> own_since_park(int32_t p, const parked_shard& parked,
                                      const log_fence& f, kafka_log& scanner);
 
   /// Hands the shards the group assigns this node to the taker thread, to
@@ -397,14 +408,9 @@ private:
   std::atomic<bool> moving_{false};
   mutable std::mutex takeovers_mtx_;
   std::deque<takeover> takeovers_;
-  /// Shards given up for a move of Kafka with their actors kept, with the
-  /// epoch they had (shards_mtx_): each is fenced in the new log before it
-  /// serves again (`resume_relogged`).
-  std::map<int32_t, uint64_t> parked_;
-  /// The epochs this node claimed for each parked shard since it parked
-  /// it (shards_mtx_): a takeover that failed after its claim retries
-  /// with the next epoch, and may have left its fence in the new log.
-  std::map<int32_t, std::set<uint64_t>> relog_claims_;
+  /// The parked shards (shards_mtx_): each is fenced in the new log before
+  /// it serves again (`resume_relogged`).
+  std::map<int32_t, parked_shard> parked_;
   /// The shard whose next fence fails once stored (`fail_next_fence_of`),
   /// or -1.
   std::atomic<int32_t> fail_fence_shard_{-1};
