@@ -1,7 +1,9 @@
 #include "gateway/answers.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <memory>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -38,6 +40,26 @@ http_response error_response(ec code, std::string message) {
   if (res.result() == http::status::service_unavailable)
     res.set(http::field::retry_after, retry_after_seconds);
   return res;
+}
+
+void render_answer(const http_response& res, std::string& out) {
+  out.clear();
+  auto add = [&out](std::string_view s) { out.append(s.data(), s.size()); };
+  fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {} ",
+                 res.version() / 10, res.version() % 10, res.result_int());
+  add({res.reason().data(), res.reason().size()});
+  add("\r\n");
+  for (const auto& f : res) {
+    add({f.name_string().data(), f.name_string().size()});
+    add(": ");
+    add({f.value().data(), f.value().size()});
+    add("\r\n");
+  }
+  if (!res.has_content_length())
+    fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n",
+                   res.body().size());
+  add("\r\n");
+  add(res.body());
 }
 
 http_response actor_error(const caf::error& err) {

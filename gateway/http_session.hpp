@@ -119,8 +119,9 @@ private:
   /// any but the current one is stale and ignored.
   uint64_t seq_ = 0;
   bool answered_ = true;
-  /// The answer being written; kept alive until the write completes.
-  http_response res_;
+  /// The answer being written, as bytes; kept until the write completes,
+  /// and its capacity for the next answer.
+  std::string out_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
   /// `check_chunk_header`; Beast keeps a reference to it.

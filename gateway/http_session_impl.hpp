@@ -11,7 +11,7 @@
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
+#include <boost/asio/write.hpp>
 
 #include "gateway/http_errors.hpp"
 
@@ -187,10 +187,10 @@ template <class Stream>
 void basic_http_session<Stream>::do_write(http_response res, bool close) {
   res.version(version_);
   res.keep_alive(!close);
-  res_ = std::move(res);
+  render_answer(res, out_);
   ops::expires_after(stream_, ctx_.body_timeout);
-  boost::beast::http::async_write(
-    stream_, res_,
+  boost::asio::async_write(
+    stream_, boost::asio::buffer(out_),
     boost::beast::bind_front_handler(&basic_http_session::on_write,
                                      this->shared_from_this(), close));
 }
@@ -199,7 +199,6 @@ template <class Stream>
 void basic_http_session<Stream>::on_write(bool close,
                                           boost::beast::error_code err,
                                           size_t) {
-  res_ = {};
   if (err || close)
     return do_close();
   do_read();

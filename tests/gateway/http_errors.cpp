@@ -1,9 +1,14 @@
 #define CAF_SUITE gateway.http_errors
 
 #include "gateway/http_errors.hpp"
+#include "gateway/answers.hpp"
 
 #include <map>
+#include <sstream>
 #include <string>
+#include <vector>
+
+#include <boost/beast/http/write.hpp>
 
 #include <caf/sec.hpp>
 #include <caf/test/unit_test.hpp>
@@ -121,4 +126,48 @@ CAF_TEST(code_of_a_foreign_error_is_outcome_unknown) {
                    caf::make_error(caf::sec::bad_function_call),
                    caf::make_error(caf::sec::runtime_error)})
     CAF_CHECK_EQUAL(code_of(err), ec::outcome_unknown);
+}
+
+namespace {
+
+/// `res` as Beast's serializer writes it.
+std::string serialized_by_beast(const http_response& res) {
+  std::ostringstream out;
+  out << res;
+  return out.str();
+}
+
+} // namespace
+
+CAF_TEST(an_answer_is_rendered_as_beast_serializes_it) {
+  namespace http = boost::beast::http;
+  std::vector<http_response> answers;
+  answers.push_back(error_response(ec::sold_out, "sold out"));
+  answers.push_back(error_response(ec::unavailable, "down, retry later"));
+  answers.push_back(
+    json_response(http::status::created, std::string{R"({"a":1})"}));
+  answers.push_back(json_response(http::status::ok, std::string{}));
+  auto closing = error_response(ec::bad_request, "bad \"quoted\" text");
+  closing.keep_alive(false);
+  answers.push_back(closing);
+  auto old
+    = json_response(http::status::accepted, std::string{R"({"b":[1,2]})"});
+  old.version(10);
+  old.keep_alive(true);
+  answers.push_back(old);
+  auto tagged = error_response(ec::rate_limited, "too many");
+  tagged.set(http::field::retry_after, "3");
+  tagged.set("X-Request-Id", "abc123");
+  answers.push_back(tagged);
+  std::string out = "left from the last answer";
+  for (auto& res : answers) {
+    render_answer(res, out);
+    CAF_CHECK_EQUAL(out, serialized_by_beast(res));
+  }
+  // Without a Content-Length, one is added: the client must know where
+  // the answer ends on a kept-alive connection.
+  http_response bare{http::status::ok, 11};
+  bare.body() = "12345";
+  render_answer(bare, out);
+  CAF_CHECK_EQUAL(out, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n12345");
 }
