@@ -13,7 +13,9 @@
 4. Rate limits: a bot cycling user ids from one address at 10x the
    address's limit, and a user repeating at 10x a user's limit, get no more
    than their budgets (then 429 with Retry-After), while ten normal clients
-   on addresses of their own are all served.
+   on addresses of their own are all served; a user repeating at 10x its
+   limit on a sold-out coupon is told SOLD_OUT every time, never 429 (the
+   sold-out gate answers before the user's budget).
 5. Every admin route x {no token: 401, wrong token: 403, right token:
    2xx}; the token never appears in an answer or the node's log.
 6. With a separate admin listener (http.admin-port): the admin routes answer
@@ -356,11 +358,12 @@ async def slow_clients(coupon):
           f"issued {ok} of 50 meanwhile ({time.time() - started:.1f} s)")
 
 
-async def rate_limits(coupon):
+async def rate_limits(coupon, sold_out):
     """A bot on 127.0.0.2 hammers with fresh user ids at 10x its address's
     limit, and a user on 127.0.0.3 repeats one id at 10x its limit, while
-    ten normal users, each on an address of its own, issue at a human pace."""
-    async def client(address, users, per_s, seconds):
+    ten normal users, each on an address of its own, issue at a human pace,
+    and a user on 127.0.0.4 repeats one id at 10x its limit on `sold_out`."""
+    async def client_of(coupon, address, users, per_s, seconds):
         conn = h.Connection()
         conn.reader, conn.writer = await asyncio.open_connection(
             HOST, h.HTTP_PORT, local_addr=(address, 0))
@@ -378,13 +381,17 @@ async def rate_limits(coupon):
         conn.close()
         return counts
 
+    def client(address, users, per_s, seconds):
+        return client_of(coupon, address, users, per_s, seconds)
+
     seconds = 4
     bot = client("127.0.0.2", lambda i: 770000 + i, 400, seconds)
     repeat = client("127.0.0.3", lambda i: 760000, 20, seconds)
+    late = client_of(sold_out, "127.0.0.4", lambda i: 761000, 20, seconds)
     people = [client(f"127.0.1.{k}", lambda i, k=k: 750000 + k * 100 + i, 1.5,
                      seconds) for k in range(1, 11)]
-    bot_counts, repeat_counts, *people_counts = await asyncio.gather(
-        bot, repeat, *people)
+    bot_counts, repeat_counts, late_counts, *people_counts = \
+        await asyncio.gather(bot, repeat, late, *people)
     taken = sum(n for s, n in bot_counts.items() if s in (201, 202))
     # The address allows its burst plus its rate over the run.
     if taken > 40 + 40 * (seconds + 1) or bot_counts.get(429, 0) == 0:
@@ -393,6 +400,9 @@ async def rate_limits(coupon):
     if answered > 4 + 2 * (seconds + 1) or repeat_counts.get(429, 0) == 0:
         h.fail(f"the repeating user got {answered} answers past 429: "
                f"{repeat_counts}")
+    if set(late_counts) != {409} or late_counts[409] <= 4 + 2 * (seconds + 1):
+        h.fail(f"the user repeating on a sold-out coupon was not told SOLD_OUT "
+               f"past its budget every time: {late_counts}")
     # A 429 says when to come back.
     with socket.create_connection((HOST, h.HTTP_PORT), timeout=10,
                                   source_address=("127.0.0.2", 0)) as sock:
@@ -412,7 +422,8 @@ async def rate_limits(coupon):
     h.log(f"rate limits: the bot took {taken} of "
           f"{sum(bot_counts.values())} tries ({bot_counts.get(429, 0)} x 429), "
           f"the repeating user {answered} of {sum(repeat_counts.values())}; "
-          f"10 normal clients: every request served")
+          f"10 normal clients: every request served; on the sold-out "
+          f"coupon {late_counts[409]} x 409")
 
 
 def check_admin_routes():
@@ -499,7 +510,12 @@ def main():
         n = check_framing(target, canary)
         n += check_bad_values(target)
         asyncio.run(slow_clients(h.create_coupon("hostile-probe", 1000)))
-        asyncio.run(rate_limits(h.create_coupon("hostile-limits", 100000)))
+        sold_out = h.create_coupon("hostile-sold-out", 1)
+        if h.call("POST", f"/api/coupons/{sold_out}/issue",
+                  {"userId": 762000})[0] not in (201, 202):
+            h.fail("the one unit of the sold-out coupon was not issued")
+        asyncio.run(rate_limits(h.create_coupon("hostile-limits", 100000),
+                                sold_out))
         check_admin_routes()
         check_admin_listener(target)
         # Nothing but the one valid request changed the target; no canary ran.
