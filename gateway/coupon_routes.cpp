@@ -163,12 +163,13 @@ void coupon_api::issue(const request_context& rc, respond_fn done) {
   if (auto* r = std::get_if<refusal>(&decoded))
     return done(error_response(r->code, std::move(r->message)));
   auto user = std::get<user_id_t>(decoded);
-  auto limited = [&done](std::chrono::milliseconds wait_for) {
+  auto limited = [&](std::chrono::milliseconds wait_for) {
     auto res = error_response(ec::rate_limited, "too many issue requests, "
                                                 "retry later");
     res.set(http::field::retry_after,
             std::to_string(std::max<int64_t>(1, (wait_for.count() + 999)
                                                   / 1000)));
+    log_issue_answered(rc.request_id, rc.match.coupon, user, res);
     done(std::move(res));
   };
   // The address first: a bot cycling through user ids is stopped there

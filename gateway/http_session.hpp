@@ -94,9 +94,14 @@ private:
   using ops = session_stream<Stream>;
 
   void do_read();
+  /// A request's first bytes are here: its header deadline starts.
+  void start_request();
+  /// Reads what the stream has, then parses it.
+  void read_more();
   void on_readable(boost::beast::error_code err);
-  void read_header();
-  void on_header(boost::beast::error_code err, size_t bytes);
+  /// Feeds the parser what the buffer holds: checks the framing once the
+  /// header is whole, answers once the request is, reads on otherwise.
+  void parse();
   void on_read(boost::beast::error_code err, size_t bytes);
   /// Answers a framing or limit error and closes.
   void refuse(ec code, std::string message);
@@ -119,6 +124,8 @@ private:
   /// any but the current one is stale and ignored.
   uint64_t seq_ = 0;
   bool answered_ = true;
+  /// The current request's header has passed `check_framing`.
+  bool header_checked_ = false;
   /// The answer being written, as bytes; kept until the write completes,
   /// and its capacity for the next answer.
   std::string out_;

@@ -10,7 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/asio/write.hpp>
 
 #include "gateway/http_errors.hpp"
@@ -26,6 +26,8 @@ basic_http_session<Stream>::basic_http_session(Stream&& stream,
   // Unread bytes never exceed a header block and a body: a longer line (a
   // chunk header, say) fails the read instead of growing the buffer.
   buffer_.max_size(ctx_.header_limit_bytes + ctx_.body_limit_bytes + 1024);
+  // A header block fits in the first read.
+  buffer_.reserve(ctx_.header_limit_bytes);
   chunk_header_check_ = check_chunk_header;
   client_ = ops::peer(stream_);
   auto open = ++ctx_.connections;
@@ -56,12 +58,32 @@ void basic_http_session<Stream>::do_read() {
   parser_->body_limit(ctx_.body_limit_bytes);
   parser_->header_limit(static_cast<uint32_t>(ctx_.header_limit_bytes));
   parser_->on_chunk_header(chunk_header_check_);
+  // The header is checked before any of the body is parsed.
+  parser_->eager(false);
+  header_checked_ = false;
   if (buffer_.size() > 0)
-    return read_header();
+    return start_request(); // The next request came with the last one.
   // Waits for the next request's first bytes, for the idle timeout.
   ops::expires_after(stream_, ctx_.idle_timeout);
+  read_more();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::start_request() {
+  // From the request's first byte, its header has this long.
+  ops::expires_after(stream_, ctx_.header_timeout);
+  parse();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::read_more() {
+  namespace http = boost::beast::http;
+  // What Beast's read algorithms read at most at a time.
+  auto size = boost::beast::read_size(buffer_, 65536);
+  if (size == 0)
+    return on_read(http::error::buffer_overflow, 0);
   stream_.async_read_some(
-    buffer_.prepare(ctx_.header_limit_bytes),
+    buffer_.prepare(size),
     [self = this->shared_from_this()](boost::beast::error_code err,
                                       size_t bytes) {
       self->buffer_.commit(bytes);
@@ -71,34 +93,53 @@ void basic_http_session<Stream>::do_read() {
 
 template <class Stream>
 void basic_http_session<Stream>::on_readable(boost::beast::error_code err) {
+  namespace http = boost::beast::http;
+  if (err == boost::asio::error::eof) {
+    // As Beast's read: the end of a request cut short is a malformed
+    // request, the end between requests the end of the stream.
+    if (!parser_->got_some())
+      return on_read(http::error::end_of_stream, 0);
+    err = {};
+    parser_->put_eof(err);
+    return on_read(err, 0);
+  }
+  if (!parser_->got_some()) {
+    if (err)
+      return do_close(); // Idle for too long, or the client left.
+    return start_request();
+  }
   if (err)
-    return do_close(); // Idle for too long, or the client left.
-  read_header();
+    return on_read(err, 0);
+  parse();
 }
 
 template <class Stream>
-void basic_http_session<Stream>::read_header() {
-  ops::expires_after(stream_, ctx_.header_timeout);
-  boost::beast::http::async_read_header(
-    stream_, buffer_, *parser_,
-    boost::beast::bind_front_handler(&basic_http_session::on_header,
-                                     this->shared_from_this()));
-}
-
-template <class Stream>
-void basic_http_session<Stream>::on_header(boost::beast::error_code err,
-                                           size_t bytes) {
-  if (err)
-    return on_read(err, bytes);
-  if (auto r = check_framing(parser_->get(), ctx_.framing))
-    return refuse(r->code, std::move(r->message));
-  if (parser_->is_done())
-    return on_read({}, 0);
-  ops::expires_after(stream_, ctx_.body_timeout);
-  boost::beast::http::async_read(
-    stream_, buffer_, *parser_,
-    boost::beast::bind_front_handler(&basic_http_session::on_read,
-                                     this->shared_from_this()));
+void basic_http_session<Stream>::parse() {
+  // Beast's parser fed from the session's buffer: the request is usually
+  // whole in one read, and parsing it here saves the composed read
+  // operations (their work guards, and the post that completes each one).
+  namespace http = boost::beast::http;
+  for (;;) {
+    boost::beast::error_code err;
+    auto used = parser_->put(buffer_.data(), err);
+    buffer_.consume(used);
+    if (err && err != http::error::need_more)
+      return on_read(err, 0);
+    if (parser_->is_header_done() && !header_checked_) {
+      header_checked_ = true;
+      if (auto r = check_framing(parser_->get(), ctx_.framing))
+        return refuse(r->code, std::move(r->message));
+      if (!parser_->is_done()) {
+        // From the whole header, the body has this long.
+        ops::expires_after(stream_, ctx_.body_timeout);
+        parser_->eager(true);
+      }
+    }
+    if (parser_->is_done())
+      return on_read({}, 0);
+    if (err == http::error::need_more || used == 0)
+      return read_more();
+  }
 }
 
 template <class Stream>

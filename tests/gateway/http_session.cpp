@@ -145,6 +145,7 @@ struct fixture {
     [this](const http_request& req, const boost::asio::ip::address&,
            exposure, respond_fn done) {
       handled.push_back(req.target().to_string());
+      bodies.push_back(req.body());
       if (answer_from_thread)
         answerers.emplace_back(
           [done = std::move(done), res = echo(req)]() mutable {
@@ -185,8 +186,9 @@ struct fixture {
   /// Answers from a thread of its own, as the actors do.
   bool answer_from_thread = false;
   std::vector<std::thread> answerers;
-  /// The targets the handler was given, in order.
+  /// The targets the handler was given, in order, and their bodies.
   std::vector<std::string> handled;
+  std::vector<std::string> bodies;
   /// Answers the handler has not given yet; destroyed first.
   std::vector<respond_fn> held;
   /// The codes the session told `on_refused`.
@@ -287,6 +289,49 @@ CAF_TEST(a_request_read_in_small_pieces_is_answered) {
                 nullptr, 3);
   CAF_REQUIRE_EQUAL(t.answers.size(), 1u);
   CAF_CHECK_EQUAL(t.answers[0].body(), "/a");
+  check_nothing_left();
+}
+
+CAF_TEST(pipelined_chunked_requests_read_in_small_pieces_are_answered) {
+  // Each read ends somewhere new: inside a chunk, its size, a header's
+  // end; what the parser leaves in the buffer is the next request.
+  auto chunked = request("POST", "/a", "Transfer-Encoding: chunked\r\n")
+                 + chunk("hello") + chunk("world") + "0\r\n\r\n";
+  for (size_t piece : {1u, 2u, 3u, 7u}) {
+    CAF_MESSAGE("reads of " << piece << " bytes");
+    handled.clear();
+    bodies.clear();
+    auto t = talk(chunked + request("POST", "/b", "", "xyz")
+                    + request("GET", "/c"),
+                  true, nullptr, piece);
+    CAF_CHECK(t.whole);
+    CAF_REQUIRE_EQUAL(t.answers.size(), 3u);
+    CAF_CHECK(handled == (std::vector<std::string>{"/a", "/b", "/c"}));
+    CAF_CHECK(bodies == (std::vector<std::string>{"helloworld", "xyz", ""}));
+    check_nothing_left();
+  }
+}
+
+CAF_TEST(a_request_cut_short_by_the_end_of_input_gets_400) {
+  for (auto bytes : {request("POST", "/a", "Content-Length: 10\r\n") + "abc",
+                     request("POST", "/a", "Transfer-Encoding: chunked\r\n")
+                       + "5\r\nhel",
+                     std::string{"GET /a HTTP/1.1\r\nHost: dibs.test\r\n"}}) {
+    handled.clear();
+    refused.clear();
+    auto t = talk(bytes);
+    CAF_CHECK(t.closed);
+    CAF_REQUIRE_EQUAL(t.answers.size(), 1u);
+    CAF_CHECK_EQUAL(t.answers[0].result_int(), 400u);
+    CAF_CHECK(handled.empty());
+    CAF_CHECK(refused == std::vector<ec>{ec::bad_request});
+    check_nothing_left();
+  }
+  // Between requests, the end of input closes without an answer.
+  handled.clear();
+  auto t = talk(request("GET", "/a"));
+  CAF_CHECK(t.closed);
+  CAF_CHECK_EQUAL(t.answers.size(), 1u);
   check_nothing_left();
 }
 
