@@ -1,6 +1,79 @@
 #include "gateway/http_session_impl.hpp"
 
+#include <vector>
+
+#include <boost/asio/execution_context.hpp>
+
 namespace dibs {
+
+namespace {
+
+/// Checks the deadlines of an io thread's sessions ten times a second: a
+/// deadline is a time the session writes, not a timer armed and cancelled
+/// around each read and write (Beast's stream did that: two timers per
+/// request on the sold-out path, each with its cancelled handler to run).
+/// A slow client is cut at most 100 ms past its deadline.
+class session_sweeper : public boost::asio::execution_context::service {
+public:
+  static boost::asio::execution_context::id id;
+
+  explicit session_sweeper(boost::asio::execution_context& ctx)
+    : service(ctx),
+      timer_(static_cast<boost::asio::io_context&>(ctx).get_executor()) {
+    // Empty.
+  }
+
+  /// Called on the io thread only, as the sweep runs.
+  void add(std::weak_ptr<http_session> s) {
+    sessions_.push_back(std::move(s));
+    if (!armed_)
+      arm();
+  }
+
+private:
+  static constexpr std::chrono::milliseconds every{100};
+
+  void shutdown() override {
+    sessions_.clear();
+    boost::system::error_code ignored;
+    timer_.cancel(ignored);
+  }
+
+  void arm() {
+    armed_ = true;
+    timer_.expires_after(every);
+    timer_.async_wait([this](boost::system::error_code err) {
+      armed_ = false;
+      if (!err)
+        sweep();
+    });
+  }
+
+  void sweep() {
+    auto now = std::chrono::steady_clock::now();
+    // A session may close itself and go while the sweep calls another.
+    std::vector<std::shared_ptr<http_session>> alive;
+    alive.reserve(sessions_.size());
+    for (auto& w : sessions_)
+      if (auto s = w.lock())
+        alive.push_back(std::move(s));
+    sessions_.clear();
+    for (auto& s : alive)
+      sessions_.push_back(s);
+    for (auto& s : alive)
+      s->check_deadline(now);
+    if (!sessions_.empty())
+      arm();
+  }
+
+  boost::asio::steady_timer timer_;
+  std::vector<std::weak_ptr<http_session>> sessions_;
+  bool armed_ = false;
+};
+
+boost::asio::execution_context::id session_sweeper::id;
+
+} // namespace
 
 template <>
 struct session_stream<http_stream> {
@@ -13,12 +86,9 @@ struct session_stream<http_stream> {
     return s.socket().remote_endpoint(ignored).address();
   }
 
-  static void expires_after(http_stream& s, std::chrono::milliseconds d) {
-    s.expires_after(d);
-  }
-
-  static void expires_never(http_stream& s) {
-    s.expires_never();
+  static void watch(http_stream& s, const std::shared_ptr<http_session>& session) {
+    boost::asio::use_service<session_sweeper>(s.get_executor().context())
+      .add(session);
   }
 
   static void close(http_stream& s) {

@@ -63,9 +63,10 @@ using http_stream = boost::beast::basic_stream<boost::asio::ip::tcp,
                                                io_executor>;
 
 /// What a session does to its stream besides reading and writing: set it
-/// up, tell the peer's address, set deadlines, close it. Specialized for
-/// `http_stream` in http_session.cpp; tests specialize it for Beast's test
-/// stream.
+/// up, tell the peer's address, have its deadline watched (`watch`), close
+/// it. Specialized for `http_stream` in http_session.cpp, where a sweeper
+/// per io thread checks its sessions' deadlines ten times a second; tests
+/// specialize it for Beast's test stream.
 template <class Stream>
 struct session_stream;
 
@@ -90,6 +91,13 @@ public:
 
   void run();
 
+  using clock = std::chrono::steady_clock;
+
+  /// Closes the connection when the current deadline (idle, header, body,
+  /// or the client taking its answer) has passed; the operation waiting on
+  /// the stream then ends aborted. Called on the session's io thread.
+  void check_deadline(clock::time_point now);
+
 private:
   using ops = session_stream<Stream>;
 
@@ -110,6 +118,8 @@ private:
   void do_write(http_response res, bool close);
   void on_write(bool close, boost::beast::error_code err, size_t bytes);
   void do_close();
+  /// The connection must make progress within `d`.
+  void expire_in(std::chrono::milliseconds d);
 
   Stream stream_;
   boost::beast::flat_buffer buffer_;
@@ -120,6 +130,9 @@ private:
     std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
     io_executor>
     deadline_;
+  /// The connection is closed past this (`check_deadline`); never while
+  /// an actor holds the request (the answer deadline is `deadline_`).
+  clock::time_point expiry_ = clock::time_point::max();
   /// Numbers the requests of this connection; an answer or a deadline for
   /// any but the current one is stale and ignored.
   uint64_t seq_ = 0;

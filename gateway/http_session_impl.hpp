@@ -44,6 +44,7 @@ void basic_http_session<Stream>::run() {
   // Start on the session's io thread.
   boost::asio::dispatch(stream_.get_executor(),
                         [self = this->shared_from_this()] {
+                          ops::watch(self->stream_, self);
                           if (self->over_capacity_)
                             return self->refuse(
                               ec::overloaded,
@@ -64,14 +65,14 @@ void basic_http_session<Stream>::do_read() {
   if (buffer_.size() > 0)
     return start_request(); // The next request came with the last one.
   // Waits for the next request's first bytes, for the idle timeout.
-  ops::expires_after(stream_, ctx_.idle_timeout);
+  expire_in(ctx_.idle_timeout);
   read_more();
 }
 
 template <class Stream>
 void basic_http_session<Stream>::start_request() {
   // From the request's first byte, its header has this long.
-  ops::expires_after(stream_, ctx_.header_timeout);
+  expire_in(ctx_.header_timeout);
   parse();
 }
 
@@ -131,7 +132,7 @@ void basic_http_session<Stream>::parse() {
         return refuse(r->code, std::move(r->message));
       if (!parser_->is_done()) {
         // From the whole header, the body has this long.
-        ops::expires_after(stream_, ctx_.body_timeout);
+        expire_in(ctx_.body_timeout);
         parser_->eager(true);
       }
     }
@@ -156,11 +157,12 @@ void basic_http_session<Stream>::on_read(boost::beast::error_code err,
   namespace beast = boost::beast;
   namespace http = beast::http;
   namespace net = boost::asio;
-  if (err == http::error::end_of_stream || err == beast::error::timeout
+  if (err == http::error::end_of_stream
       || err == net::error::connection_reset || err == net::error::eof
       || err == net::error::operation_aborted
       || err == net::error::broken_pipe)
-    return do_close(); // Gone, or too slow: nothing to answer.
+    // Gone, or too slow (closed at its deadline): nothing to answer.
+    return do_close();
   if (err == http::error::body_limit)
     return refuse(ec::body_too_large, "the request body is too large");
   if (err == http::error::header_limit) {
@@ -174,7 +176,7 @@ void basic_http_session<Stream>::on_read(boost::beast::error_code err,
     // A framing error: what follows on this connection cannot be trusted.
     return refuse(ec::bad_request, "malformed request: " + err.message());
   // Waiting for the actors is not the client's time.
-  ops::expires_never(stream_);
+  expiry_ = clock::time_point::max();
   auto req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
@@ -229,7 +231,7 @@ void basic_http_session<Stream>::do_write(http_response res, bool close) {
   res.version(version_);
   res.keep_alive(!close);
   render_answer(res, out_);
-  ops::expires_after(stream_, ctx_.body_timeout);
+  expire_in(ctx_.body_timeout);
   boost::asio::async_write(
     stream_, boost::asio::buffer(out_),
     boost::beast::bind_front_handler(&basic_http_session::on_write,
@@ -243,6 +245,21 @@ void basic_http_session<Stream>::on_write(bool close,
   if (err || close)
     return do_close();
   do_read();
+}
+
+template <class Stream>
+void basic_http_session<Stream>::expire_in(std::chrono::milliseconds d) {
+  expiry_ = clock::now() + d;
+}
+
+template <class Stream>
+void basic_http_session<Stream>::check_deadline(clock::time_point now) {
+  if (now < expiry_)
+    return;
+  // The operation waiting on the stream ends aborted and closes the
+  // session, as a client that left does.
+  expiry_ = clock::time_point::max();
+  ops::close(stream_);
 }
 
 template <class Stream>

@@ -41,12 +41,9 @@ struct session_stream<test::stream> {
     return boost::asio::ip::address_v4::loopback();
   }
 
-  static void expires_after(test::stream&, std::chrono::milliseconds) {
-    // The test stream has no deadlines.
-  }
-
-  static void expires_never(test::stream&) {
-    // The test stream has no deadlines.
+  template <class Session>
+  static void watch(test::stream&, const std::shared_ptr<Session>&) {
+    // Deadlines are not checked on the test stream.
   }
 
   static void close(test::stream& s) {
