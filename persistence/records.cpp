@@ -1,7 +1,9 @@
 #include "persistence/records.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
+#include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -24,7 +26,58 @@ std::string encode(const issuance_event& x) {
   return out;
 }
 
+std::optional<issuance_event> read_plain_issuance(std::string_view text) {
+  size_t i = 0;
+  auto token = [&](std::string_view t) {
+    if (text.substr(i, t.size()) != t)
+      return false;
+    i += t.size();
+    return true;
+  };
+  auto number = [&](uint64_t& out) {
+    auto first = i;
+    out = 0;
+    while (i < text.size() && i - first < 20 && text[i] >= '0'
+           && text[i] <= '9')
+      out = out * 10 + static_cast<uint64_t>(text[i++] - '0');
+    auto digits = i - first;
+    return digits > 0 && digits < 20 && (digits == 1 || text[first] != '0');
+  };
+  uint64_t id = 0, coupon = 0, user = 0, at = 0;
+  if (!token(R"({"issuanceId":)") || !number(id) || !token(R"(,"couponId":)")
+      || !number(coupon) || !token(R"(,"userId":)") || !number(user)
+      || !token(R"(,"issuedAt":)") || !number(at))
+    return std::nullopt;
+  issuance_event e{id, static_cast<coupon_id_t>(coupon), user,
+                   static_cast<epoch_ms>(at)};
+  if (token(R"(,"requestId":")")) {
+    auto first = i;
+    while (i < text.size()
+           && (std::isalnum(static_cast<unsigned char>(text[i]))
+               || text[i] == '.' || text[i] == '_' || text[i] == '-'))
+      ++i;
+    auto id_text = text.substr(first, i - first);
+    if (!token("\""))
+      return std::nullopt;
+    // A malformed request id is dropped, as the parser's reading does.
+    if (is_request_id(id_text))
+      e.request_id = std::string{id_text};
+  }
+  if (token(R"(,"epoch":)") && !number(e.shard_epoch))
+    return std::nullopt;
+  if (!token("}") || i != text.size())
+    return std::nullopt;
+  return e;
+}
+
 std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
+  if (auto e = read_plain_issuance({static_cast<const char*>(data), size}))
+    return e;
+  return decode_issuance_json(data, size);
+}
+
+std::optional<issuance_event> decode_issuance_json(const void* data,
+                                                   size_t size) {
   auto first = static_cast<const char*>(data);
   auto j = nlohmann::json::parse(first, first + size, nullptr, false);
   if (j.is_discarded() || !j.is_object())

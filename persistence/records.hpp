@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/domain.hpp"
@@ -31,7 +32,20 @@ struct partition_offset {
 std::string encode(const issuance_event& x);
 
 /// Parses a Kafka record value; nullopt when it is not an issuance event.
+/// A value of the shape `encode` writes is read without a JSON tree (the
+/// writers read every record); any other goes to `decode_issuance_json`,
+/// whose answer it is.
 std::optional<issuance_event> decode_issuance(const void* data, size_t size);
+
+/// The event in `text` when it has exactly the shape `encode` writes (no
+/// space, the fields in its order, numbers of at most 19 digits without a
+/// leading zero, a request id of safe characters); nullopt for anything
+/// else, which the JSON parser then reads.
+std::optional<issuance_event> read_plain_issuance(std::string_view text);
+
+/// `decode_issuance` by the JSON parser alone.
+std::optional<issuance_event> decode_issuance_json(const void* data,
+                                                   size_t size);
 
 /// A fence in one partition of the log: from `offset` on, records of a
 /// shard epoch below `epoch` do not count. The node that takes a shard over

@@ -2,9 +2,11 @@
 
 #include "persistence/records.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <random>
 #include <string>
 
 #include <caf/test/unit_test.hpp>
@@ -247,4 +249,61 @@ CAF_TEST(a_fence_voids_older_epochs_after_it_in_its_partition_only) {
   g.add({0, 100, 3});
   CAF_CHECK(g.fences() == f.fences());
   CAF_CHECK(g.voids(0, 150, 2) && !g.voids(0, 150, 3) && g.voids(0, 201, 4));
+}
+
+CAF_TEST(decode_issuance_answers_as_the_json_parser_does) {
+  // Seeded mutations of records of the shape `encode` writes: each answer,
+  // read plainly or not, is the parser's.
+  std::mt19937_64 rng{20261206};
+  const std::string alphabet = "{}\":,.- \\0123456789eEissuanceIdrequestIdx";
+  auto pick = [&](size_t n) {
+    return static_cast<size_t>(rng() % std::max<size_t>(n, 1));
+  };
+  auto render = [](const std::optional<issuance_event>& e) {
+    if (!e)
+      return std::string{"none"};
+    return std::to_string(e->issuance_id) + "/" + std::to_string(e->coupon_id)
+           + "/" + std::to_string(e->user_id) + "/"
+           + std::to_string(e->issued_at) + "/" + e->request_id + "/"
+           + std::to_string(e->shard_epoch);
+  };
+  size_t plain = 0, decoded = 0, refused = 0;
+  for (int n = 0; n < 20000; ++n) {
+    issuance_event e{rng(), static_cast<coupon_id_t>(rng() % max_coupon_id),
+                     rng() % max_user_id,
+                     static_cast<epoch_ms>(rng() % 4'000'000'000'000)};
+    if (pick(2))
+      e.request_id = "r-" + std::to_string(rng() % 100000);
+    if (pick(2))
+      e.shard_epoch = rng() % 1000;
+    auto text = encode(e);
+    for (auto edits = pick(4); edits > 0; --edits) {
+      auto at = pick(text.size() + 1);
+      auto c = alphabet[pick(alphabet.size())];
+      switch (pick(3)) {
+        case 0:
+          text.insert(at, 1, c);
+          break;
+        case 1:
+          if (at < text.size())
+            text.erase(at, 1);
+          break;
+        default:
+          if (at < text.size())
+            text[at] = c;
+      }
+    }
+    auto answer = render(decode_issuance(text.data(), text.size()));
+    auto expected = render(decode_issuance_json(text.data(), text.size()));
+    if (answer != expected)
+      CAF_FAIL(text << ": " << answer << ", the parser: " << expected);
+    plain += read_plain_issuance(text).has_value();
+    decoded += answer != "none";
+    refused += answer == "none";
+  }
+  CAF_MESSAGE(decoded << " records decoded (" << plain << " plainly), "
+                      << refused << " refused");
+  CAF_CHECK_GREATER(plain, 1000u);
+  CAF_CHECK_GREATER(decoded, 1000u);
+  CAF_CHECK_GREATER(refused, 1000u);
 }
