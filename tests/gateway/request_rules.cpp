@@ -1,6 +1,7 @@
 #define CAF_SUITE gateway.request_rules
 
 #include "gateway/request_rules.hpp"
+#include "seeded_edits.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -591,28 +592,10 @@ CAF_TEST(decode_issue_body_answers_as_the_json_parser_does) {
   // plainly or not, is the full parser's.
   std::mt19937_64 rng{20261205};
   const std::string alphabet = "{}\":,. \t\n0123456789-+eEuserIdx\\";
-  auto pick = [&](size_t n) {
-    return static_cast<size_t>(rng() % std::max<size_t>(n, 1));
-  };
   size_t plain = 0, refused = 0;
   for (int n = 0; n < 20000; ++n) {
     auto body = "{\"userId\":" + std::to_string(1 + rng() % max_user_id) + "}";
-    for (auto edits = pick(4); edits > 0; --edits) {
-      auto at = pick(body.size() + 1);
-      auto c = alphabet[pick(alphabet.size())];
-      switch (pick(3)) {
-        case 0:
-          body.insert(at, 1, c);
-          break;
-        case 1:
-          if (at < body.size())
-            body.erase(at, 1);
-          break;
-        default:
-          if (at < body.size())
-            body[at] = c;
-      }
-    }
+    test::edit_randomly(body, alphabet, rng);
     auto answer = answer_of(decode_issue_body(body));
     auto expected = answer_of(decode_issue_json(body));
     if (answer != expected)

@@ -1,6 +1,7 @@
 #define CAF_SUITE persistence.records
 
 #include "persistence/records.hpp"
+#include "seeded_edits.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -277,22 +278,7 @@ CAF_TEST(decode_issuance_answers_as_the_json_parser_does) {
     if (pick(2))
       e.shard_epoch = rng() % 1000;
     auto text = encode(e);
-    for (auto edits = pick(4); edits > 0; --edits) {
-      auto at = pick(text.size() + 1);
-      auto c = alphabet[pick(alphabet.size())];
-      switch (pick(3)) {
-        case 0:
-          text.insert(at, 1, c);
-          break;
-        case 1:
-          if (at < text.size())
-            text.erase(at, 1);
-          break;
-        default:
-          if (at < text.size())
-            text[at] = c;
-      }
-    }
+    test::edit_randomly(text, alphabet, rng);
     auto answer = render(decode_issuance(text.data(), text.size()));
     auto expected = render(decode_issuance_json(text.data(), text.size()));
     if (answer != expected)
