@@ -1,7 +1,6 @@
 #include "persistence/records.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <iterator>
 #include <string_view>
 #include <tuple>
@@ -52,9 +51,12 @@ std::optional<issuance_event> read_plain_issuance(std::string_view text) {
                    static_cast<epoch_ms>(at)};
   if (token(R"(,"requestId":")")) {
     auto first = i;
-    while (i < text.size()
-           && (std::isalnum(static_cast<unsigned char>(text[i]))
-               || text[i] == '.' || text[i] == '_' || text[i] == '-'))
+    // ASCII only, whatever the locale.
+    auto safe = [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+             || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    };
+    while (i < text.size() && safe(text[i]))
       ++i;
     auto id_text = text.substr(first, i - first);
     if (!token("\""))
