@@ -89,7 +89,8 @@ struct session_stream<http_stream> {
     return s.socket().remote_endpoint(ignored).address();
   }
 
-  static void watch(http_stream& s, const std::shared_ptr<http_session>& session) {
+  static void watch(http_stream& s,
+                    const std::shared_ptr<http_session>& session) {
     boost::asio::use_service<session_sweeper>(s.get_executor().context())
       .add(session);
   }
