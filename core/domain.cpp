@@ -9,11 +9,7 @@ namespace dibs {
 
 bool is_request_id(std::string_view text) {
   return !text.empty() && text.size() <= 64
-         && std::all_of(text.begin(), text.end(), [](char c) {
-              return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-                     || (c >= '0' && c <= '9') || c == '.' || c == '_'
-                     || c == '-';
-            });
+         && std::all_of(text.begin(), text.end(), is_request_id_char);
 }
 
 std::string format_time(epoch_ms t) {

@@ -102,6 +102,12 @@ typename Inspector::result_type inspect(Inspector& f, issuance_event& x) {
            x.user_id, x.issued_at, x.request_id, x.shard_epoch);
 }
 
+/// A character a request id may hold: [A-Za-z0-9._-], ASCII only.
+constexpr bool is_request_id_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 /// 1 to 64 characters of [A-Za-z0-9._-]: safe in JSON, SQL and logs as is.
 bool is_request_id(std::string_view text);
 

@@ -353,9 +353,9 @@ void destroy_apart(std::unique_ptr<RdKafka::KafkaConsumer> consumer,
                    std::shared_ptr<void> keep) {
   if (!consumer)
     return;
-  std::thread{[consumer = std::move(consumer), keep = std::move(keep)]() mutable {
-    consumer.reset();
-  }}.detach();
+  std::thread{[consumer = std::move(consumer),
+               keep = std::move(keep)]() mutable { consumer.reset(); }}
+    .detach();
 }
 
 kafka_log::~kafka_log() {

@@ -51,12 +51,7 @@ std::optional<issuance_event> read_plain_issuance(std::string_view text) {
                    static_cast<epoch_ms>(at)};
   if (token(R"(,"requestId":")")) {
     auto first = i;
-    // ASCII only, whatever the locale.
-    auto safe = [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-             || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    };
-    while (i < text.size() && safe(text[i]))
+    while (i < text.size() && is_request_id_char(text[i]))
       ++i;
     auto id_text = text.substr(first, i - first);
     if (!token("\""))
