@@ -42,7 +42,8 @@ http_response error_response(ec code, std::string message) {
   return res;
 }
 
-void render_answer(const http_response& res, std::string& out) {
+void render_answer(const http_response& res, std::string& out,
+                   bool with_body) {
   out.clear();
   auto add = [&out](std::string_view s) { out.append(s.data(), s.size()); };
   fmt::format_to(std::back_inserter(out), "HTTP/{}.{} {} ",
@@ -59,7 +60,8 @@ void render_answer(const http_response& res, std::string& out) {
     fmt::format_to(std::back_inserter(out), "Content-Length: {}\r\n",
                    res.body().size());
   add("\r\n");
-  add(res.body());
+  if (with_body)
+    add(res.body());
 }
 
 http_response actor_error(const caf::error& err) {

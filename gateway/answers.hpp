@@ -38,8 +38,11 @@ http_response error_response(ec code, std::string message);
 /// line, fields, body), with a Content-Length when it has none: what
 /// Beast's serializer writes for these answers, without its cost per
 /// answer (its buffer sequences were a tenth of the io threads' time on
-/// the sold-out path). Answers are never chunked.
-void render_answer(const http_response& res, std::string& out);
+/// the sold-out path). Answers are never chunked. Without `with_body`
+/// (the answer to a HEAD) the body is left out and its Content-Length
+/// kept.
+void render_answer(const http_response& res, std::string& out,
+                   bool with_body = true);
 
 /// Renders an actor's error, with the existing issuance id for
 /// ALREADY_ISSUED.

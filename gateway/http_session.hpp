@@ -144,6 +144,8 @@ private:
   std::string out_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  /// The request is a HEAD: its answer goes without the body.
+  bool head_ = false;
   /// `check_chunk_header`; Beast keeps a reference to it.
   std::function<void(std::uint64_t, boost::beast::string_view,
                      boost::beast::error_code&)>

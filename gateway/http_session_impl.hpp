@@ -148,6 +148,7 @@ void basic_http_session<Stream>::refuse(ec code, std::string message) {
   if (ctx_.on_refused)
     ctx_.on_refused(code);
   version_ = 11;
+  head_ = false;
   do_write(error_response(code, std::move(message)), true);
 }
 
@@ -180,6 +181,7 @@ void basic_http_session<Stream>::on_read(boost::beast::error_code err,
   auto req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
+  head_ = req.method() == http::verb::head;
   if (static_cast<size_t>(ctx_.in_flight.load()) >= ctx_.max_in_flight)
     return do_write(error_response(ec::overloaded,
                                            "the node is saturated, retry "
@@ -230,7 +232,7 @@ template <class Stream>
 void basic_http_session<Stream>::do_write(http_response res, bool close) {
   res.version(version_);
   res.keep_alive(!close);
-  render_answer(res, out_);
+  render_answer(res, out_, !head_);
   expire_in(ctx_.body_timeout);
   boost::asio::async_write(
     stream_, boost::asio::buffer(out_),

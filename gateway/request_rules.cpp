@@ -107,7 +107,10 @@ route_match match_route(http::verb method, std::string_view target,
             && r != route::healthz && r != route::readyz)) {
       m.r = route::unmatched;
       m.refused = refusal{ec::not_found, "no such route"};
-    } else if (method != v) {
+    } else if (method != v
+               && !(method == http::verb::head && v == http::verb::get)) {
+      // HEAD is GET without the body (the session leaves the body out).
+      m.allowed = v;
       m.refused = refusal{ec::method_not_allowed,
                           "method not allowed on this path"};
     }

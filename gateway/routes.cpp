@@ -36,9 +36,14 @@ void routes::handle(const http_request& req,
       done(std::move(res));
     };
   };
-  if (m.refused)
-    return counted()(error_response(m.refused->code,
-                                    std::move(m.refused->message)));
+  if (m.refused) {
+    auto res = error_response(m.refused->code, std::move(m.refused->message));
+    if (m.allowed == http::verb::get)
+      res.set(http::field::allow, "GET, HEAD");
+    else if (m.allowed != http::verb::unknown)
+      res.set(http::field::allow, http::to_string(m.allowed));
+    return counted()(std::move(res));
+  }
   auto& entry = table_[m.r];
   if (!entry.handle)
     return counted()(error_response(ec::not_found, "no such route"));

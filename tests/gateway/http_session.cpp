@@ -281,6 +281,25 @@ CAF_TEST(pipelined_requests_are_answered_in_order) {
   check_nothing_left();
 }
 
+CAF_TEST(a_head_request_is_answered_without_the_body) {
+  // The answer to a HEAD has the Content-Length of the body it leaves out:
+  // a body written anyway would be read as the next answer.
+  auto t = talk(request("HEAD", "/a") + request("GET", "/bc"));
+  CAF_CHECK(handled == (std::vector<std::string>{"/a", "/bc"}));
+  auto second = t.raw.find("HTTP/1.1", 1);
+  CAF_REQUIRE(second != std::string::npos);
+  auto first = t.raw.substr(0, second);
+  CAF_CHECK(first.find("Content-Length: 2\r\n") != std::string::npos);
+  CAF_CHECK_EQUAL(first.substr(first.size() - 4), "\r\n\r\n");
+  transcript rest;
+  rest.raw = t.raw.substr(second);
+  parse_answers(rest);
+  CAF_CHECK(rest.whole);
+  CAF_REQUIRE_EQUAL(rest.answers.size(), 1u);
+  CAF_CHECK_EQUAL(rest.answers[0].body(), "/bc");
+  check_nothing_left();
+}
+
 CAF_TEST(a_request_read_in_small_pieces_is_answered) {
   auto t = talk(request("POST", "/a", "X-Pad: 0123456789\r\n", "body"), true,
                 nullptr, 3);

@@ -250,6 +250,15 @@ CAF_TEST(each_route_is_matched_with_its_method) {
     CAF_CHECK_EQUAL(code_of(wrong.refused), ec::method_not_allowed);
     CAF_CHECK_EQUAL(message_of(wrong.refused),
                     "method not allowed on this path");
+    // The refusal names the method the route takes (its Allow field).
+    CAF_CHECK_EQUAL(wrong.allowed, x.method);
+    CAF_CHECK_EQUAL(m.allowed, verb::unknown);
+    // HEAD is taken where GET is, and refused where it is not.
+    auto head = match_route(verb::head, x.target, exposure::all);
+    CAF_CHECK_EQUAL(head.r, x.r);
+    CAF_CHECK_EQUAL(code_of(head.refused), x.method == verb::get
+                                             ? ec::none
+                                             : ec::method_not_allowed);
   }
 }
 

@@ -5,6 +5,7 @@ the live stock, not Kafka (no issuance is decided), not MySQL.
 """
 
 import json
+import socket
 
 import harness as h
 
@@ -79,6 +80,48 @@ def snapshot(c):
                   f"WHERE coupon_id = {c}")[0][0])
 
 
+def exchange_raw(data, timeout_s=5):
+    """Sends `data` on a new connection and reads until the node closes."""
+    with socket.create_connection(("127.0.0.1", h.HTTP_PORT),
+                                  timeout=timeout_s) as sock:
+        sock.sendall(data.encode())
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+
+
+def head_and_allow(c):
+    """A wrong method's 405 names the method the route takes (Allow); a
+    HEAD gets GET's answer without its body, on a connection kept alive
+    (a body sent anyway would be read as the next answer)."""
+    failures = []
+    for method, path, allow in (("GET", f"/api/coupons/{c}/issue", "POST"),
+                                ("DELETE", f"/api/coupons/{c}", "GET, HEAD")):
+        status, _, headers = h.call(method, path)
+        if status != 405 or headers.get("Allow") != allow:
+            failures.append(f"{method} {path}: {status}, Allow "
+                            f"{headers.get('Allow')!r}, not {allow!r}")
+    # Each HEAD pipelined with the next request on one connection: what
+    # follows the HEAD's header block must be the next answer.
+    for path, want in ((f"/api/coupons/{c}", 200),
+                       (f"/api/coupons/{c}/issue", 405)):
+        raw = exchange_raw(f"HEAD {path} HTTP/1.1\r\nHost: dibs\r\n\r\n"
+                           "GET /healthz HTTP/1.1\r\nHost: dibs\r\n"
+                           "Connection: close\r\n\r\n")
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.decode(errors="replace").split("\r\n")
+        length = [l for l in lines if l.lower().startswith("content-length:")]
+        if (not lines[0].startswith(f"HTTP/1.1 {want} ") or not length
+                or length[0].split(":")[1].strip() == "0"
+                or not rest.startswith(b"HTTP/1.1 200 ")):
+            failures.append(f"HEAD {path}: {lines[0]!r}, {length}, then "
+                            f"{rest[:40]!r}")
+    h.log(f"405s name their methods, HEAD answered without a body "
+          f"({len(failures)} failures)")
+    return failures
+
+
 def main():
     h.node("start")
     c = h.create_coupon("bad-input", 10)
@@ -98,6 +141,7 @@ def main():
               f"{status} {answer if not ok else code}")
         if not ok:
             failures.append(desc)
+    failures += head_and_allow(c)
     # Header block too large: 431 and the connection closed.
     status, answer, _ = h.call("GET", "/healthz",
                                headers={"X-Pad": "y" * 10000})
