@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <iterator>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -137,8 +138,14 @@ private:
   /// any but the current one is stale and ignored.
   uint64_t seq_ = 0;
   bool answered_ = true;
-  /// The current request's header has passed `check_framing`.
+  /// The current request's header has passed `check_framing`, with this
+  /// many fields.
   bool header_checked_ = false;
+  size_t header_fields_ = 0;
+  size_t field_count() const {
+    auto& fields = parser_->get();
+    return static_cast<size_t>(std::distance(fields.begin(), fields.end()));
+  }
   /// The answer being written, as bytes; kept until the write completes,
   /// and its capacity for the next answer.
   std::string out_;

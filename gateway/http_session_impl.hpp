@@ -130,12 +130,18 @@ void basic_http_session<Stream>::parse() {
       header_checked_ = true;
       if (auto r = check_framing(parser_->get(), ctx_.framing))
         return refuse(r->code, std::move(r->message));
+      header_fields_ = field_count();
       if (!parser_->is_done()) {
         // From the whole header, the body has this long.
         expire_in(ctx_.body_timeout);
         parser_->eager(true);
       }
     }
+    // Beast adds a chunked body's trailer fields to the header, past the
+    // framing check: a Connection, Content-Length or token arriving there
+    // is not taken.
+    if (parser_->is_done() && field_count() != header_fields_)
+      return refuse(ec::bad_request, "trailer fields are not taken");
     if (parser_->is_done())
       return on_read({}, 0);
     if (err == http::error::need_more || used == 0)

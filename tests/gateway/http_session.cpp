@@ -423,6 +423,10 @@ CAF_TEST(each_refusal_answers_once_and_closes) {
        + std::string(max_chunk_extension_bytes + 1, 'e')
        + "\r\nx\r\n0\r\n\r\n",
      400, ec::bad_request},
+    {"a trailer field after a chunked body",
+     request("POST", "/a", "Transfer-Encoding: chunked\r\n") + chunk("xy")
+       + "0\r\nConnection: close\r\n\r\n",
+     400, ec::bad_request},
   };
   for (auto& x : rows) {
     CAF_MESSAGE(x.what);
