@@ -1,9 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <iterator>
-#include <chrono>
 #include <memory>
 #include <optional>
 
@@ -138,9 +138,9 @@ private:
   /// any but the current one is stale and ignored.
   uint64_t seq_ = 0;
   bool answered_ = true;
-  /// The current request's header has passed `check_framing`, with this
-  /// many fields.
+  /// The current request's header has passed `check_framing`.
   bool header_checked_ = false;
+  /// A chunked request's fields when its header was checked.
   size_t header_fields_ = 0;
   size_t field_count() const {
     auto& fields = parser_->get();

@@ -130,7 +130,8 @@ void basic_http_session<Stream>::parse() {
       header_checked_ = true;
       if (auto r = check_framing(parser_->get(), ctx_.framing))
         return refuse(r->code, std::move(r->message));
-      header_fields_ = field_count();
+      if (parser_->chunked())
+        header_fields_ = field_count();
       if (!parser_->is_done()) {
         // From the whole header, the body has this long.
         expire_in(ctx_.body_timeout);
@@ -138,9 +139,9 @@ void basic_http_session<Stream>::parse() {
       }
     }
     // Beast adds a chunked body's trailer fields to the header, past the
-    // framing check: a Connection, Content-Length or token arriving there
-    // is not taken.
-    if (parser_->is_done() && field_count() != header_fields_)
+    // framing check: a Connection or a token arriving there is not taken.
+    if (parser_->is_done() && parser_->chunked()
+        && field_count() != header_fields_)
       return refuse(ec::bad_request, "trailer fields are not taken");
     if (parser_->is_done())
       return on_read({}, 0);
@@ -154,7 +155,9 @@ void basic_http_session<Stream>::refuse(ec code, std::string message) {
   if (ctx_.on_refused)
     ctx_.on_refused(code);
   version_ = 11;
-  head_ = false;
+  // No answer to a HEAD has a body, a refusal's neither.
+  head_ = parser_ && parser_->is_header_done()
+          && parser_->get().method() == boost::beast::http::verb::head;
   do_write(error_response(code, std::move(message)), true);
 }
 

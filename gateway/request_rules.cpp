@@ -110,7 +110,10 @@ route_match match_route(http::verb method, std::string_view target,
     } else if (method != v
                && !(method == http::verb::head && v == http::verb::get)) {
       // HEAD is GET without the body (the session leaves the body out).
-      m.allowed = v;
+      auto name = http::to_string(v);
+      m.allow = v == http::verb::get ? std::string_view{"GET, HEAD"}
+                                     : std::string_view{name.data(),
+                                                        name.size()};
       m.refused = refusal{ec::method_not_allowed,
                           "method not allowed on this path"};
     }

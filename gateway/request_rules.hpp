@@ -85,9 +85,9 @@ struct route_match {
   /// query (400), no such route or not on this listener (404). Token checks
   /// come after a match and are not here.
   std::optional<refusal> refused;
-  /// The method the route takes, when `refused` is a wrong method (405):
+  /// The methods the route takes, when `refused` is a wrong method (405):
   /// the answer's Allow field.
-  boost::beast::http::verb allowed = boost::beast::http::verb::unknown;
+  std::string_view allow;
 };
 
 /// Matches a request to its route. A method that the route does not take

@@ -38,10 +38,8 @@ void routes::handle(const http_request& req,
   };
   if (m.refused) {
     auto res = error_response(m.refused->code, std::move(m.refused->message));
-    if (m.allowed == http::verb::get)
-      res.set(http::field::allow, "GET, HEAD");
-    else if (m.allowed != http::verb::unknown)
-      res.set(http::field::allow, http::to_string(m.allowed));
+    if (!m.allow.empty())
+      res.set(http::field::allow, {m.allow.data(), m.allow.size()});
     return counted()(std::move(res));
   }
   auto& entry = table_[m.r];

@@ -298,6 +298,17 @@ CAF_TEST(a_head_request_is_answered_without_the_body) {
   CAF_REQUIRE_EQUAL(rest.answers.size(), 1u);
   CAF_CHECK_EQUAL(rest.answers[0].body(), "/bc");
   check_nothing_left();
+  // A HEAD refused once its header was read: the refusal has no body.
+  refused.clear();
+  auto r = talk(request("HEAD", "/a", "Transfer-Encoding: chunked\r\n")
+                  + chunk("x") + "0\r\nX-Late: 1\r\n\r\n",
+                false);
+  CAF_CHECK(r.closed);
+  CAF_CHECK(refused == std::vector<ec>{ec::bad_request});
+  CAF_CHECK_EQUAL(r.raw.substr(0, 13), "HTTP/1.1 400 ");
+  CAF_CHECK(r.raw.find("Content-Length: ") != std::string::npos);
+  CAF_CHECK_EQUAL(r.raw.substr(r.raw.size() - 4), "\r\n\r\n");
+  check_nothing_left();
 }
 
 CAF_TEST(a_request_read_in_small_pieces_is_answered) {
