@@ -1,5 +1,6 @@
 #include "gateway/http_session_impl.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include <boost/asio/execution_context.hpp>
@@ -8,12 +9,13 @@ namespace dibs {
 
 namespace {
 
-/// Checks the deadlines of an io thread's sessions ten times a second: a
-/// deadline is a time the session writes, not a timer armed and cancelled
-/// around each read and write (Beast's stream did that: two timers per
-/// request on the sold-out path, each with its cancelled handler to run).
-/// A slow client is cut about 100 ms past its deadline at most (a sweep
-/// waits behind the io thread's other work).
+/// Checks the deadlines of an io thread's sessions, every
+/// `deadline_check_period` (the shortest of its sessions'): a deadline is a
+/// time the session writes, not a timer armed and cancelled around each
+/// read and write (Beast's stream did that: two timers per request on the
+/// sold-out path, each with its cancelled handler to run). A slow client is
+/// cut about one period past its deadline at most (a sweep also waits
+/// behind the io thread's other work).
 class session_sweeper : public boost::asio::execution_context::service {
 public:
   static boost::asio::execution_context::id id;
@@ -25,14 +27,14 @@ public:
   }
 
   /// Called on the io thread only, as the sweep runs.
-  void add(std::weak_ptr<http_session> s) {
+  void add(std::weak_ptr<http_session> s, std::chrono::milliseconds period) {
     sessions_.push_back(std::move(s));
+    every_ = std::min(every_, period);
     if (!armed_)
       arm();
   }
 
 private:
-  static constexpr std::chrono::milliseconds every{100};
 
   void shutdown() override {
     sessions_.clear();
@@ -42,7 +44,7 @@ private:
 
   void arm() {
     armed_ = true;
-    timer_.expires_after(every);
+    timer_.expires_after(every_);
     timer_.async_wait([this](boost::system::error_code err) {
       armed_ = false;
       if (!err)
@@ -72,11 +74,19 @@ private:
   boost::asio::steady_timer timer_;
   std::vector<std::weak_ptr<http_session>> sessions_;
   bool armed_ = false;
+  std::chrono::milliseconds every_{100};
 };
 
 boost::asio::execution_context::id session_sweeper::id;
 
 } // namespace
+
+std::chrono::milliseconds deadline_check_period(const session_context& ctx) {
+  auto shortest = std::min({ctx.idle_timeout, ctx.header_timeout,
+                            ctx.body_timeout});
+  return std::clamp(shortest / 10, std::chrono::milliseconds{1},
+                    std::chrono::milliseconds{100});
+}
 
 template <>
 struct session_stream<http_stream> {
@@ -92,7 +102,7 @@ struct session_stream<http_stream> {
   static void watch(http_stream& s,
                     const std::shared_ptr<http_session>& session) {
     boost::asio::use_service<session_sweeper>(s.get_executor().context())
-      .add(session);
+      .add(session, session->deadline_check_period());
   }
 
   static void close(http_stream& s) {

@@ -63,11 +63,17 @@ using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
 using http_stream = boost::beast::basic_stream<boost::asio::ip::tcp,
                                                io_executor>;
 
+/// How often a sweeper checks the deadlines of sessions under `ctx`: ten
+/// times a second, or ten times within the shortest of its idle, header
+/// and body timeouts when that is under a second (at least every
+/// millisecond), so a client is cut within about a tenth of its timeout.
+std::chrono::milliseconds deadline_check_period(const session_context& ctx);
+
 /// What a session does to its stream besides reading and writing: set it
 /// up, tell the peer's address, have its deadline watched (`watch`), close
 /// it. Specialized for `http_stream` in http_session.cpp, where a sweeper
-/// per io thread checks its sessions' deadlines ten times a second; tests
-/// specialize it for Beast's test stream.
+/// per io thread checks its sessions' deadlines (`deadline_check_period`);
+/// tests specialize it for Beast's test stream.
 template <class Stream>
 struct session_stream;
 
@@ -98,6 +104,11 @@ public:
   /// or the client taking its answer) has passed; the operation waiting on
   /// the stream then ends aborted. Called on the session's io thread.
   void check_deadline(clock::time_point now);
+
+  /// `deadline_check_period` of the session's context.
+  std::chrono::milliseconds deadline_check_period() const {
+    return dibs::deadline_check_period(ctx_);
+  }
 
 private:
   using ops = session_stream<Stream>;

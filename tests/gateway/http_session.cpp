@@ -595,4 +595,44 @@ CAF_TEST(each_failing_stream_operation_closes_cleanly) {
   CAF_CHECK(all_failed);
 }
 
+CAF_TEST(deadlines_are_checked_ten_times_within_the_shortest_timeout) {
+  CAF_CHECK_EQUAL(deadline_check_period(ctx).count(), 100); // All 1 s.
+  ctx.header_timeout = 300ms;
+  CAF_CHECK_EQUAL(deadline_check_period(ctx).count(), 30);
+  ctx.body_timeout = 5ms;
+  CAF_CHECK_EQUAL(deadline_check_period(ctx).count(), 1);
+  ctx.idle_timeout = 30s;
+  ctx.header_timeout = ctx.body_timeout = 20s;
+  CAF_CHECK_EQUAL(deadline_check_period(ctx).count(), 100);
+}
+
+CAF_TEST(a_real_connection_is_closed_past_its_header_deadline) {
+  // The node's session on a socket over loopback: its io thread's sweeper
+  // closes the connection of a header that never ends.
+  ctx.header_timeout = 200ms;
+  net::io_context io;
+  net::ip::tcp::acceptor acceptor{io, {net::ip::address_v4::loopback(), 0}};
+  net::ip::tcp::socket client{io};
+  client.connect(acceptor.local_endpoint());
+  tcp_socket accepted{io.get_executor()};
+  acceptor.accept(accepted);
+  auto session = std::make_shared<http_session>(
+    http_stream{std::move(accepted)}, ctx);
+  session->run();
+  session.reset();
+  net::write(client, net::buffer(std::string{"GET /a HTTP/1.1\r\nHo"}));
+  bool closed = false;
+  char buf[64];
+  client.async_read_some(net::buffer(buf),
+                         [&](boost::system::error_code err, size_t) {
+                           closed = err == net::error::eof;
+                         });
+  io.run_for(5s);
+  CAF_CHECK(closed);
+  CAF_CHECK(handled.empty());
+  client.close();
+  io.poll();
+  check_nothing_left();
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
