@@ -91,12 +91,12 @@ std::chrono::milliseconds deadline_check_period(const session_context& ctx) {
 template <>
 struct session_stream<http_stream> {
   static void prepare(http_stream& s) {
-    s.socket().set_option(boost::asio::ip::tcp::no_delay{true});
+    s.set_option(boost::asio::ip::tcp::no_delay{true});
   }
 
   static boost::asio::ip::address peer(http_stream& s) {
     boost::beast::error_code ignored;
-    return s.socket().remote_endpoint(ignored).address();
+    return s.remote_endpoint(ignored).address();
   }
 
   static void watch(http_stream& s,
@@ -107,8 +107,8 @@ struct session_stream<http_stream> {
 
   static void close(http_stream& s) {
     boost::beast::error_code ignored;
-    s.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-    s.close();
+    s.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    s.close(ignored);
   }
 };
 

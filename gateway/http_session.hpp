@@ -10,7 +10,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 
@@ -60,8 +59,10 @@ struct session_context {
 using io_executor = boost::asio::io_context::executor_type;
 using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
                                                     io_executor>;
-using http_stream = boost::beast::basic_stream<boost::asio::ip::tcp,
-                                               io_executor>;
+/// A plain socket: the session keeps its deadlines itself (the sweeper),
+/// so Beast's `basic_stream`, whose every read and write also kept its
+/// timeout state, has nothing to do.
+using http_stream = tcp_socket;
 
 /// How often a sweeper checks the deadlines of sessions under `ctx`: ten
 /// times a second, or ten times within the shortest of its idle, header
