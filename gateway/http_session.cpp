@@ -91,7 +91,10 @@ std::chrono::milliseconds deadline_check_period(const session_context& ctx) {
 template <>
 struct session_stream<http_stream> {
   static void prepare(http_stream& s) {
-    s.set_option(boost::asio::ip::tcp::no_delay{true});
+    // A socket the peer already reset may refuse it (EINVAL on BSDs): an
+    // exception here would leave the io thread's run().
+    boost::beast::error_code ignored;
+    s.set_option(boost::asio::ip::tcp::no_delay{true}, ignored);
   }
 
   static boost::asio::ip::address peer(http_stream& s) {

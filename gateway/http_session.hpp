@@ -60,13 +60,13 @@ using io_executor = boost::asio::io_context::executor_type;
 using tcp_socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
                                                     io_executor>;
 /// A plain socket: the session keeps its deadlines itself (the sweeper),
-/// so Beast's `basic_stream`, whose every read and write also kept its
-/// timeout state, has nothing to do.
+/// so Beast's `basic_stream` (its timeout bookkeeping on every read and
+/// write) has nothing to do.
 using http_stream = tcp_socket;
 
 /// How often a sweeper checks the deadlines of sessions under `ctx`: ten
 /// times a second, or ten times within the shortest of its idle, header
-/// and body timeouts when that is under a second (at least every
+/// and body timeouts when that is under a second (no more often than once a
 /// millisecond), so a client is cut within about a tenth of its timeout.
 std::chrono::milliseconds deadline_check_period(const session_context& ctx);
 

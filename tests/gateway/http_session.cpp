@@ -1,10 +1,11 @@
 #define CAF_SUITE gateway.http_session
 
 // The session on Beast's test stream: no sockets, and `fail_count` fails
-// each stream operation in turn. The test stream has no deadlines, so the
-// idle, header and body timeouts are not tested here (the integration tests
-// hostile_http and slowhttptest cut slow clients on real sockets); the
-// answer deadline is the session's own timer and is.
+// each stream operation in turn. The test stream has no deadlines: one test
+// runs the node's session on a loopback socket, whose sweeper cuts a
+// header past its deadline (the integration tests hostile_http and
+// slowhttptest cut every kind of slow client); the answer deadline is the
+// session's own timer and is tested on the test stream.
 
 #include "gateway/http_session_impl.hpp"
 
@@ -618,20 +619,28 @@ CAF_TEST(a_real_connection_is_closed_past_its_header_deadline) {
   acceptor.accept(accepted);
   auto session = std::make_shared<http_session>(
     http_stream{std::move(accepted)}, ctx);
+  std::weak_ptr<http_session> watched = session;
   session->run();
   session.reset();
+  auto sent = std::chrono::steady_clock::now();
   net::write(client, net::buffer(std::string{"GET /a HTTP/1.1\r\nHo"}));
   bool closed = false;
+  std::chrono::steady_clock::duration took{};
   char buf[64];
   client.async_read_some(net::buffer(buf),
                          [&](boost::system::error_code err, size_t) {
                            closed = err == net::error::eof;
+                           took = std::chrono::steady_clock::now() - sent;
                          });
   io.run_for(5s);
   CAF_CHECK(closed);
+  // Not before its deadline (a bound on the far side would time the
+  // machine, not the session).
+  CAF_CHECK(took >= ctx.header_timeout);
   CAF_CHECK(handled.empty());
   client.close();
   io.poll();
+  CAF_CHECK(watched.expired());
   check_nothing_left();
 }
 
