@@ -35,7 +35,6 @@ public:
   }
 
 private:
-
   void shutdown() override {
     sessions_.clear();
     boost::system::error_code ignored;

@@ -163,7 +163,8 @@ private:
   std::string out_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
-  /// The request is a HEAD: its answer goes without the body.
+  /// The current request is a HEAD (known once its header is read): no
+  /// answer to it has a body, a refusal's neither.
   bool head_ = false;
   /// `check_chunk_header`; Beast keeps a reference to it.
   std::function<void(std::uint64_t, boost::beast::string_view,

@@ -62,6 +62,7 @@ void basic_http_session<Stream>::do_read() {
   // The header is checked before any of the body is parsed.
   parser_->eager(false);
   header_checked_ = false;
+  head_ = false;
   if (buffer_.size() > 0)
     return start_request(); // The next request came with the last one.
   // Waits for the next request's first bytes, for the idle timeout.
@@ -128,6 +129,7 @@ void basic_http_session<Stream>::parse() {
       return on_read(err, 0);
     if (parser_->is_header_done() && !header_checked_) {
       header_checked_ = true;
+      head_ = parser_->get().method() == http::verb::head;
       if (auto r = check_framing(parser_->get(), ctx_.framing))
         return refuse(r->code, std::move(r->message));
       if (parser_->chunked())
@@ -155,9 +157,6 @@ void basic_http_session<Stream>::refuse(ec code, std::string message) {
   if (ctx_.on_refused)
     ctx_.on_refused(code);
   version_ = 11;
-  // No answer to a HEAD has a body, a refusal's neither.
-  head_ = parser_ && parser_->is_header_done()
-          && parser_->get().method() == boost::beast::http::verb::head;
   do_write(error_response(code, std::move(message)), true);
 }
 
@@ -190,7 +189,6 @@ void basic_http_session<Stream>::on_read(boost::beast::error_code err,
   auto req = parser_->release();
   version_ = req.version();
   keep_alive_ = req.keep_alive();
-  head_ = req.method() == http::verb::head;
   if (static_cast<size_t>(ctx_.in_flight.load()) >= ctx_.max_in_flight)
     return do_write(error_response(ec::overloaded,
                                            "the node is saturated, retry "
