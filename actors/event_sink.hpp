@@ -54,7 +54,8 @@ public:
       in_flight_.fetch_sub(1, std::memory_order_relaxed);
       done(std::move(rep));
     };
-    auto epoch = owners_.epoch(owners_.shard_of(event.coupon_id));
+    auto shard = owners_.shard_of(event.coupon_id);
+    auto epoch = owners_.epoch(shard);
     if (epoch == 0) {
       delivery_report rep;
       rep.error = "the coupon's shard is not served here";
@@ -62,7 +63,7 @@ public:
     }
     auto stamped = event;
     stamped.shard_epoch = epoch;
-    current()->produce(stamped, [this, finish = std::move(finish)](
+    current()->produce(shard, stamped, [this, finish = std::move(finish)](
                                   delivery_report rep) mutable {
       if (rep.outcome != delivery_outcome::stored)
         return finish(std::move(rep));

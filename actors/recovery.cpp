@@ -198,14 +198,13 @@ recover_stock(const std::vector<coupon>& coupons,
     seen;
   std::map<coupon_id_t, std::vector<issuance_event>> unwritten;
   for (auto& [p, rs] : records)
-    for (auto& r : rs) {
-      if (!r.event)
-        continue;
-      if (r.offset >= (*written)[p])
-        unwritten[r.event->coupon_id].push_back(*r.event);
-      else if (p == partition_of(r.event->coupon_id, partition_count))
-        seen[r.event->coupon_id].emplace_back(r.offset, *r.event);
-    }
+    for (auto& r : rs)
+      for (auto& e : r.events) {
+        if (r.offset >= (*written)[p])
+          unwritten[e.coupon_id].push_back(e);
+        else if (p == partition_of(e.coupon_id, partition_count))
+          seen[e.coupon_id].emplace_back(r.offset, e);
+      }
   std::vector<recovered_stock> result;
   result.reserve(plans.size());
   for (auto& pl : plans) {

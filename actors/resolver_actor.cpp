@@ -56,8 +56,8 @@ public:
     if (!some)
       return std::move(some.error());
     for (auto& r : some->first) {
-      if (r.event)
-        c.events.emplace_back(r.offset, *r.event);
+      for (auto& e : r.events)
+        c.events.emplace_back(r.offset, e);
       c.end = r.offset + 1;
     }
     // A search must see the whole tail; what was read is kept, so the next

@@ -30,7 +30,7 @@ void snapshot_tracker::on_stored(const issuance_event& e, int32_t partition,
     position_ = 0;
     reported_ = 0;
   }
-  reported_ = std::max(reported_, offset + 1);
+  reported_ = std::max(reported_, offset);
   if (unresolved_ == 0)
     position_ = reported_;
 }

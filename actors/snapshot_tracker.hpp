@@ -13,7 +13,10 @@ namespace dibs {
 ///
 /// The position rule: delivery reports of one partition arrive in offset
 /// order, so once the report of offset `o` came, every issuance of the
-/// coupon below `o` was reported and is held here. An issuance whose
+/// coupon below `o` was reported and is held here. Not those at `o`: a
+/// record carries several events, whose reports reach the actor one by
+/// one, so the position is `o` itself and recovery reads that record again
+/// (it drops what the snapshot holds by issuance id). An issuance whose
 /// outcome is unknown may sit anywhere in the log: while one is unresolved
 /// the position stays where it was.
 class snapshot_tracker {
@@ -85,7 +88,7 @@ private:
   size_t in_flight_ = 0;
   int32_t partition_ = -1;
   int64_t position_ = 0;
-  /// One past the highest offset any delivery report gave.
+  /// The highest offset any delivery report gave.
   int64_t reported_ = 0;
   size_t unresolved_ = 0;
   bool writing_ = false;

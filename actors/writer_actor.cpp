@@ -76,15 +76,15 @@ bool writer_state::step() {
                       i->second, r.offset - 1, r.partition);
       }
       expected[r.partition] = r.offset + 1;
-      if (r.event)
-        pending_events.push_back(*r.event);
-      else if (r.fence)
+      pending_events.insert(pending_events.end(), r.events.begin(),
+                            r.events.end());
+      if (r.fence)
         pending_fences.push_back(log_fence{r.partition, r.offset, *r.fence});
       else if (r.voided)
-        spdlog::info("writer: record {}:{} was published by a fenced owner "
-                     "and does not count",
-                     r.partition, r.offset);
-      else
+        spdlog::info("writer: {} events of record {}:{} were published by a "
+                     "fenced owner and do not count",
+                     r.voided, r.partition, r.offset);
+      else if (r.events.empty())
         spdlog::warn("writer skips an undecodable record at {}:{}",
                      r.partition, r.offset);
       auto& n = next[r.partition];

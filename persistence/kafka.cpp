@@ -30,10 +30,24 @@ make_conf(const std::vector<std::pair<std::string, std::string>>& kvs) {
 
 // -- producer -----------------------------------------------------------------
 
+namespace {
+
+/// What a record's delivery report is for: the callback of each event it
+/// carries, and the producer to tell when a batch's record is done (null
+/// for a fence).
+struct record_opaque {
+  kafka_producer* batched_by = nullptr;
+  int32_t partition = -1;
+  std::vector<kafka_producer::callback> dones;
+};
+
+} // namespace
+
 struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
   void dr_cb(RdKafka::Message& msg) override {
-    std::unique_ptr<callback> done{static_cast<callback*>(msg.msg_opaque())};
-    if (!done)
+    std::unique_ptr<record_opaque> opaque{
+      static_cast<record_opaque*>(msg.msg_opaque())};
+    if (!opaque)
       return;
     delivery_report rep;
     rep.partition = msg.partition();
@@ -50,7 +64,10 @@ struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
       if (msg.status() == RdKafka::Message::MSG_STATUS_PERSISTED)
         rep.outcome = delivery_outcome::stored;
     }
-    (*done)(std::move(rep));
+    for (auto& done : opaque->dones)
+      done(rep);
+    if (opaque->batched_by)
+      opaque->batched_by->sent(opaque->partition);
   }
 };
 
@@ -85,9 +102,6 @@ kafka_producer::make(const kafka_settings& s) {
     // Events are small JSON objects that compress well in a batch: less to
     // send, store and read back (recovery, the resolver, the writers).
     {"compression.type", "lz4"},
-    // Named, not left to the default: recovery computes a coupon's
-    // partition with the same function (`partition_of`).
-    {"partitioner", "consistent_random"},
   });
   if (!conf)
     return std::move(conf.error());
@@ -122,6 +136,7 @@ kafka_producer::~kafka_producer() {
   // Serve whatever reports are left so no callback leaks.
   if (producer_)
     producer_->poll(0);
+  fail_waiting("the producer was closed");
 }
 
 std::string partition_key(coupon_id_t coupon) {
@@ -135,28 +150,102 @@ int32_t partition_of(coupon_id_t coupon, int32_t partition_count) {
     nullptr, key.data(), key.size(), partition_count, nullptr, nullptr);
 }
 
-void kafka_producer::produce(const issuance_event& event, callback done) {
-  auto payload = encode(event);
-  auto key = partition_key(event.coupon_id);
-  auto opaque = std::make_unique<callback>(std::move(done));
-  auto err = producer_->produce(topic_.get(), RdKafka::Topic::PARTITION_UA,
-                                RdKafka::Producer::RK_MSG_COPY,
-                                payload.data(), payload.size(), &key,
-                                opaque.get());
-  if (err == RdKafka::ERR_NO_ERROR) {
-    opaque.release(); // Owned by the delivery report from now on.
-    return;
+void kafka_producer::produce(int32_t partition, const issuance_event& event,
+                             callback done) {
+  {
+    std::lock_guard<std::mutex> guard{queues_mtx_};
+    auto& q = queues_[partition];
+    if (q.sending) {
+      q.events.push_back(event);
+      q.dones.push_back(std::move(done));
+      waiting_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    q.sending = true;
+  }
+  std::vector<callback> dones;
+  dones.push_back(std::move(done));
+  send(partition, {event}, std::move(dones));
+}
+
+void kafka_producer::send(int32_t partition,
+                          std::vector<issuance_event> events,
+                          std::vector<callback> dones) {
+  for (size_t first = 0; first < events.size();
+       first += max_batch_events) {
+    auto last = std::min(events.size(), first + max_batch_events);
+    auto payload = encode_batch(
+      {events.begin() + static_cast<ptrdiff_t>(first),
+       events.begin() + static_cast<ptrdiff_t>(last)});
+    auto opaque = std::make_unique<record_opaque>();
+    opaque->partition = partition;
+    opaque->dones.assign(
+      std::make_move_iterator(dones.begin() + static_cast<ptrdiff_t>(first)),
+      std::make_move_iterator(dones.begin() + static_cast<ptrdiff_t>(last)));
+    // The partition's next batch goes out after the report of its last
+    // record.
+    if (last == events.size())
+      opaque->batched_by = this;
+    auto err = producer_->produce(topic_.get(), partition,
+                                  RdKafka::Producer::RK_MSG_COPY,
+                                  payload.data(), payload.size(), nullptr,
+                                  opaque.get());
+    if (err == RdKafka::ERR_NO_ERROR) {
+      opaque.release(); // Owned by the delivery report from now on.
+      continue;
+    }
+    delivery_report rep;
+    rep.outcome = delivery_outcome::failed;
+    rep.error = RdKafka::err2str(err);
+    for (auto& done : opaque->dones)
+      done(rep);
+    if (opaque->batched_by)
+      sent(partition);
+  }
+}
+
+void kafka_producer::sent(int32_t partition) {
+  std::vector<issuance_event> events;
+  std::vector<callback> dones;
+  {
+    std::lock_guard<std::mutex> guard{queues_mtx_};
+    auto& q = queues_[partition];
+    if (q.events.empty()) {
+      q.sending = false;
+      return;
+    }
+    events.swap(q.events);
+    dones.swap(q.dones);
+    waiting_.fetch_sub(static_cast<int>(events.size()),
+                       std::memory_order_relaxed);
+  }
+  send(partition, std::move(events), std::move(dones));
+}
+
+void kafka_producer::fail_waiting(const std::string& why) {
+  std::vector<callback> dones;
+  {
+    std::lock_guard<std::mutex> guard{queues_mtx_};
+    for (auto& [p, q] : queues_) {
+      dones.insert(dones.end(), std::make_move_iterator(q.dones.begin()),
+                   std::make_move_iterator(q.dones.end()));
+      q.events.clear();
+      q.dones.clear();
+    }
+    waiting_.store(0, std::memory_order_relaxed);
   }
   delivery_report rep;
   rep.outcome = delivery_outcome::failed;
-  rep.error = RdKafka::err2str(err);
-  (*opaque)(std::move(rep));
+  rep.error = why;
+  for (auto& done : dones)
+    done(rep);
 }
 
 void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
                                    const std::string& owner, callback done) {
   auto payload = encode_fence(epoch, owner);
-  auto opaque = std::make_unique<callback>(std::move(done));
+  auto opaque = std::make_unique<record_opaque>();
+  opaque->dones.push_back(std::move(done));
   auto err = producer_->produce(topic_.get(), partition,
                                 RdKafka::Producer::RK_MSG_COPY,
                                 payload.data(), payload.size(), nullptr,
@@ -167,7 +256,7 @@ void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
   }
   delivery_report rep;
   rep.error = RdKafka::err2str(err);
-  (*opaque)(std::move(rep));
+  opaque->dones.front()(std::move(rep));
 }
 
 std::string kafka_producer::cluster_id(int timeout_ms) const {
@@ -189,15 +278,18 @@ void kafka_producer::inject_fatal_error() {
 }
 
 int kafka_producer::queued() const {
-  return producer_->outq_len();
+  return producer_->outq_len() + waiting_.load(std::memory_order_relaxed);
 }
 
 int kafka_producer::flush(int timeout_ms) {
+  // Events waiting here leave within the reports librdkafka serves while
+  // it flushes, so its queue never runs empty before they are sent.
   producer_->flush(timeout_ms);
-  return producer_->outq_len();
+  return queued();
 }
 
 void kafka_producer::purge() {
+  fail_waiting("given up before it was sent");
   producer_->purge(RdKafka::Producer::PURGE_QUEUE
                    | RdKafka::Producer::PURGE_INFLIGHT);
 }
@@ -370,12 +462,13 @@ void kafka_log::close() {
   }
 }
 
-std::vector<kafka_log::record> kafka_log::poll(size_t max_records,
+std::vector<kafka_log::record> kafka_log::poll(size_t max_events,
                                                int max_wait_ms) {
   using clock = std::chrono::steady_clock;
   std::vector<record> result;
+  size_t counted = 0; // Events, and records without any.
   auto deadline = clock::now() + std::chrono::milliseconds(max_wait_ms);
-  while (result.size() < max_records) {
+  while (counted < max_events) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                   deadline - clock::now())
                   .count();
@@ -391,6 +484,7 @@ std::vector<kafka_log::record> kafka_log::poll(size_t max_records,
       continue;
     }
     result.push_back(to_record(*msg));
+    counted += std::max<size_t>(result.back().events.size(), 1);
   }
   return result;
 }
@@ -402,12 +496,16 @@ void kafka_log::use_fences(const std::vector<log_fence>& fences) {
 
 kafka_log::record kafka_log::to_record(const RdKafka::Message& msg) {
   record r{msg.partition(), msg.offset(),
-           decode_issuance(msg.payload(), msg.len())};
-  if (r.event) {
-    if (fences_.voids(r.partition, r.offset, r.event->shard_epoch)) {
-      r.event.reset();
-      r.voided = true;
-    }
+           decode_issuances(msg.payload(), msg.len())};
+  if (!r.events.empty()) {
+    auto n = r.events.size();
+    r.events.erase(std::remove_if(r.events.begin(), r.events.end(),
+                                  [&](const issuance_event& e) {
+                                    return fences_.voids(r.partition, r.offset,
+                                                         e.shard_epoch);
+                                  }),
+                   r.events.end());
+    r.voided = n - r.events.size();
   } else if ((r.fence = decode_fence(msg.payload(), msg.len()))) {
     fences_.add(log_fence{r.partition, r.offset, *r.fence});
   }

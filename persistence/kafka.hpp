@@ -3,9 +3,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -87,11 +89,12 @@ typename Inspector::result_type inspect(Inspector& f, delivery_report& x) {
            x.offset, x.error);
 }
 
-/// The key of a coupon's records.
+/// The key a coupon's partition is computed from.
 std::string partition_key(coupon_id_t coupon);
 
-/// The partition the producer's partitioner (`consistent_random`: CRC32 of
-/// the key) gives a coupon's records.
+/// The partition of a coupon's events: librdkafka's `consistent_random`
+/// partitioner (CRC32) on its key, as the producer used before events were
+/// batched per partition, so a log written then keeps its layout.
 int32_t partition_of(coupon_id_t coupon, int32_t partition_count);
 
 /// How the issuance topic is created when it does not exist yet.
@@ -108,28 +111,42 @@ struct topic_spec {
 caf::expected<void> ensure_topic(const kafka_settings& s,
                                  const topic_spec& spec, int timeout_ms);
 
-/// Idempotent producer (acks=all) of issuance events, keyed by coupon id.
-/// Thread-safe. Delivery reports are served on one thread of its own.
+/// Idempotent producer (acks=all) of issuance events. Thread-safe.
+/// Delivery reports are served on one thread of its own.
+///
+/// Events are batched per partition by how long the broker takes: while a
+/// partition's record is unacknowledged, the events published to it wait
+/// here, and go together as one record (`encode_batch`) when it is
+/// acknowledged. A record carries one event when the broker keeps up, and
+/// more the busier it is, with no fixed delay (librdkafka's linger still
+/// applies on top).
 class kafka_producer {
 public:
   using callback = std::function<void(delivery_report)>;
+
+  /// Most events one record carries (a record of them stays far below the
+  /// broker's 1 MB message limit).
+  static constexpr size_t max_batch_events = 1024;
 
   static caf::expected<std::unique_ptr<kafka_producer>>
   make(const kafka_settings& settings);
 
   ~kafka_producer();
 
-  /// Queues one event; `done` runs on the delivery thread with the outcome.
-  /// A record that cannot even be queued reports `failed` at once.
-  void produce(const issuance_event& event, callback done);
+  /// Queues one event for `partition` (`partition_of` its coupon); `done`
+  /// runs on the delivery thread with the outcome of the record that
+  /// carried it, or at once with `failed` when that record cannot even be
+  /// queued.
+  void produce(int32_t partition, const issuance_event& event, callback done);
 
   /// Queues a fence record (`encode_fence`) for `partition`, reported like
   /// an event.
   void produce_fence(int32_t partition, uint64_t epoch,
                      const std::string& owner, callback done);
 
-  /// Records librdkafka holds: queued, in flight to the broker, or
-  /// awaiting their delivery report.
+  /// Records librdkafka holds (queued, in flight to the broker, or
+  /// awaiting their delivery report), plus the events waiting here for a
+  /// partition's record to be acknowledged.
   int queued() const;
 
   /// Waits up to `timeout_ms` for every queued record to be reported.
@@ -137,7 +154,8 @@ public:
   int flush(int timeout_ms);
 
   /// Gives up every record still queued or in flight: each is reported at
-  /// the next flush, failed (never sent) or possibly stored (sent).
+  /// the next flush, failed (never sent) or possibly stored (sent). Events
+  /// waiting here are reported failed at once.
   void purge();
 
   /// The id of the Kafka cluster behind the producer's brokers, or empty.
@@ -157,8 +175,31 @@ public:
 
 private:
   kafka_producer() = default;
+
+  /// A partition's events waiting for its record in flight.
+  struct partition_queue {
+    bool sending = false;
+    std::vector<issuance_event> events;
+    std::vector<callback> dones;
+  };
+
+  /// Hands `events` to librdkafka as records of `partition`, at most
+  /// `max_batch_events` each.
+  void send(int32_t partition, std::vector<issuance_event> events,
+            std::vector<callback> dones);
+
+  /// A record of `partition` was reported: what waited goes out now.
+  void sent(int32_t partition);
+
+  /// Reports every waiting event failed and forgets it.
+  void fail_waiting(const std::string& why);
+
   struct dr_callback;
   struct event_callback;
+  std::mutex queues_mtx_;
+  std::unordered_map<int32_t, partition_queue> queues_;
+  /// Events in `queues_`.
+  std::atomic<int> waiting_{0};
   std::unique_ptr<dr_callback> dr_;
   std::unique_ptr<event_callback> events_;
   std::unique_ptr<RdKafka::Producer> producer_;
@@ -187,13 +228,14 @@ public:
   struct record {
     int32_t partition;
     int64_t offset;
-    /// Empty for a fence, a voided record and one that cannot be decoded.
-    std::optional<issuance_event> event;
+    /// The events the record carries (`decode_issuances`); empty for a
+    /// fence, a voided record and one that cannot be decoded.
+    std::vector<issuance_event> events;
     /// The epoch of a fence record.
     std::optional<uint64_t> fence = std::nullopt;
-    /// An event of an older shard epoch than a fence before it: it does not
-    /// count (`fence_filter`).
-    bool voided = false;
+    /// How many events of an older shard epoch than a fence before them
+    /// were left out: they do not count (`fence_filter`).
+    size_t voided = 0;
   };
 
   /// Adds fences to those this reader applies; it learns the ones it reads
@@ -206,8 +248,9 @@ public:
     return fences_;
   }
 
-  /// Reads up to `max_records`, waiting at most `max_wait_ms` in all.
-  std::vector<record> poll(size_t max_records, int max_wait_ms);
+  /// Reads records until they carry `max_events` events (or are that many
+  /// records), waiting at most `max_wait_ms` in all.
+  std::vector<record> poll(size_t max_events, int max_wait_ms);
 
   /// The partitions of the topic (queries metadata).
   caf::expected<std::vector<int32_t>> partitions(int timeout_ms);

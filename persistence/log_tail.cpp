@@ -63,8 +63,8 @@ distinct_events_per_coupon(kafka_log& scanner, int timeout_ms) {
     if (!records)
       return std::move(records.error());
     for (auto& r : *records)
-      if (r.event)
-        ids[r.event->coupon_id].insert(r.event->issuance_id);
+      for (auto& e : r.events)
+        ids[e.coupon_id].insert(e.issuance_id);
   }
   std::map<coupon_id_t, size_t> result;
   for (auto& [coupon, set] : ids)

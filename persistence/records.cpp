@@ -73,11 +73,11 @@ std::optional<issuance_event> decode_issuance(const void* data, size_t size) {
   return decode_issuance_json(data, size);
 }
 
-std::optional<issuance_event> decode_issuance_json(const void* data,
-                                                   size_t size) {
-  auto first = static_cast<const char*>(data);
-  auto j = nlohmann::json::parse(first, first + size, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
+namespace {
+
+/// The event a parsed JSON value holds, if it is one.
+std::optional<issuance_event> issuance_of(const nlohmann::json& j) {
+  if (!j.is_object())
     return std::nullopt;
   auto get_u = [&](const char* key, uint64_t& out) {
     auto i = j.find(key);
@@ -98,6 +98,80 @@ std::optional<issuance_event> decode_issuance_json(const void* data,
     result.request_id = r->get<std::string>();
   if (uint64_t epoch = 0; get_u("epoch", epoch))
     result.shard_epoch = epoch;
+  return result;
+}
+
+/// Reads an array of events by `read_plain_issuance` alone: each element
+/// is a plain event, which holds no '}' before its end.
+std::optional<std::vector<issuance_event>>
+read_plain_batch(std::string_view text) {
+  if (text.size() < 2 || text.front() != '[' || text.back() != ']')
+    return std::nullopt;
+  std::vector<issuance_event> result;
+  size_t i = 1;
+  for (;;) {
+    auto end = text.find('}', i);
+    if (end == std::string_view::npos)
+      return std::nullopt;
+    auto e = read_plain_issuance(text.substr(i, end + 1 - i));
+    if (!e)
+      return std::nullopt;
+    result.push_back(std::move(*e));
+    i = end + 1;
+    if (i + 1 == text.size())
+      return result; // text[i] is the closing ']'.
+    if (text[i] != ',')
+      return std::nullopt;
+    ++i;
+  }
+}
+
+} // namespace
+
+std::optional<issuance_event> decode_issuance_json(const void* data,
+                                                   size_t size) {
+  auto first = static_cast<const char*>(data);
+  auto j = nlohmann::json::parse(first, first + size, nullptr, false);
+  if (j.is_discarded())
+    return std::nullopt;
+  return issuance_of(j);
+}
+
+std::string encode_batch(const std::vector<issuance_event>& events) {
+  if (events.size() == 1)
+    return encode(events.front());
+  std::string out = "[";
+  for (auto& e : events) {
+    if (out.size() > 1)
+      out += ',';
+    out += encode(e);
+  }
+  out += ']';
+  return out;
+}
+
+std::vector<issuance_event> decode_issuances(const void* data, size_t size) {
+  auto first = static_cast<const char*>(data);
+  std::string_view text{first, size};
+  if (text.empty() || text.front() != '[') {
+    std::vector<issuance_event> result;
+    if (auto e = decode_issuance(data, size))
+      result.push_back(std::move(*e));
+    return result;
+  }
+  if (auto plain = read_plain_batch(text))
+    return std::move(*plain);
+  auto j = nlohmann::json::parse(first, first + size, nullptr, false);
+  if (j.is_discarded() || !j.is_array() || j.empty())
+    return {};
+  std::vector<issuance_event> result;
+  result.reserve(j.size());
+  for (auto& x : j) {
+    auto e = issuance_of(x);
+    if (!e)
+      return {}; // Not a record of events: nothing of it counts.
+    result.push_back(std::move(*e));
+  }
   return result;
 }
 

@@ -47,6 +47,17 @@ std::optional<issuance_event> read_plain_issuance(std::string_view text);
 std::optional<issuance_event> decode_issuance_json(const void* data,
                                                    size_t size);
 
+/// The value of one record carrying `events` (at least one): a single
+/// event as `encode` writes it, several as a JSON array of such objects.
+/// The producer puts what waited for a partition's previous record into
+/// one record (`kafka_producer::produce`).
+std::string encode_batch(const std::vector<issuance_event>& events);
+
+/// The events of a record value: the one event `decode_issuance` reads, or
+/// every element of an array of them; empty when the value is neither (a
+/// fence, an array with anything but events in it, garbage).
+std::vector<issuance_event> decode_issuances(const void* data, size_t size);
+
 /// A fence in one partition of the log: from `offset` on, records of a
 /// shard epoch below `epoch` do not count. The node that takes a shard over
 /// writes one (`encode_fence`) once the previous owner's lease is over, and

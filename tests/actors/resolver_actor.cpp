@@ -33,7 +33,9 @@ struct fixture : test::test_store {
     auto producer = kafka_producer::make(resolver.kafka);
     CAF_REQUIRE(producer);
     std::atomic<bool> stored{false};
-    (*producer)->produce(e, [&](delivery_report rep) {
+    // test_kafka's topics have 4 partitions.
+    (*producer)->produce(partition_of(e.coupon_id, 4), e,
+                         [&](delivery_report rep) {
       stored = rep.outcome == delivery_outcome::stored;
     });
     CAF_REQUIRE_EQUAL((*producer)->flush(10'000), 0);

@@ -64,7 +64,7 @@ struct fixture {
     for (size_t i = 0; i < n; ++i) {
       issuance_event e{make_issuance_id(coupon, ++seq), coupon, seq, now_ms()};
       e.shard_epoch = epoch;
-      producer->produce(e, [&offsets, i](delivery_report r) {
+      producer->produce(partition, e, [&offsets, i](delivery_report r) {
         if (r.outcome == delivery_outcome::stored)
           offsets[i] = r.offset;
       });

@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <caf/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -290,6 +291,125 @@ CAF_TEST(decode_issuance_answers_as_the_json_parser_does) {
   CAF_MESSAGE(decoded << " records decoded (" << plain << " plainly), "
                       << refused << " refused");
   CAF_CHECK_GREATER(plain, 1000u);
+  CAF_CHECK_GREATER(decoded, 1000u);
+  CAF_CHECK_GREATER(refused, 1000u);
+}
+
+namespace {
+
+std::vector<issuance_event> decode_all(const std::string& text) {
+  return decode_issuances(text.data(), text.size());
+}
+
+/// The same events, request ids and shard epochs, in the same order.
+bool same_all(const std::vector<issuance_event>& a,
+              const std::vector<issuance_event>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const issuance_event& x, const issuance_event& y) {
+                      return same(x, y) && x.shard_epoch == y.shard_epoch;
+                    });
+}
+
+} // namespace
+
+CAF_TEST(a_batch_of_one_event_is_that_events_record) {
+  auto e = sample_event("r-1");
+  CAF_CHECK_EQUAL(encode_batch({e}), encode(e));
+  CAF_CHECK(same_all(decode_all(encode(e)), {e}));
+}
+
+CAF_TEST(a_batch_decodes_to_its_events_in_order) {
+  auto a = sample_event("r-1");
+  auto b = sample_event();
+  b.issuance_id = make_issuance_id(7, 4);
+  b.user_id = 43;
+  b.shard_epoch = 5;
+  auto c = sample_event("r-3");
+  c.issuance_id = make_issuance_id(9, 1);
+  c.coupon_id = 9;
+  auto text = encode_batch({a, b, c});
+  CAF_CHECK_EQUAL(text, "[" + encode(a) + "," + encode(b) + "," + encode(c)
+                          + "]");
+  CAF_CHECK(same_all(decode_all(text), {a, b, c}));
+  // The same array as any JSON writer may put it.
+  auto spaced = nlohmann::json::parse(text).dump(2);
+  CAF_CHECK(same_all(decode_all(spaced), {a, b, c}));
+}
+
+CAF_TEST(a_record_with_anything_but_events_in_it_carries_none) {
+  auto e = encode(sample_event());
+  for (auto text : {"[" + e + "," + encode_fence(3, "n") + "]",
+                    "[" + e + ",1]", "[" + e + "]x", "[" + e + ",]",
+                    std::string{"[]"}, encode_fence(3, "n"),
+                    std::string{"[{}]"}, std::string{"garbage"},
+                    std::string{}})
+    if (!decode_all(text).empty())
+      CAF_FAIL("events read from " << text);
+}
+
+CAF_TEST(decode_issuances_answers_as_the_json_parser_does) {
+  // Seeded mutations of batches of the shape `encode_batch` writes: each
+  // answer, read plainly or not, is what the parser makes of the array.
+  std::mt19937_64 rng{20261207};
+  const std::string alphabet = "[]{}\":,.- 0123456789issuanceIdrequestId";
+  // An element of the array as the parser read it (not dumped again: the
+  // parser reads -0 as a signed number, and writes it back as 0).
+  auto event_of = [](const nlohmann::json& x) -> std::optional<issuance_event> {
+    auto u = [&](const char* key) -> std::optional<uint64_t> {
+      auto i = x.find(key);
+      if (i == x.end() || !i->is_number_unsigned())
+        return std::nullopt;
+      return i->get<uint64_t>();
+    };
+    if (!x.is_object() || !u("issuanceId") || !u("couponId") || !u("userId")
+        || !u("issuedAt"))
+      return std::nullopt;
+    issuance_event e{*u("issuanceId"), static_cast<coupon_id_t>(*u("couponId")),
+                     *u("userId"), static_cast<epoch_ms>(*u("issuedAt"))};
+    if (auto r = x.find("requestId"); r != x.end() && r->is_string()
+                                      && is_request_id(r->get<std::string>()))
+      e.request_id = r->get<std::string>();
+    e.shard_epoch = u("epoch").value_or(0);
+    return e;
+  };
+  auto by_parser = [&](const std::string& text) {
+    std::vector<issuance_event> result;
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object()) {
+      if (auto e = event_of(j))
+        result.push_back(*e);
+      return result;
+    }
+    if (!j.is_array())
+      return result;
+    for (auto& x : j) {
+      auto e = event_of(x);
+      if (!e)
+        return std::vector<issuance_event>{};
+      result.push_back(*e);
+    }
+    return result;
+  };
+  size_t decoded = 0, refused = 0;
+  for (int n = 0; n < 20000; ++n) {
+    std::vector<issuance_event> events(1 + rng() % 3);
+    for (auto& e : events) {
+      e = issuance_event{rng() % 1000, 7, rng() % 1000, 1795348800000};
+      if (rng() % 2)
+        e.request_id = "r-" + std::to_string(rng() % 100);
+      if (rng() % 2)
+        e.shard_epoch = rng() % 10;
+    }
+    auto text = encode_batch(events);
+    test::edit_randomly(text, alphabet, rng);
+    auto answer = decode_all(text);
+    if (!same_all(answer, by_parser(text)))
+      CAF_FAIL(text << ": " << answer.size() << " events, the parser: "
+                    << by_parser(text).size());
+    decoded += !answer.empty();
+    refused += answer.empty();
+  }
+  CAF_MESSAGE(decoded << " records decoded, " << refused << " refused");
   CAF_CHECK_GREATER(decoded, 1000u);
   CAF_CHECK_GREATER(refused, 1000u);
 }
