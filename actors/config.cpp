@@ -53,12 +53,18 @@ std::string config::check() const {
                        kafka_resolve_grace_ms, kafka_request_timeout_ms);
   // Otherwise a request that is merely slow ends its records' delivery
   // without a retry, as "possibly stored", and every such issuance waits
-  // for the resolver.
-  if (kafka_message_timeout_ms <= kafka_request_timeout_ms)
-    return fmt::format("kafka.message-timeout-ms ({}) must exceed "
-                       "kafka.request-timeout-ms ({}): a slow request must "
-                       "be retried before its records are given up",
-                       kafka_message_timeout_ms, kafka_request_timeout_ms);
+  // for the resolver. A record gets half the message timeout in librdkafka
+  // (the other half an event may wait for its partition's batch), which
+  // must also exceed the linger (librdkafka refuses the producer).
+  if (kafka_message_timeout_ms / 2 <= kafka_request_timeout_ms
+      || kafka_message_timeout_ms / 2 <= kafka_linger_ms)
+    return fmt::format("kafka.message-timeout-ms ({}) must be more than "
+                       "twice kafka.request-timeout-ms ({}) and "
+                       "kafka.linger-ms ({}): a record gets half of it, and "
+                       "a slow request must be retried before its records "
+                       "are given up",
+                       kafka_message_timeout_ms, kafka_request_timeout_ms,
+                       kafka_linger_ms);
   if (kafka_partitions > 10'000)
     return fmt::format("kafka.partitions ({}) must be 0 to 10000",
                        kafka_partitions);

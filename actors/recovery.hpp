@@ -21,7 +21,10 @@ namespace dibs {
 /// times a row loaded from MySQL (docs/recovery.md), and the partition is
 /// read from the oldest position any of its coupons needs, so an idle
 /// coupon's old snapshot would have every coupon's records there read
-/// again. Below this many, reading the records costs less than a second.
+/// again. Below this many, reading the records cost less than a second
+/// when a record was one issuance; a record now carries up to
+/// `kafka_producer::max_batch_events` (a busy partition's records carry
+/// more), so this bounds the reading less tightly than it did.
 constexpr int64_t max_snapshot_lag_records = 100'000;
 
 /// Why a loaded snapshot cannot serve the owner of `epoch` reading `log_id`,

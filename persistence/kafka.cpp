@@ -43,11 +43,17 @@ struct record_opaque {
 
 } // namespace
 
+void kafka_producer::report(void* opaque, const delivery_report& rep) {
+  std::unique_ptr<record_opaque> r{static_cast<record_opaque*>(opaque)};
+  for (auto& done : r->dones)
+    done(rep);
+  if (r->batched_by)
+    r->batched_by->sent(r->partition);
+}
+
 struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
   void dr_cb(RdKafka::Message& msg) override {
-    std::unique_ptr<record_opaque> opaque{
-      static_cast<record_opaque*>(msg.msg_opaque())};
-    if (!opaque)
+    if (!msg.msg_opaque())
       return;
     delivery_report rep;
     rep.partition = msg.partition();
@@ -64,10 +70,7 @@ struct kafka_producer::dr_callback : RdKafka::DeliveryReportCb {
       if (msg.status() == RdKafka::Message::MSG_STATUS_PERSISTED)
         rep.outcome = delivery_outcome::stored;
     }
-    for (auto& done : opaque->dones)
-      done(rep);
-    if (opaque->batched_by)
-      opaque->batched_by->sent(opaque->partition);
+    report(msg.msg_opaque(), rep);
   }
 };
 
@@ -91,7 +94,10 @@ kafka_producer::make(const kafka_settings& s) {
     {"enable.idempotence", "true"},
     {"acks", "all"},
     {"linger.ms", fmt::format("{}", s.linger_ms)},
-    {"message.timeout.ms", std::to_string(s.message_timeout_ms)},
+    // An event may first wait up to as long for its partition's record in
+    // flight (`max_wait_`): the two stay within the message timeout.
+    {"message.timeout.ms",
+     std::to_string(std::max(1, s.message_timeout_ms / 2))},
     // Set, not left at librdkafka's 30 s: how long a possibly stored record
     // can still land bounds the resolver's grace (config::check).
     {"request.timeout.ms", std::to_string(s.request_timeout_ms)},
@@ -106,6 +112,10 @@ kafka_producer::make(const kafka_settings& s) {
   if (!conf)
     return std::move(conf.error());
   std::unique_ptr<kafka_producer> self{new kafka_producer};
+  // A little under half, for the hand-over after the wait.
+  self->max_wait_
+    = std::chrono::milliseconds{s.message_timeout_ms / 2
+                                - s.message_timeout_ms / 20};
   self->dr_ = std::make_unique<dr_callback>();
   std::string err;
   if ((*conf)->set("dr_cb", self->dr_.get(), err) != RdKafka::Conf::CONF_OK)
@@ -133,10 +143,13 @@ kafka_producer::~kafka_producer() {
   running_ = false;
   if (poller_.joinable())
     poller_.join();
-  // Serve whatever reports are left so no callback leaks.
+  // A report served below must not send what waited: nothing would report
+  // that record.
+  close_queues("the producer was closed");
+  // Serve the reports that are ready; a record still unreported now never
+  // will be (its owner flushes first).
   if (producer_)
     producer_->poll(0);
-  fail_waiting("the producer was closed");
 }
 
 std::string partition_key(coupon_id_t coupon) {
@@ -153,11 +166,18 @@ int32_t partition_of(coupon_id_t coupon, int32_t partition_count) {
 void kafka_producer::produce(int32_t partition, const issuance_event& event,
                              callback done) {
   {
-    std::lock_guard<std::mutex> guard{queues_mtx_};
+    std::unique_lock<std::mutex> guard{queues_mtx_};
+    if (closed_) {
+      delivery_report rep;
+      rep.error = *closed_;
+      guard.unlock();
+      return done(std::move(rep));
+    }
     auto& q = queues_[partition];
     if (q.sending) {
       q.events.push_back(event);
       q.dones.push_back(std::move(done));
+      q.since.push_back(std::chrono::steady_clock::now());
       waiting_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
@@ -186,51 +206,66 @@ void kafka_producer::send(int32_t partition,
     // record.
     if (last == events.size())
       opaque->batched_by = this;
-    auto err = producer_->produce(topic_.get(), partition,
-                                  RdKafka::Producer::RK_MSG_COPY,
-                                  payload.data(), payload.size(), nullptr,
-                                  opaque.get());
-    if (err == RdKafka::ERR_NO_ERROR) {
-      opaque.release(); // Owned by the delivery report from now on.
-      continue;
-    }
-    delivery_report rep;
-    rep.outcome = delivery_outcome::failed;
-    rep.error = RdKafka::err2str(err);
-    for (auto& done : opaque->dones)
-      done(rep);
-    if (opaque->batched_by)
-      sent(partition);
+    hand_over(partition, std::move(payload), opaque.release());
   }
 }
 
 void kafka_producer::sent(int32_t partition) {
   std::vector<issuance_event> events;
   std::vector<callback> dones;
+  std::vector<callback> stale;
   {
     std::lock_guard<std::mutex> guard{queues_mtx_};
     auto& q = queues_[partition];
-    if (q.events.empty()) {
+    if (q.events.empty() || closed_) {
+      // Closed: what waited was reported failed then.
       q.sending = false;
       return;
     }
-    events.swap(q.events);
-    dones.swap(q.dones);
-    waiting_.fetch_sub(static_cast<int>(events.size()),
+    // They waited in order: the stale ones come first.
+    auto cutoff = std::chrono::steady_clock::now() - max_wait_;
+    auto n = static_cast<ptrdiff_t>(
+      std::find_if(q.since.begin(), q.since.end(),
+                   [&](auto t) { return t >= cutoff; })
+      - q.since.begin());
+    stale.assign(std::make_move_iterator(q.dones.begin()),
+                 std::make_move_iterator(q.dones.begin() + n));
+    events.assign(std::make_move_iterator(q.events.begin() + n),
+                  std::make_move_iterator(q.events.end()));
+    dones.assign(std::make_move_iterator(q.dones.begin() + n),
+                 std::make_move_iterator(q.dones.end()));
+    waiting_.fetch_sub(static_cast<int>(q.events.size()),
                        std::memory_order_relaxed);
+    q.events.clear();
+    q.dones.clear();
+    q.since.clear();
+    q.sending = !events.empty();
   }
-  send(partition, std::move(events), std::move(dones));
+  if (!stale.empty()) {
+    delivery_report rep;
+    rep.error = "waited for the partition's previous record past half the "
+                "message timeout";
+    for (auto& done : stale)
+      done(rep);
+  }
+  if (!events.empty())
+    send(partition, std::move(events), std::move(dones));
 }
 
-void kafka_producer::fail_waiting(const std::string& why) {
+void kafka_producer::close_queues(const std::string& why) {
   std::vector<callback> dones;
   {
     std::lock_guard<std::mutex> guard{queues_mtx_};
+    if (closed_)
+      return;
+    closed_ = why;
+    closing_ = true;
     for (auto& [p, q] : queues_) {
       dones.insert(dones.end(), std::make_move_iterator(q.dones.begin()),
                    std::make_move_iterator(q.dones.end()));
       q.events.clear();
       q.dones.clear();
+      q.since.clear();
     }
     waiting_.store(0, std::memory_order_relaxed);
   }
@@ -246,17 +281,25 @@ void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
   auto payload = encode_fence(epoch, owner);
   auto opaque = std::make_unique<record_opaque>();
   opaque->dones.push_back(std::move(done));
+  hand_over(partition, std::move(payload), opaque.release());
+}
+
+void kafka_producer::hand_over(int32_t partition, std::string payload,
+                               void* opaque) {
   auto err = producer_->produce(topic_.get(), partition,
                                 RdKafka::Producer::RK_MSG_COPY,
                                 payload.data(), payload.size(), nullptr,
-                                opaque.get());
-  if (err == RdKafka::ERR_NO_ERROR) {
-    opaque.release();
-    return;
+                                opaque);
+  // Handed over after `purge` checked, and perhaps after it purged: purged
+  // again, so that it too is reported at the next flush.
+  if (err == RdKafka::ERR_NO_ERROR && closing_.load())
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE
+                     | RdKafka::Producer::PURGE_INFLIGHT);
+  if (err != RdKafka::ERR_NO_ERROR) {
+    delivery_report rep;
+    rep.error = RdKafka::err2str(err);
+    report(opaque, rep);
   }
-  delivery_report rep;
-  rep.error = RdKafka::err2str(err);
-  opaque->dones.front()(std::move(rep));
 }
 
 std::string kafka_producer::cluster_id(int timeout_ms) const {
@@ -289,7 +332,7 @@ int kafka_producer::flush(int timeout_ms) {
 }
 
 void kafka_producer::purge() {
-  fail_waiting("given up before it was sent");
+  close_queues("given up before it was sent");
   producer_->purge(RdKafka::Producer::PURGE_QUEUE
                    | RdKafka::Producer::PURGE_INFLIGHT);
 }

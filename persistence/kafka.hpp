@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,7 +46,10 @@ struct kafka_settings {
   std::string topic;
   /// Consumer group of the writers.
   std::string group_id;
-  /// How long librdkafka may try to deliver a record before reporting it.
+  /// How long an event may take from `produce` to its report (give or take
+  /// librdkafka's one-second scan for timed-out records): a little under
+  /// half of it waiting for its partition's record in flight, half for its
+  /// own record (librdkafka's message.timeout.ms).
   int message_timeout_ms = 0;
   /// How long a produce request may wait for its answer before it fails
   /// and is retried (librdkafka's request.timeout.ms).
@@ -116,10 +120,11 @@ caf::expected<void> ensure_topic(const kafka_settings& s,
 ///
 /// Events are batched per partition by how long the broker takes: while a
 /// partition's record is unacknowledged, the events published to it wait
-/// here, and go together as one record (`encode_batch`) when it is
-/// acknowledged. A record carries one event when the broker keeps up, and
-/// more the busier it is, with no fixed delay (librdkafka's linger still
-/// applies on top).
+/// here, and go together as one record (`encode_batch`, or several of at
+/// most `max_batch_events`) when it is reported. A record carries one event
+/// when the broker keeps up, and more the busier it is, with no fixed delay
+/// (librdkafka's linger still applies on top). After `purge`, and in the
+/// destructor, nothing waiting is sent any more: it is reported failed.
 class kafka_producer {
 public:
   using callback = std::function<void(delivery_report)>;
@@ -134,9 +139,11 @@ public:
   ~kafka_producer();
 
   /// Queues one event for `partition` (`partition_of` its coupon); `done`
-  /// runs on the delivery thread with the outcome of the record that
-  /// carried it, or at once with `failed` when that record cannot even be
-  /// queued.
+  /// runs once, with the outcome of the record that carried it, within
+  /// the message timeout: on whichever thread serves delivery reports (the
+  /// poller, or one in `flush`), or with `failed` on the thread that found
+  /// the event could not be sent (this one, or the one of `purge`, the
+  /// destructor or the report it waited for).
   void produce(int32_t partition, const issuance_event& event, callback done);
 
   /// Queues a fence record (`encode_fence`) for `partition`, reported like
@@ -155,7 +162,8 @@ public:
 
   /// Gives up every record still queued or in flight: each is reported at
   /// the next flush, failed (never sent) or possibly stored (sent). Events
-  /// waiting here are reported failed at once.
+  /// waiting here are reported failed at once, and so is any produced
+  /// after it.
   void purge();
 
   /// The id of the Kafka cluster behind the producer's brokers, or empty.
@@ -176,11 +184,13 @@ public:
 private:
   kafka_producer() = default;
 
-  /// A partition's events waiting for its record in flight.
+  /// A partition's events waiting for its record in flight, with when
+  /// each began to wait.
   struct partition_queue {
     bool sending = false;
     std::vector<issuance_event> events;
     std::vector<callback> dones;
+    std::vector<std::chrono::steady_clock::time_point> since;
   };
 
   /// Hands `events` to librdkafka as records of `partition`, at most
@@ -188,16 +198,35 @@ private:
   void send(int32_t partition, std::vector<issuance_event> events,
             std::vector<callback> dones);
 
-  /// A record of `partition` was reported: what waited goes out now.
+  /// A record of `partition` was reported: what waited goes out now, but
+  /// for what waited longer than `max_wait_`, which is reported failed (it
+  /// could not be reported within the message timeout any more).
   void sent(int32_t partition);
 
-  /// Reports every waiting event failed and forgets it.
-  void fail_waiting(const std::string& why);
+  /// Runs the callbacks of the record whose opaque is `opaque` (and owns
+  /// it), then sends what waited for it.
+  static void report(void* opaque, const delivery_report& rep);
+
+  /// Hands librdkafka a record of `payload` for `partition`; `opaque` is
+  /// its report's, reported failed at once when the record cannot be
+  /// queued.
+  void hand_over(int32_t partition, std::string payload, void* opaque);
+
+  /// Sends nothing waiting any more (`purge`, the destructor): reports
+  /// every waiting event failed, and any that comes later at once.
+  void close_queues(const std::string& why);
 
   struct dr_callback;
   struct event_callback;
   std::mutex queues_mtx_;
   std::unordered_map<int32_t, partition_queue> queues_;
+  /// Set by `close_queues`, with why.
+  std::optional<std::string> closed_;
+  /// `closed_` is set, read without the lock by `hand_over`.
+  std::atomic<bool> closing_{false};
+  /// A little under half the message timeout; librdkafka's
+  /// message.timeout.ms is the other half.
+  std::chrono::milliseconds max_wait_{0};
   /// Events in `queues_`.
   std::atomic<int> waiting_{0};
   std::unique_ptr<dr_callback> dr_;

@@ -153,7 +153,9 @@ std::string encode_batch(const std::vector<issuance_event>& events) {
 std::vector<issuance_event> decode_issuances(const void* data, size_t size) {
   auto first = static_cast<const char*>(data);
   std::string_view text{first, size};
-  if (text.empty() || text.front() != '[') {
+  // An array, as the parser would read it: after any JSON whitespace.
+  auto lead = text.find_first_not_of(" \t\n\r");
+  if (lead == std::string_view::npos || text[lead] != '[') {
     std::vector<issuance_event> result;
     if (auto e = decode_issuance(data, size))
       result.push_back(std::move(*e));

@@ -88,12 +88,20 @@ CAF_TEST(resolve_grace_not_above_request_timeout_is_refused) {
   CAF_CHECK(names(why, "kafka.request-timeout-ms"));
 }
 
-CAF_TEST(message_timeout_not_above_request_timeout_is_refused) {
-  auto why = check_of({"--kafka.message-timeout-ms=1000",
+CAF_TEST(message_timeout_not_above_twice_the_request_timeout_is_refused) {
+  // A record gets half the message timeout in librdkafka.
+  auto why = check_of({"--kafka.message-timeout-ms=2000",
                        "--kafka.request-timeout-ms=1000",
                        "--kafka.resolve-grace-ms=3000"});
   CAF_CHECK(names(why, "kafka.message-timeout-ms"));
   CAF_CHECK(names(why, "kafka.request-timeout-ms"));
+  CAF_CHECK(check_of({"--kafka.message-timeout-ms=2002",
+                      "--kafka.request-timeout-ms=1000",
+                      "--kafka.resolve-grace-ms=3000"})
+              .empty());
+  CAF_CHECK(names(check_of({"--kafka.message-timeout-ms=5000",
+                            "--kafka.linger-ms=2500.0"}),
+                  "kafka.linger-ms"));
 }
 
 CAF_TEST(the_sample_configuration_keeps_the_relations) {

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -111,13 +113,57 @@ CAF_TEST(a_record_carries_at_most_max_batch_events) {
 
 CAF_TEST_FIXTURE_SCOPE_END()
 
-CAF_TEST(events_waiting_for_a_record_are_failed_when_it_is_given_up) {
-  // No broker: the first record stays queued in librdkafka, and what comes
-  // after it waits in the producer.
+namespace {
+
+/// Settings of a producer with no broker behind it: its first record stays
+/// queued in librdkafka, and what comes after it waits in the producer.
+kafka_settings no_broker() {
   auto s = option_values{}.kafka_base();
   s.bootstrap_servers = "127.0.0.1:1";
   s.topic = "test.nobroker";
+  return s;
+}
+
+} // namespace
+
+CAF_TEST(an_event_behind_a_record_in_flight_is_reported_within_the_timeout) {
+  // The first record is reported failed after its own timeout, half the
+  // message timeout (librdkafka notices it within a second); the second
+  // event waited that long, and could not get a record of its own and be
+  // reported within the message timeout: it fails with the first.
+  auto s = no_broker();
+  s.message_timeout_ms = 4000;
   auto producer = kafka_producer::make(s);
+  CAF_REQUIRE(producer);
+  using clock = std::chrono::steady_clock;
+  auto start = clock::now();
+  std::mutex mtx;
+  std::vector<clock::duration> took;
+  std::vector<std::string> errors;
+  for (uint32_t seq = 1; seq <= 2; ++seq)
+    (*producer)->produce(0, issuance_event{make_issuance_id(1, seq), 1, seq, 0},
+                         [&](delivery_report r) {
+                           std::lock_guard<std::mutex> guard{mtx};
+                           took.push_back(clock::now() - start);
+                           errors.push_back(r.error);
+                         });
+  CAF_CHECK_EQUAL((*producer)->flush(5'000), 0);
+  std::lock_guard<std::mutex> guard{mtx};
+  CAF_REQUIRE_EQUAL(took.size(), 2u);
+  auto ms = [](clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  CAF_MESSAGE("reported after " << ms(took[0]) << " and " << ms(took[1])
+                                << " ms");
+  CAF_CHECK_LESS(ms(took[0]), 4'000);
+  CAF_CHECK_LESS(ms(took[1]), 4'000);
+  // The second never reached librdkafka: a definite no.
+  CAF_CHECK_EQUAL(errors[1], "waited for the partition's previous record "
+                             "past half the message timeout");
+}
+
+CAF_TEST(events_waiting_for_a_record_are_failed_when_it_is_given_up) {
+  auto producer = kafka_producer::make(no_broker());
   CAF_REQUIRE(producer);
   std::mutex mtx;
   std::vector<delivery_report> reports;
@@ -139,4 +185,10 @@ CAF_TEST(events_waiting_for_a_record_are_failed_when_it_is_given_up) {
     given_up += r.error == "given up before it was sent";
   }
   CAF_CHECK_EQUAL(given_up, 2u);
+  // Nor is anything produced after it.
+  std::optional<delivery_report> late;
+  (*producer)->produce(0, issuance_event{make_issuance_id(1, 9), 1, 9, 0},
+                       [&](delivery_report r) { late = r; });
+  CAF_REQUIRE(late);
+  CAF_CHECK(late->outcome == delivery_outcome::failed);
 }

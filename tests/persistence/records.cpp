@@ -334,6 +334,7 @@ CAF_TEST(a_batch_decodes_to_its_events_in_order) {
   // The same array as any JSON writer may put it.
   auto spaced = nlohmann::json::parse(text).dump(2);
   CAF_CHECK(same_all(decode_all(spaced), {a, b, c}));
+  CAF_CHECK(same_all(decode_all(" \n" + text), {a, b, c}));
 }
 
 CAF_TEST(a_record_with_anything_but_events_in_it_carries_none) {
