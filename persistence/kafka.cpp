@@ -290,16 +290,16 @@ void kafka_producer::hand_over(int32_t partition, std::string payload,
                                 RdKafka::Producer::RK_MSG_COPY,
                                 payload.data(), payload.size(), nullptr,
                                 opaque);
-  // Handed over after `purge` checked, and perhaps after it purged: purged
-  // again, so that it too is reported at the next flush.
-  if (err == RdKafka::ERR_NO_ERROR && closing_.load())
-    producer_->purge(RdKafka::Producer::PURGE_QUEUE
-                     | RdKafka::Producer::PURGE_INFLIGHT);
   if (err != RdKafka::ERR_NO_ERROR) {
     delivery_report rep;
     rep.error = RdKafka::err2str(err);
-    report(opaque, rep);
+    return report(opaque, rep);
   }
+  // Handed over after `purge` checked, and perhaps after it purged: purged
+  // again, so that it too is reported at the next flush.
+  if (closing_.load())
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE
+                     | RdKafka::Producer::PURGE_INFLIGHT);
 }
 
 std::string kafka_producer::cluster_id(int timeout_ms) const {

@@ -116,7 +116,8 @@ caf::expected<void> ensure_topic(const kafka_settings& s,
                                  const topic_spec& spec, int timeout_ms);
 
 /// Idempotent producer (acks=all) of issuance events. Thread-safe.
-/// Delivery reports are served on one thread of its own.
+/// Delivery reports are served on a thread of its own, and by a caller of
+/// `flush` while it waits.
 ///
 /// Events are batched per partition by how long the broker takes: while a
 /// partition's record is unacknowledged, the events published to it wait
