@@ -191,4 +191,6 @@ CAF_TEST(events_waiting_for_a_record_are_failed_when_it_is_given_up) {
                        [&](delivery_report r) { late = r; });
   CAF_REQUIRE(late);
   CAF_CHECK(late->outcome == delivery_outcome::failed);
+  // Refused by the closed producer itself, not handed to librdkafka.
+  CAF_CHECK_EQUAL(late->error, "given up before it was sent");
 }
