@@ -40,15 +40,17 @@ struct fixture : test::test_store {
     sys.reset();
   }
 
-  /// Produces `n` issuance events for new users and waits until all are
-  /// acknowledged.
-  void produce(size_t n, uint64_t shard_epoch = 0) {
+  /// Produces `n` issuance events for new users at once (the producer
+  /// batches them into few records) and waits until all are acknowledged;
+  /// with `other_epoch`, every second event carries that owner epoch.
+  void produce(size_t n, uint64_t shard_epoch = 0,
+               std::optional<uint64_t> other_epoch = std::nullopt) {
     std::atomic<size_t> stored{0};
     for (size_t i = 0; i < n; ++i) {
       auto seq = next_seq++;
       issuance_event e{make_issuance_id(c.id, seq), c.id, 1000 + seq,
                        now_ms()};
-      e.shard_epoch = shard_epoch;
+      e.shard_epoch = other_epoch && i % 2 == 1 ? *other_epoch : shard_epoch;
       producer->produce(
         partition_of(c.id, 4), e,
         [&stored](delivery_report rep) {
@@ -203,6 +205,37 @@ CAF_TEST(records_of_a_fenced_owner_after_the_fence_are_not_written) {
   CAF_CHECK_EQUAL(counted, 140u);
   CAF_CHECK_EQUAL(voided, 70u);
   CAF_CHECK_EQUAL(fenced, 1u);
+}
+
+CAF_TEST(a_record_of_both_owners_after_a_fence_keeps_the_new_owners_events) {
+  produce(10, 1);
+  auto at = fence(2);
+  // Published together, the two owners' events share records: the fenced
+  // owner's are voided one by one, the new owner's beside them written.
+  produce(200, 1, 2);
+  auto writer = spawn_writer();
+  CAF_CHECK(wait_rows(110));
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(rows(), 110u);
+  stop(writer);
+  auto scanner = kafka_log::scanner(kafka);
+  CAF_REQUIRE(scanner);
+  auto records = (*scanner)->read_to_end(partition_of(c.id, 4), 0, 10'000);
+  CAF_REQUIRE(records);
+  size_t counted = 0, voided = 0, mixed = 0;
+  for (auto& r : *records) {
+    counted += r.events.size();
+    voided += r.voided;
+    mixed += r.voided > 0 && !r.events.empty();
+    if (r.offset > at)
+      for (auto& e : r.events)
+        CAF_CHECK_EQUAL(e.shard_epoch, 2u);
+  }
+  CAF_MESSAGE(records->size() << " records, " << mixed
+                              << " with events of both owners");
+  CAF_CHECK_EQUAL(counted, 110u);
+  CAF_CHECK_EQUAL(voided, 100u);
+  CAF_CHECK_GREATER(mixed, 0u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
