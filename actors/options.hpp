@@ -44,8 +44,9 @@ struct option_values {
   }
 
   mysql_settings mysql() const {
-    return mysql_settings{mysql_host, mysql_port, mysql_user, mysql_password,
-                          mysql_database};
+    return mysql_settings{mysql_host,     mysql_port,
+                          mysql_user,     mysql_password,
+                          mysql_database, static_cast<int>(mysql_io_timeout_s)};
   }
 
   redis_settings redis() const {

@@ -163,6 +163,14 @@ mysql_store::open(const mysql_settings& settings) {
     // With reconnect on, a lost connection comes back in autocommit mode and
     // silently drops the open transaction; we reconnect by hand instead.
     opts["OPT_RECONNECT"] = false;
+    // A server that stops answering (stalled, or cut off without a reset)
+    // fails the call as a lost connection instead of blocking its actor
+    // for good; the connection is then made again (`guarded`).
+    if (settings.io_timeout_s > 0) {
+      opts["OPT_CONNECT_TIMEOUT"] = settings.io_timeout_s;
+      opts["OPT_READ_TIMEOUT"] = settings.io_timeout_s;
+      opts["OPT_WRITE_TIMEOUT"] = settings.io_timeout_s;
+    }
     std::unique_ptr<sql::Connection> conn{driver()->connect(opts)};
     conn->setAutoCommit(false);
     std::unique_ptr<sql::Statement> st{conn->createStatement()};

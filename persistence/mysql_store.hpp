@@ -23,6 +23,10 @@ struct mysql_settings {
   std::string user;
   std::string password;
   std::string database;
+  /// Seconds a connection waits to connect, for an answer or to send
+  /// before the call fails as a lost connection; 0: the client's defaults
+  /// (no limit on reads).
+  int io_timeout_s = 0;
 };
 
 /// One Connector/C++ connection and every SQL statement dibs runs. Not

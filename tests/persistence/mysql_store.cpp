@@ -2,6 +2,16 @@
 
 #include "persistence/mysql_store.hpp"
 
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <signal.h>
+#include <sys/types.h>
+
 #include <caf/test/unit_test.hpp>
 
 #include "test_env.hpp"
@@ -119,6 +129,49 @@ CAF_TEST(offsets_of_another_log_are_not_offsets_of_this_one) {
   CAF_CHECK_EQUAL(offset(5), 1);
   topic = old;
   CAF_CHECK_EQUAL(offset(5), -1);
+}
+
+CAF_TEST(a_server_that_stops_answering_fails_the_call_within_its_timeout) {
+  auto settings = test::test_mysql();
+  settings.io_timeout_s = 2;
+  auto opened = mysql_store::open(settings);
+  CAF_REQUIRE(opened);
+  auto& stalled = **opened;
+  CAF_REQUIRE(stalled.remaining_quantity(c.id));
+  pid_t mariadbd = 0;
+  std::ifstream{test::env_or("DIBS_RUN_DIR", ".run/test")
+                + "/mysql/mysqld.pid"}
+    >> mariadbd;
+  CAF_REQUIRE_GREATER(mariadbd, 0);
+  // The server stops answering (SIGSTOP). Whatever happens here, it runs
+  // again after 15 s: a call with no timeout returns then, and succeeds.
+  std::mutex mtx;
+  std::condition_variable cv;
+  bool done = false;
+  CAF_REQUIRE_EQUAL(::kill(mariadbd, SIGSTOP), 0);
+  std::thread resume{[&] {
+    std::unique_lock<std::mutex> guard{mtx};
+    cv.wait_for(guard, std::chrono::seconds{15}, [&] { return done; });
+    ::kill(mariadbd, SIGCONT);
+  }};
+  auto start = std::chrono::steady_clock::now();
+  auto during = stalled.remaining_quantity(c.id);
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - start)
+                .count();
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    done = true;
+  }
+  cv.notify_one();
+  resume.join();
+  CAF_MESSAGE("the call returned after " << took << " ms");
+  // It failed, within its timeouts (a read, then the reconnect's), well
+  // before the server ran again.
+  CAF_CHECK(!during);
+  CAF_CHECK_LESS(took, 12'000);
+  // The connection is made again once the server answers.
+  CAF_CHECK(stalled.remaining_quantity(c.id));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
