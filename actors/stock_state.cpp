@@ -129,9 +129,11 @@ void stock_state::rebase_snapshot() {
   snap_.start(std::move(base));
   // A reservation made after the move may still be "possibly stored", its
   // record anywhere in the new log: it holds the position back as before
-  // (start forgets such holds; seed 2039603 of actors.simulation).
-  for (auto& [user, h] : holders_)
-    if (h.state == phase::unresolved)
+  // (start forgets such holds; seed 2039603 of actors.simulation). Counted
+  // by reservation, not by phase: a commit notice makes such a holder
+  // issued before its outcome is resolved.
+  for (auto& [id, r] : in_flight_)
+    if (r.held)
       snap_.on_unresolved();
   write_snapshot();
 }
@@ -377,7 +379,10 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
                    info_.id, id, rep.error);
       auto user = i->second.user;
-      set_phase(user, holders_.at(user), phase::unresolved);
+      // A commit notice may have come first: the holder stays issued.
+      if (auto& h = holders_.at(user); h.state == phase::pending)
+        set_phase(user, h, phase::unresolved);
+      i->second.held = true;
       snap_.on_unresolved();
       self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
                           id);
@@ -413,12 +418,6 @@ void stock_state::on_resolved(issuance_id_t id, bool found) {
   if (stats_)
     (found ? stats_->resolved_stored : stats_->resolved_not_stored)
       .fetch_add(1, std::memory_order_relaxed);
-  // The hold is released first: settle() may start the snapshot over after
-  // a log move, and start counts the holds of the issuances still
-  // unresolved, this one no longer among them; released after that, one
-  // hold too many went and the position passed a record still possibly
-  // stored (seed 499112853 of actors.simulation).
-  snap_.on_unresolved_settled();
   settle(id, found);
 }
 
@@ -429,6 +428,13 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
     return;
   auto res = std::move(i->second);
   in_flight_.erase(i);
+  // Its hold on the snapshot's position goes before anything below starts
+  // the snapshot over (rebase_snapshot), which counts the holds of the
+  // reservations left: released after that, one hold too many went and the
+  // position passed a record still possibly stored (seed 499112853 of
+  // actors.simulation).
+  if (res.held)
+    snap_.on_unresolved_settled();
   auto moved = before_move_.erase(id) > 0;
   auto h = holders_.find(res.user);
   if (!stored && h->second.state == phase::issued) {

@@ -288,6 +288,9 @@ private:
   struct reservation {
     user_id_t user;
     std::vector<waiter> waiters;
+    /// Its outcome is unknown: it holds the snapshot's position back until
+    /// it is settled.
+    bool held = false;
   };
 
   /// Reservations not yet settled, by issuance id, with who waits on them.

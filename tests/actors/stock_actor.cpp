@@ -416,4 +416,72 @@ CAF_TEST(restart_rebuilds_from_rows_and_tail) {
   CAF_CHECK_EQUAL(code_of(issue_stored(104)), ec::sold_out);
 }
 
+CAF_TEST(a_holder_committed_while_possibly_stored_holds_back_the_snapshot) {
+  // After the log moved, two issuances are possibly stored; the writers
+  // commit one of them before it is resolved. When the snapshot starts
+  // over in the new log, both still hold its position back: the other's
+  // record may be anywhere in the new log.
+  std::vector<int64_t> positions;
+  auto snapshotter = sys.spawn([&positions](event_based_actor*) -> behavior {
+    return {
+      [&positions](save_atom, coupon_id_t, const snapshot_meta& meta,
+                   const std::vector<issuance_event>&, bool) {
+        positions.push_back(meta.position);
+        return snapshot_write::done;
+      },
+    };
+  });
+  service_handle snapshotter_ref;
+  snapshotter_ref.set(snapshotter);
+  // The resolver finds user 1's record and cannot read for user 2's.
+  auto picky = sys.spawn([](event_based_actor*) -> behavior {
+    return {
+      [](find_atom, const issuance_event& e) -> result<bool> {
+        if (e.user_id == 2)
+          return make_error(ec::unavailable, "cannot read");
+        return true;
+      },
+    };
+  });
+  resolver_ref.set(picky);
+  recovered_stock st;
+  st.info = coupon{coupon_id, "noon", 1000, 10, 0, 0, 0};
+  stock_settings settings;
+  settings.snapshot_every_events = 1;
+  stock = sys.spawn(stock_actor, std::move(st),
+                    stock_deps{&sink, &resolver_ref, &snapshotter_ref,
+                               settings, nullptr, nullptr, nullptr});
+  consume_messages();
+  CAF_REQUIRE(issue_stored(3)); // published[0]
+  self->send(stock, republish_atom::value, std::string{"log-2"}, int32_t{1});
+  consume_messages(); // published[1]: user 3's issuance again
+  send_issue(1);      // published[2]
+  report(2, delivery_outcome::unknown);
+  send_issue(2); // published[3]
+  report(3, delivery_outcome::unknown);
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[2].event});
+  consume_messages();
+  // User 3's issuance is in the new log: the snapshot starts over there.
+  sink.published[1].done(
+    delivery_report{delivery_outcome::stored, 0, 0, ""});
+  consume_messages();
+  // User 1's outcome is resolved (found), user 2's is not.
+  sched.trigger_timeouts();
+  consume_messages();
+  // A new issuance is stored at offset 5 of the new log.
+  self->send(stock, issue_atom::value, user_id_t{4}, false,
+             std::string{"test-4"});
+  consume_messages(); // published[4]
+  sink.published.at(4).done(
+    delivery_report{delivery_outcome::stored, 0, 5, ""});
+  consume_messages();
+  CAF_REQUIRE(!positions.empty());
+  for (auto p : positions)
+    CAF_CHECK_EQUAL(p, 0);
+  // The actor uses this test's snapshotter handle: it stops first.
+  anon_send_exit(stock, exit_reason::kill);
+  consume_messages();
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
