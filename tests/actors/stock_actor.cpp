@@ -351,6 +351,26 @@ CAF_TEST(status_follows_the_issuance) {
   CAF_CHECK((*res)->status == issuance_status::issued);
 }
 
+CAF_TEST(a_committed_holder_stays_issued_through_an_unknown_report) {
+  // The writers read the record back and committed it before its delivery
+  // report, which says "possibly stored": the row is in MySQL.
+  spawn_coupon(10);
+  send_issue(3);
+  self->send(stock, committed_atom::value,
+             std::vector<issuance_event>{sink.published[0].event});
+  consume_messages();
+  report(0, delivery_outcome::unknown);
+  self->send(stock, status_atom::value, user_id_t{3});
+  // The issue request waits for the resolver; the status is issued (it was
+  // "not issued" while the report made the holder unresolved again).
+  auto res = reply();
+  CAF_REQUIRE(res && *res);
+  CAF_CHECK((*res)->status == issuance_status::issued);
+  // Its resolution is still due, and would outlive the fixture's handles.
+  anon_send_exit(stock, exit_reason::kill);
+  consume_messages();
+}
+
 CAF_TEST(an_issuance_keeps_its_request_id_until_committed) {
   spawn_coupon(100);
   auto status = [&](user_id_t user) {
