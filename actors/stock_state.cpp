@@ -376,6 +376,8 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       // Giving the stock back could over-issue (the record may be in the
       // log); keeping it could strand stock. Wait until the producer cannot
       // have the record in flight any more, then read the log.
+      if (i->second.held)
+        break; // Reported twice: one hold, one resolution.
       spdlog::warn("coupon {}: issuance {} possibly stored ({}), resolving",
                    info_.id, id, rep.error);
       auto user = i->second.user;

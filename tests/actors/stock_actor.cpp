@@ -504,4 +504,46 @@ CAF_TEST(a_holder_committed_while_possibly_stored_holds_back_the_snapshot) {
   consume_messages();
 }
 
+CAF_TEST(an_outcome_reported_unknown_twice_holds_the_snapshot_once) {
+  std::vector<int64_t> positions;
+  auto snapshotter = sys.spawn([&positions](event_based_actor*) -> behavior {
+    return {
+      [&positions](save_atom, coupon_id_t, const snapshot_meta& meta,
+                   const std::vector<issuance_event>&, bool) {
+        positions.push_back(meta.position);
+        return snapshot_write::done;
+      },
+    };
+  });
+  service_handle snapshotter_ref;
+  snapshotter_ref.set(snapshotter);
+  recovered_stock st;
+  st.info = coupon{coupon_id, "noon", 1000, 10, 0, 0, 0};
+  stock_settings settings;
+  settings.snapshot_every_events = 1;
+  stock = sys.spawn(stock_actor, std::move(st),
+                    stock_deps{&sink, &resolver_ref, &snapshotter_ref,
+                               settings, nullptr, nullptr, nullptr});
+  consume_messages();
+  send_issue(1);
+  report(0, delivery_outcome::unknown);
+  report(0, delivery_outcome::unknown);
+  in_log = true;
+  sched.trigger_timeouts(); // Resolved: found.
+  consume_messages();
+  // Nothing is unresolved any more: a record stored at offset 5 moves the
+  // position there.
+  self->send(stock, issue_atom::value, user_id_t{2}, false,
+             std::string{"test-2"});
+  consume_messages();
+  sink.published.at(1).done(
+    delivery_report{delivery_outcome::stored, 0, 5, ""});
+  consume_messages();
+  CAF_REQUIRE(!positions.empty());
+  CAF_CHECK_EQUAL(positions.back(), 5);
+  // The actor uses this test's snapshotter handle: it stops first.
+  anon_send_exit(stock, exit_reason::kill);
+  consume_messages();
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
