@@ -61,6 +61,42 @@ struct fixture : test_coordinator_fixture<dibs::config> {
     consume_messages();
   }
 
+  /// Where the snapshots of spawn_snapshotting's actor were written.
+  std::vector<int64_t> positions;
+  actor snapshotter;
+  service_handle snapshotter_ref;
+
+  /// Spawns the coupon (10 units) with a snapshotter that records the
+  /// position of each snapshot, written after every issuance. The test
+  /// ends with stop_stock().
+  void spawn_snapshotting() {
+    snapshotter = sys.spawn([this](event_based_actor*) -> behavior {
+      return {
+        [this](save_atom, coupon_id_t, const snapshot_meta& meta,
+               const std::vector<issuance_event>&, bool) {
+          positions.push_back(meta.position);
+          return snapshot_write::done;
+        },
+      };
+    });
+    snapshotter_ref.set(snapshotter);
+    recovered_stock st;
+    st.info = coupon{coupon_id, "noon", 1000, 10, 0, 0, 0};
+    stock_settings settings;
+    settings.snapshot_every_events = 1;
+    stock = sys.spawn(stock_actor, std::move(st),
+                      stock_deps{&sink, &resolver_ref, &snapshotter_ref,
+                                 settings, nullptr, nullptr, nullptr});
+    consume_messages();
+  }
+
+  /// Stops the stock actor, whose timers would otherwise fire after the
+  /// fixture's handles it uses are gone.
+  void stop_stock() {
+    anon_send_exit(stock, exit_reason::kill);
+    consume_messages();
+  }
+
   void send_issue(user_id_t user, bool wait = false) {
     self->send(stock, issue_atom::value, user, wait,
                "test-" + std::to_string(user));
@@ -366,9 +402,7 @@ CAF_TEST(a_committed_holder_stays_issued_through_an_unknown_report) {
   auto res = reply();
   CAF_REQUIRE(res && *res);
   CAF_CHECK((*res)->status == issuance_status::issued);
-  // Its resolution is still due, and would outlive the fixture's handles.
-  anon_send_exit(stock, exit_reason::kill);
-  consume_messages();
+  stop_stock(); // Its resolution is still due.
 }
 
 CAF_TEST(an_issuance_keeps_its_request_id_until_committed) {
@@ -441,18 +475,6 @@ CAF_TEST(a_holder_committed_while_possibly_stored_holds_back_the_snapshot) {
   // commit one of them before it is resolved. When the snapshot starts
   // over in the new log, both still hold its position back: the other's
   // record may be anywhere in the new log.
-  std::vector<int64_t> positions;
-  auto snapshotter = sys.spawn([&positions](event_based_actor*) -> behavior {
-    return {
-      [&positions](save_atom, coupon_id_t, const snapshot_meta& meta,
-                   const std::vector<issuance_event>&, bool) {
-        positions.push_back(meta.position);
-        return snapshot_write::done;
-      },
-    };
-  });
-  service_handle snapshotter_ref;
-  snapshotter_ref.set(snapshotter);
   // The resolver finds user 1's record and cannot read for user 2's.
   auto picky = sys.spawn([](event_based_actor*) -> behavior {
     return {
@@ -464,14 +486,7 @@ CAF_TEST(a_holder_committed_while_possibly_stored_holds_back_the_snapshot) {
     };
   });
   resolver_ref.set(picky);
-  recovered_stock st;
-  st.info = coupon{coupon_id, "noon", 1000, 10, 0, 0, 0};
-  stock_settings settings;
-  settings.snapshot_every_events = 1;
-  stock = sys.spawn(stock_actor, std::move(st),
-                    stock_deps{&sink, &resolver_ref, &snapshotter_ref,
-                               settings, nullptr, nullptr, nullptr});
-  consume_messages();
+  spawn_snapshotting();
   CAF_REQUIRE(issue_stored(3)); // published[0]
   self->send(stock, republish_atom::value, std::string{"log-2"}, int32_t{1});
   consume_messages(); // published[1]: user 3's issuance again
@@ -499,32 +514,11 @@ CAF_TEST(a_holder_committed_while_possibly_stored_holds_back_the_snapshot) {
   CAF_REQUIRE(!positions.empty());
   for (auto p : positions)
     CAF_CHECK_EQUAL(p, 0);
-  // The actor uses this test's snapshotter handle: it stops first.
-  anon_send_exit(stock, exit_reason::kill);
-  consume_messages();
+  stop_stock();
 }
 
 CAF_TEST(an_outcome_reported_unknown_twice_holds_the_snapshot_once) {
-  std::vector<int64_t> positions;
-  auto snapshotter = sys.spawn([&positions](event_based_actor*) -> behavior {
-    return {
-      [&positions](save_atom, coupon_id_t, const snapshot_meta& meta,
-                   const std::vector<issuance_event>&, bool) {
-        positions.push_back(meta.position);
-        return snapshot_write::done;
-      },
-    };
-  });
-  service_handle snapshotter_ref;
-  snapshotter_ref.set(snapshotter);
-  recovered_stock st;
-  st.info = coupon{coupon_id, "noon", 1000, 10, 0, 0, 0};
-  stock_settings settings;
-  settings.snapshot_every_events = 1;
-  stock = sys.spawn(stock_actor, std::move(st),
-                    stock_deps{&sink, &resolver_ref, &snapshotter_ref,
-                               settings, nullptr, nullptr, nullptr});
-  consume_messages();
+  spawn_snapshotting();
   send_issue(1);
   report(0, delivery_outcome::unknown);
   report(0, delivery_outcome::unknown);
@@ -541,9 +535,7 @@ CAF_TEST(an_outcome_reported_unknown_twice_holds_the_snapshot_once) {
   consume_messages();
   CAF_REQUIRE(!positions.empty());
   CAF_CHECK_EQUAL(positions.back(), 5);
-  // The actor uses this test's snapshotter handle: it stops first.
-  anon_send_exit(stock, exit_reason::kill);
-  consume_messages();
+  stop_stock();
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
