@@ -1,6 +1,7 @@
 #include "persistence/mysql_store.hpp"
 
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -80,6 +81,16 @@ const char* schema_statements[] = {
   " owner VARCHAR(200) NOT NULL,"
   " PRIMARY KEY (topic, partition_id)"
   ") ENGINE=InnoDB",
+  // The calls' own tokens (`call_token`): a claim or a coupon creation run
+  // again after its COMMIT's answer was lost finds its token and does not
+  // raise the epoch, or make the coupon, a second time.
+  "ALTER TABLE shard_owners ADD COLUMN IF NOT EXISTS"
+  " claim CHAR(32) NOT NULL DEFAULT ''",
+  "ALTER TABLE coupon_owners ADD COLUMN IF NOT EXISTS"
+  " claim CHAR(32) NOT NULL DEFAULT ''",
+  "ALTER TABLE coupons ADD COLUMN IF NOT EXISTS create_token CHAR(32) NULL",
+  "CREATE UNIQUE INDEX IF NOT EXISTS uq_create_token ON coupons"
+  " (create_token)",
   // The fences of each log: from `offset_at` on, records of an epoch below
   // `epoch` do not count.
   "CREATE TABLE IF NOT EXISTS log_fences ("
@@ -91,6 +102,30 @@ const char* schema_statements[] = {
   " PRIMARY KEY (topic, log_id, partition_id, offset_at)"
   ") ENGINE=InnoDB",
 };
+
+/// A token for one call of a statement that must not take effect twice:
+/// `guarded` runs the call again, with the same token, when the connection
+/// was lost, and the server may have committed the first run.
+std::string call_token() {
+  thread_local std::mt19937_64 bits{std::random_device{}()};
+  std::ostringstream out;
+  out << std::hex;
+  for (int i = 0; i < 2; ++i) {
+    out.width(16);
+    out.fill('0');
+    out << bits();
+  }
+  return out.str();
+}
+
+/// The update of an epoch claimed with a token (`call_token`), for
+/// `INSERT ... (..., claim) ... ON DUPLICATE KEY UPDATE`: the claim's first
+/// run raises the epoch, a run again after it committed finds its own token
+/// and keeps it. The comparison comes before the token is set: MariaDB
+/// assigns left to right.
+constexpr const char* raise_epoch_once
+  = " epoch = IF(claim = VALUES(claim), epoch, epoch + 1),"
+    " claim = VALUES(claim)";
 
 /// Renders an epoch-millisecond value as a SQL expression (NULL for 0).
 std::string sql_time(epoch_ms t) {
@@ -216,25 +251,35 @@ auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
   }
 }
 
+void mysql_store::commit() {
+  std::unique_ptr<sql::Statement> st{conn_->createStatement()};
+  st->execute("COMMIT");
+}
+
 caf::expected<void> mysql_store::ensure_schema() {
   return guarded("ensure_schema", [&]() -> caf::expected<void> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     for (auto stmt : schema_statements)
       st->execute(stmt);
-    conn_->commit();
+    commit();
     return caf::unit;
   });
 }
 
 caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
+  auto token = call_token();
   return guarded("create_coupon", [&]() -> caf::expected<coupon> {
+    // Run again after a committed first run, the insert only selects the
+    // coupon made then, and the two inserts after it change nothing.
     std::unique_ptr<sql::PreparedStatement> ins{conn_->prepareStatement(
       "INSERT INTO coupons (name, discount, total_quantity, opens_at, "
-      "closes_at) VALUES (?, ?, ?, " + sql_time(spec.opens_at) + ", "
-      + sql_time(spec.closes_at) + ")")};
+      "closes_at, create_token) VALUES (?, ?, ?, " + sql_time(spec.opens_at)
+      + ", " + sql_time(spec.closes_at) + ", ?) ON DUPLICATE KEY UPDATE "
+      "id = LAST_INSERT_ID(id)")};
     ins->setString(1, spec.name);
     ins->setInt64(2, spec.discount);
     ins->setUInt(3, spec.total_quantity);
+    ins->setString(4, token);
     ins->executeUpdate();
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     std::unique_ptr<sql::ResultSet> rs{
@@ -246,10 +291,12 @@ caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
     st->executeUpdate("INSERT INTO coupon_stocks (coupon_id, "
                       "remaining_quantity) VALUES ("
                       + std::to_string(result.id) + ", "
-                      + std::to_string(result.total_quantity) + ")");
+                      + std::to_string(result.total_quantity)
+                      + ") ON DUPLICATE KEY UPDATE coupon_id = coupon_id");
     st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) VALUES ("
-                      + std::to_string(result.id) + ", 1)");
-    conn_->commit();
+                      + std::to_string(result.id)
+                      + ", 1) ON DUPLICATE KEY UPDATE coupon_id = coupon_id");
+    commit();
     return result;
   });
 }
@@ -263,30 +310,32 @@ caf::expected<std::vector<coupon>> mysql_store::load_coupons(coupon_id_t first) 
       + std::to_string(first) + " ORDER BY id")};
     while (rs->next())
       result.emplace_back(read_coupon(*rs));
-    conn_->commit();
+    commit();
     return result;
   });
 }
 
 caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
+  auto token = call_token();
   return guarded("claim_epochs",
                  [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
-    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) SELECT id, "
-                      "1 FROM coupons ON DUPLICATE KEY UPDATE epoch = epoch "
-                      "+ 1");
+    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch, claim) "
+                      "SELECT id, 1, '" + token + "' FROM coupons ON "
+                      "DUPLICATE KEY UPDATE" + raise_epoch_once);
     std::unique_ptr<sql::ResultSet> rs{
       st->executeQuery("SELECT coupon_id, epoch FROM coupon_owners")};
     std::map<coupon_id_t, uint64_t> result;
     while (rs->next())
       result[rs->getUInt("coupon_id")] = rs->getUInt64("epoch");
-    conn_->commit();
+    commit();
     return result;
   });
 }
 
 caf::expected<std::map<coupon_id_t, uint64_t>>
 mysql_store::claim_epochs(const std::vector<coupon_id_t>& ids) {
+  auto token = call_token();
   return guarded("claim_epochs",
                  [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
     std::map<coupon_id_t, uint64_t> result;
@@ -297,32 +346,35 @@ mysql_store::claim_epochs(const std::vector<coupon_id_t>& ids) {
       std::string list;
       for (size_t i = from; i < std::min(ids.size(), from + slice); ++i)
         list += (list.empty() ? "" : ",") + std::to_string(ids[i]);
-      st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) SELECT "
-                        "id, 1 FROM coupons WHERE id IN (" + list + ") ON "
-                        "DUPLICATE KEY UPDATE epoch = epoch + 1");
+      st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch, claim) "
+                        "SELECT id, 1, '" + token + "' FROM coupons WHERE id "
+                        "IN (" + list + ") ON DUPLICATE KEY UPDATE"
+                        + raise_epoch_once);
       std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
         "SELECT coupon_id, epoch FROM coupon_owners WHERE coupon_id IN ("
         + list + ")")};
       while (rs->next())
         result[rs->getUInt("coupon_id")] = rs->getUInt64("epoch");
     }
-    conn_->commit();
+    commit();
     return result;
   });
 }
 
 caf::expected<uint64_t> mysql_store::claim_epoch(coupon_id_t id) {
+  auto token = call_token();
   return guarded("claim_epoch", [&]() -> caf::expected<uint64_t> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     auto key = std::to_string(id);
-    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) VALUES ("
-                      + key + ", 1) ON DUPLICATE KEY UPDATE epoch = epoch + 1");
+    st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch, claim) "
+                      "VALUES (" + key + ", 1, '" + token + "') ON DUPLICATE "
+                      "KEY UPDATE" + raise_epoch_once);
     std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
       "SELECT epoch FROM coupon_owners WHERE coupon_id = " + key)};
     if (!rs->next())
       return caf::make_error(ec::storage_failure, "owner epoch vanished");
     auto epoch = rs->getUInt64("epoch");
-    conn_->commit();
+    commit();
     return epoch;
   });
 }
@@ -343,7 +395,7 @@ mysql_store::load_issuances(coupon_id_t id) {
     while (rs->next())
       result.push_back(issuance_event{rs->getUInt64(1), id, rs->getUInt64(2),
                                       rs->getInt64(3)});
-    conn_->commit();
+    commit();
     return result;
   });
 }
@@ -362,7 +414,7 @@ mysql_store::load_offsets(const log_ref& log) {
     while (rs->next())
       result.push_back(
         partition_offset{rs->getInt("partition_id"), rs->getInt64("next_offset")});
-    conn_->commit();
+    commit();
     return result;
   });
 }
@@ -456,7 +508,7 @@ mysql_store::write_batch(const log_ref& log,
     }
     for (auto& f : fences)
       insert_fence(*conn_, log, f);
-    conn_->commit();
+    commit();
     return inserted;
   });
 }
@@ -464,14 +516,16 @@ mysql_store::write_batch(const log_ref& log,
 caf::expected<uint64_t> mysql_store::claim_shard(const log_ref& log,
                                                  int32_t partition,
                                                  const std::string& owner) {
+  auto token = call_token();
   return guarded("claim_shard", [&]() -> caf::expected<uint64_t> {
     std::unique_ptr<sql::PreparedStatement> up{conn_->prepareStatement(
-      "INSERT INTO shard_owners (topic, partition_id, epoch, owner) VALUES "
-      "(?, ?, 1, ?) ON DUPLICATE KEY UPDATE epoch = epoch + 1, owner = "
-      "VALUES(owner)")};
+      std::string{"INSERT INTO shard_owners (topic, partition_id, epoch, "
+                  "owner, claim) VALUES (?, ?, 1, ?, ?) ON DUPLICATE KEY "
+                  "UPDATE owner = VALUES(owner),"} + raise_epoch_once)};
     up->setString(1, log.topic);
     up->setInt(2, partition);
     up->setString(3, owner);
+    up->setString(4, token);
     up->executeUpdate();
     std::unique_ptr<sql::PreparedStatement> st{conn_->prepareStatement(
       "SELECT epoch FROM shard_owners WHERE topic = ? AND partition_id = ?")};
@@ -481,7 +535,7 @@ caf::expected<uint64_t> mysql_store::claim_shard(const log_ref& log,
     if (!rs->next())
       return caf::make_error(ec::storage_failure, "shard epoch vanished");
     auto epoch = rs->getUInt64(1);
-    conn_->commit();
+    commit();
     return epoch;
   });
 }
@@ -490,7 +544,7 @@ caf::expected<void> mysql_store::add_fence(const log_ref& log,
                                            const log_fence& fence) {
   return guarded("add_fence", [&]() -> caf::expected<void> {
     insert_fence(*conn_, log, fence);
-    conn_->commit();
+    commit();
     return caf::unit;
   });
 }
@@ -509,7 +563,7 @@ mysql_store::load_fences(const log_ref& log) {
     while (rs->next())
       result.push_back(log_fence{rs->getInt(1), rs->getInt64(2),
                                  rs->getUInt64(3)});
-    conn_->commit();
+    commit();
     return result;
   });
 }
@@ -533,7 +587,7 @@ mysql_store::user_coupons(user_id_t user) {
       uc.discount = rs->getInt64(6);
       result.push_back(std::move(uc));
     }
-    conn_->commit();
+    commit();
     return result;
   });
 }
@@ -547,7 +601,7 @@ caf::expected<int64_t> mysql_store::remaining_quantity(coupon_id_t id) {
     if (!rs->next())
       return caf::make_error(ec::coupon_not_found);
     auto result = rs->getInt64(1);
-    conn_->commit();
+    commit();
     return result;
   });
 }
@@ -558,7 +612,7 @@ caf::expected<bool> mysql_store::has_issuance(issuance_id_t id) {
     std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
       "SELECT 1 FROM user_coupons WHERE issuance_id = " + std::to_string(id))};
     bool found = rs->next();
-    conn_->commit();
+    commit();
     return found;
   });
 }
@@ -567,7 +621,7 @@ caf::expected<void> mysql_store::execute(const std::string& statement) {
   return guarded("execute", [&]() -> caf::expected<void> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     st->execute(statement);
-    conn_->commit();
+    commit();
     return caf::unit;
   });
 }
@@ -586,7 +640,7 @@ mysql_store::query(const std::string& statement) {
         row.push_back(rs->isNull(i) ? std::string{} : std::string{rs->getString(i)});
     }
     // Ends the transaction, so the next query sees what others committed.
-    conn_->commit();
+    commit();
     return result;
   });
 }

@@ -123,6 +123,11 @@ private:
   template <class F>
   auto guarded(const char* what, F f) -> decltype(f());
 
+  /// Commits the open transaction; throws when the server did not answer
+  /// that it did. (Connector/C++ 1.1's `Connection::commit()` drops the
+  /// error: a COMMIT lost with the connection passed for done.)
+  void commit();
+
   std::unique_ptr<sql::Connection> conn_;
 };
 

@@ -2,15 +2,24 @@
 
 #include "persistence/mysql_store.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <list>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <caf/test/unit_test.hpp>
 
@@ -19,6 +28,178 @@
 using namespace dibs;
 
 namespace {
+
+/// A TCP relay in front of MariaDB. Once armed, it cuts the next connection
+/// that sends a COMMIT: before the server gets it (the transaction is rolled
+/// back), or after, before the server's answer reaches the client (the
+/// transaction is committed). Either way the client sees a lost connection.
+class commit_cutter {
+public:
+  enum class cut { none, before_server, after_server };
+
+  explicit commit_cutter(uint16_t upstream) : upstream_(upstream) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    CAF_REQUIRE(listener_ >= 0);
+    auto addr = loopback(0);
+    socklen_t len = sizeof(addr);
+    CAF_REQUIRE_EQUAL(::bind(listener_, reinterpret_cast<sockaddr*>(&addr),
+                             sizeof(addr)),
+                      0);
+    CAF_REQUIRE_EQUAL(::listen(listener_, 8), 0);
+    CAF_REQUIRE_EQUAL(::getsockname(listener_,
+                                    reinterpret_cast<sockaddr*>(&addr), &len),
+                      0);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread{[this] { accept_all(); }};
+  }
+
+  ~commit_cutter() {
+    ::shutdown(listener_, SHUT_RDWR);
+    acceptor_.join();
+    ::close(listener_);
+    for (auto& c : conns_) {
+      ::shutdown(c.client, SHUT_RDWR);
+      ::shutdown(c.server, SHUT_RDWR);
+      c.up.join();
+      c.down.join();
+      ::close(c.client);
+      ::close(c.server);
+    }
+  }
+
+  uint16_t port() const {
+    return port_;
+  }
+
+  void arm(cut how) {
+    armed_ = how;
+  }
+
+  int cuts() const {
+    return cuts_;
+  }
+
+private:
+  struct conn {
+    int client = -1;
+    int server = -1;
+    std::atomic<bool> cut_answer{false};
+    std::thread up;
+    std::thread down;
+  };
+
+  static sockaddr_in loopback(uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    return addr;
+  }
+
+  static void cut_off(conn& c) {
+    ::shutdown(c.client, SHUT_RDWR);
+    ::shutdown(c.server, SHUT_RDWR);
+  }
+
+  void accept_all() {
+    for (;;) {
+      int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0)
+        return;
+      int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      auto addr = loopback(upstream_);
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
+          != 0) {
+        ::close(server);
+        ::close(client);
+        continue;
+      }
+      auto& c = conns_.emplace_back();
+      c.client = client;
+      c.server = server;
+      c.up = std::thread{[this, &c] { relay_up(c); }};
+      c.down = std::thread{[&c] { relay_down(c); }};
+    }
+  }
+
+  // Client to server, watching for a COM_QUERY (0x03) of COMMIT.
+  void relay_up(conn& c) {
+    static constexpr std::string_view commit_query{"\x03" "COMMIT"};
+    char buf[65536];
+    for (;;) {
+      auto n = ::read(c.client, buf, sizeof(buf));
+      if (n <= 0)
+        break;
+      std::string_view chunk{buf, static_cast<size_t>(n)};
+      auto how = armed_.load();
+      if (how != cut::none
+          && chunk.find(commit_query) != std::string_view::npos
+          && armed_.compare_exchange_strong(how, cut::none)) {
+        ++cuts_;
+        if (how == cut::before_server)
+          break;
+        c.cut_answer = true;
+      }
+      if (!send_all(c.server, chunk))
+        break;
+    }
+    cut_off(c);
+  }
+
+  // Server to client, unless the answer to a COMMIT is to be lost.
+  static void relay_down(conn& c) {
+    char buf[65536];
+    for (;;) {
+      auto n = ::read(c.server, buf, sizeof(buf));
+      if (n <= 0 || c.cut_answer)
+        break;
+      if (!send_all(c.client, {buf, static_cast<size_t>(n)}))
+        break;
+    }
+    cut_off(c);
+  }
+
+  static bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+      auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0)
+        return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  uint16_t upstream_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<cut> armed_{cut::none};
+  std::atomic<int> cuts_{0};
+  std::thread acceptor_;
+  std::list<conn> conns_; // only the acceptor adds, before the destructor
+};
+
+/// Waits until every thread of process `pid` is stopped: `kill(SIGSTOP)`
+/// returns before they are, and a thread still running could answer.
+bool all_threads_stopped(pid_t pid) {
+  namespace fs = std::filesystem;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool all = true;
+    for (auto& task : fs::directory_iterator{"/proc/" + std::to_string(pid)
+                                             + "/task"}) {
+      std::ifstream in{task.path() / "stat"};
+      std::string stat{std::istreambuf_iterator<char>{in}, {}};
+      auto end_of_name = stat.rfind(')');
+      if (end_of_name == std::string::npos || end_of_name + 2 >= stat.size()
+          || (stat[end_of_name + 2] != 'T' && stat[end_of_name + 2] != 't'))
+        all = false;
+    }
+    if (all)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  return false;
+}
 
 struct fixture : test::test_store {
   log_ref topic{"test.topic." + std::to_string(now_ms()), "cluster-a"};
@@ -42,6 +223,16 @@ struct fixture : test::test_store {
     auto v = store->remaining_quantity(c.id);
     CAF_REQUIRE(v);
     return *v;
+  }
+
+  /// A second connection, made through `relay`.
+  std::unique_ptr<mysql_store> through(const commit_cutter& relay) {
+    auto settings = test::test_mysql();
+    settings.host = "127.0.0.1";
+    settings.port = relay.port();
+    auto opened = mysql_store::open(settings);
+    CAF_REQUIRE(opened);
+    return std::move(*opened);
   }
 
   int64_t offset(int32_t partition) {
@@ -154,6 +345,7 @@ CAF_TEST(a_server_that_stops_answering_fails_the_call_within_its_timeout) {
     cv.wait_for(guard, std::chrono::seconds{15}, [&] { return done; });
     ::kill(mariadbd, SIGCONT);
   }};
+  CAF_CHECK(all_threads_stopped(mariadbd));
   auto start = std::chrono::steady_clock::now();
   auto during = stalled.remaining_quantity(c.id);
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -172,6 +364,94 @@ CAF_TEST(a_server_that_stops_answering_fails_the_call_within_its_timeout) {
   CAF_CHECK_LESS(took, 12'000);
   // The connection is made again once the server answers.
   CAF_CHECK(stalled.remaining_quantity(c.id));
+}
+
+CAF_TEST(a_commit_the_server_never_got_is_not_taken_for_done) {
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.arm(commit_cutter::cut::before_server);
+  auto n = cut->write_batch(topic, {event(1, 71), event(2, 72)},
+                                  {{5, 2}});
+  CAF_CHECK_EQUAL(relay.cuts(), 1);
+  // The connection was lost with the COMMIT, which the server rolled back:
+  // the call made the connection again and wrote the batch anew.
+  CAF_REQUIRE(n);
+  CAF_CHECK_EQUAL(*n, 2u);
+  CAF_CHECK_EQUAL(rows(), 2u);
+  CAF_CHECK_EQUAL(remaining(), 98);
+  CAF_CHECK_EQUAL(offset(5), 2);
+}
+
+CAF_TEST(a_commit_whose_answer_was_lost_is_not_made_twice) {
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.arm(commit_cutter::cut::after_server);
+  auto n = cut->write_batch(topic, {event(1, 81), event(2, 82)},
+                                  {{6, 2}});
+  CAF_CHECK_EQUAL(relay.cuts(), 1);
+  // The server committed; the call, not knowing, wrote the batch again and
+  // found every row there already.
+  CAF_REQUIRE(n);
+  CAF_CHECK_EQUAL(*n, 0u);
+  CAF_CHECK_EQUAL(rows(), 2u);
+  CAF_CHECK_EQUAL(remaining(), 98);
+  CAF_CHECK_EQUAL(offset(6), 2);
+}
+
+CAF_TEST(a_claim_whose_answer_was_lost_raises_the_epoch_once) {
+  auto first = store->claim_shard(topic, 7, "node-a");
+  CAF_REQUIRE(first);
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.arm(commit_cutter::cut::after_server);
+  auto second = cut->claim_shard(topic, 7, "node-b");
+  CAF_CHECK_EQUAL(relay.cuts(), 1);
+  // Run again after its committed first run, the claim keeps its epoch.
+  CAF_REQUIRE(second);
+  CAF_CHECK_EQUAL(*second, *first + 1);
+  auto third = store->claim_shard(topic, 7, "node-a");
+  CAF_REQUIRE(third);
+  CAF_CHECK_EQUAL(*third, *second + 1);
+}
+
+CAF_TEST(a_coupon_claim_whose_answer_was_lost_raises_the_epoch_once) {
+  auto first = store->claim_epoch(c.id);
+  CAF_REQUIRE(first);
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.arm(commit_cutter::cut::after_server);
+  auto second = cut->claim_epoch(c.id);
+  CAF_CHECK_EQUAL(relay.cuts(), 1);
+  CAF_REQUIRE(second);
+  CAF_CHECK_EQUAL(*second, *first + 1);
+  // So for the claim of many coupons at once.
+  relay.arm(commit_cutter::cut::after_server);
+  auto third = cut->claim_epochs(std::vector<coupon_id_t>{c.id});
+  CAF_CHECK_EQUAL(relay.cuts(), 2);
+  CAF_REQUIRE(third);
+  CAF_CHECK_EQUAL(third->at(c.id), *second + 1);
+}
+
+CAF_TEST(a_coupon_creation_whose_answer_was_lost_makes_one_coupon) {
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.arm(commit_cutter::cut::after_server);
+  coupon spec;
+  spec.name = "made once " + topic.topic;
+  spec.discount = 10;
+  spec.total_quantity = 5;
+  auto made = cut->create_coupon(spec);
+  CAF_CHECK_EQUAL(relay.cuts(), 1);
+  CAF_REQUIRE(made);
+  auto all = store->load_coupons(c.id);
+  CAF_REQUIRE(all);
+  auto same_name = std::count_if(all->begin(), all->end(), [&](auto& x) {
+    return x.name == spec.name;
+  });
+  CAF_CHECK_EQUAL(same_name, 1);
+  auto stock = store->remaining_quantity(made->id);
+  CAF_REQUIRE(stock);
+  CAF_CHECK_EQUAL(*stock, 5);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
