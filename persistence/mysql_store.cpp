@@ -107,11 +107,11 @@ const char* schema_statements[] = {
 /// `guarded` runs the call again, with the same token, when the connection
 /// was lost, and the server may have committed the first run.
 std::string call_token() {
-  thread_local std::mt19937_64 bits{std::random_device{}()};
+  std::random_device bits;
   std::ostringstream out;
   out << std::hex;
-  for (int i = 0; i < 2; ++i) {
-    out.width(16);
+  for (int i = 0; i < 4; ++i) {
+    out.width(8);
     out.fill('0');
     out << bits();
   }
@@ -221,7 +221,12 @@ template <class F>
 auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
   for (int attempt = 0;; ++attempt) {
     try {
-      return f();
+      auto result = f();
+      // A call that gave up without an exception leaves nothing open for
+      // the next call's COMMIT to take along.
+      if (!result)
+        conn_->rollback();
+      return result;
     } catch (const sql::SQLException& e) {
       auto code = e.getErrorCode();
       bool lost = code == cr_server_gone_error || code == cr_server_lost;

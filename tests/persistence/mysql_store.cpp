@@ -184,9 +184,14 @@ bool all_threads_stopped(pid_t pid) {
   namespace fs = std::filesystem;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
   while (std::chrono::steady_clock::now() < deadline) {
+    // Never throws: the caller must send SIGCONT whatever happens here.
+    std::error_code ec;
+    fs::directory_iterator tasks{"/proc/" + std::to_string(pid) + "/task", ec};
+    if (ec)
+      return false;
     bool all = true;
-    for (auto& task : fs::directory_iterator{"/proc/" + std::to_string(pid)
-                                             + "/task"}) {
+    for (; tasks != fs::directory_iterator{}; tasks.increment(ec)) {
+      auto& task = *tasks;
       std::ifstream in{task.path() / "stat"};
       std::string stat{std::istreambuf_iterator<char>{in}, {}};
       auto end_of_name = stat.rfind(')');
@@ -430,6 +435,12 @@ CAF_TEST(a_coupon_claim_whose_answer_was_lost_raises_the_epoch_once) {
   CAF_CHECK_EQUAL(relay.cuts(), 2);
   CAF_REQUIRE(third);
   CAF_CHECK_EQUAL(third->at(c.id), *second + 1);
+  // And for the claim of every coupon, at a node's start.
+  relay.arm(commit_cutter::cut::after_server);
+  auto fourth = cut->claim_epochs();
+  CAF_CHECK_EQUAL(relay.cuts(), 3);
+  CAF_REQUIRE(fourth);
+  CAF_CHECK_EQUAL(fourth->at(c.id), third->at(c.id) + 1);
 }
 
 CAF_TEST(a_coupon_creation_whose_answer_was_lost_makes_one_coupon) {
