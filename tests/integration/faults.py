@@ -456,7 +456,12 @@ def crash(what, kind, fault, **extra):
     for."""
     pid0, m0 = scrape_now(what)
     if "couponId" in extra:
-        held = m0.get(f'dibs_stock_pending{{coupon="{extra["couponId"]}"}}', 0)
+        # What its reports will count and no resolution will: reservations
+        # waiting for Kafka, and those being resolved (a holder the writers
+        # committed first included).
+        held = sum(m0.get(f'{family}{{coupon="{extra["couponId"]}"}}', 0)
+                   for family in ("dibs_stock_pending",
+                                  "dibs_stock_resolving"))
         CRASH_ALLOWANCE[pid0] = CRASH_ALLOWANCE.get(pid0, 0) + held
     inject(fault, **extra)
     target = max([restarts(m0, kind)] + [r[3] for r in RESTARTS_DUE
@@ -622,7 +627,8 @@ def quiescence_check(seed, timeout_s=30):
         unknown, resolved = unknown_reports(m), resolutions(m)
         allowance = CRASH_ALLOWANCE.get(pid, 0)
         waiting = sum(v for k, v in m.items()
-                      if k.startswith("dibs_stock_pending{"))
+                      if k.startswith(("dibs_stock_pending{",
+                                       "dibs_stock_resolving{")))
         if resolved >= unknown - allowance and waiting == 0:
             break
         if time.time() > deadline:
