@@ -660,9 +660,13 @@ void node::take_over(std::vector<int32_t> shards,
 
 caf::expected<log_fence> node::fence_shard(mysql_store& store,
                                            const log_ref& log, int32_t p) {
-  auto epoch = store.claim_shard(log, p, cfg_.node_id);
+  auto& token = unsettled_claims_[p];
+  if (token.empty())
+    token = mysql_store::new_token();
+  auto epoch = store.claim_shard(log, p, cfg_.node_id, token);
   if (!epoch)
-    return std::move(epoch.error());
+    return std::move(epoch.error()); // The token stays for the retry.
+  unsettled_claims_.erase(p);
   if (auto i = parked_.find(p);
       i != parked_.end() && *epoch == i->second.own_to + 1)
     i->second.own_to = *epoch;

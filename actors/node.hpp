@@ -411,6 +411,10 @@ private:
   /// The parked shards (shards_mtx_): each is fenced in the new log before
   /// it serves again (`resume_relogged`).
   std::map<int32_t, parked_shard> parked_;
+  /// The tokens of shard claims whose call failed (shards_mtx_): the
+  /// server may have committed one, and its retry carries the same token
+  /// so as not to raise the epoch twice (`fence_shard`).
+  std::map<int32_t, std::string> unsettled_claims_;
   /// The shard whose next fence fails once stored (`fail_next_fence_of`),
   /// or -1.
   std::atomic<int32_t> fail_fence_shard_{-1};

@@ -81,7 +81,7 @@ const char* schema_statements[] = {
   " owner VARCHAR(200) NOT NULL,"
   " PRIMARY KEY (topic, partition_id)"
   ") ENGINE=InnoDB",
-  // The calls' own tokens (`call_token`): a claim or a coupon creation run
+  // The calls' own tokens (`new_token`): a claim or a coupon creation run
   // again after its COMMIT's answer was lost finds its token and does not
   // raise the epoch, or make the coupon, a second time.
   "ALTER TABLE shard_owners ADD COLUMN IF NOT EXISTS"
@@ -103,22 +103,7 @@ const char* schema_statements[] = {
   ") ENGINE=InnoDB",
 };
 
-/// A token for one call of a statement that must not take effect twice:
-/// `guarded` runs the call again, with the same token, when the connection
-/// was lost, and the server may have committed the first run.
-std::string call_token() {
-  std::random_device bits;
-  std::ostringstream out;
-  out << std::hex;
-  for (int i = 0; i < 4; ++i) {
-    out.width(8);
-    out.fill('0');
-    out << bits();
-  }
-  return out.str();
-}
-
-/// The update of an epoch claimed with a token (`call_token`), for
+/// The update of an epoch claimed with a token (`new_token`), for
 /// `INSERT ... (..., claim) ... ON DUPLICATE KEY UPDATE`: the claim's first
 /// run raises the epoch, a run again after it committed finds its own token
 /// and keeps it. The comparison comes before the token is set: MariaDB
@@ -174,6 +159,21 @@ void insert_fence(sql::Connection& conn, const log_ref& log,
 }
 
 } // namespace
+
+/// A token for one call of a statement that must not take effect twice:
+/// `guarded` runs the call again, with the same token, when the connection
+/// was lost, and the server may have committed the first run.
+std::string mysql_store::new_token() {
+  std::random_device bits;
+  std::ostringstream out;
+  out << std::hex;
+  for (int i = 0; i < 4; ++i) {
+    out.width(8);
+    out.fill('0');
+    out << bits();
+  }
+  return out.str();
+}
 
 void mysql_store::init_driver() {
   driver();
@@ -272,7 +272,7 @@ caf::expected<void> mysql_store::ensure_schema() {
 }
 
 caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
-  auto token = call_token();
+  auto token = new_token();
   return guarded("create_coupon", [&]() -> caf::expected<coupon> {
     // Run again after a committed first run, the insert only selects the
     // coupon made then, and the two inserts after it change nothing.
@@ -321,7 +321,7 @@ caf::expected<std::vector<coupon>> mysql_store::load_coupons(coupon_id_t first) 
 }
 
 caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
-  auto token = call_token();
+  auto token = new_token();
   return guarded("claim_epochs",
                  [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
@@ -340,7 +340,7 @@ caf::expected<std::map<coupon_id_t, uint64_t>> mysql_store::claim_epochs() {
 
 caf::expected<std::map<coupon_id_t, uint64_t>>
 mysql_store::claim_epochs(const std::vector<coupon_id_t>& ids) {
-  auto token = call_token();
+  auto token = new_token();
   return guarded("claim_epochs",
                  [&]() -> caf::expected<std::map<coupon_id_t, uint64_t>> {
     std::map<coupon_id_t, uint64_t> result;
@@ -367,7 +367,7 @@ mysql_store::claim_epochs(const std::vector<coupon_id_t>& ids) {
 }
 
 caf::expected<uint64_t> mysql_store::claim_epoch(coupon_id_t id) {
-  auto token = call_token();
+  auto token = new_token();
   return guarded("claim_epoch", [&]() -> caf::expected<uint64_t> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     auto key = std::to_string(id);
@@ -520,8 +520,9 @@ mysql_store::write_batch(const log_ref& log,
 
 caf::expected<uint64_t> mysql_store::claim_shard(const log_ref& log,
                                                  int32_t partition,
-                                                 const std::string& owner) {
-  auto token = call_token();
+                                                 const std::string& owner,
+                                                 const std::string& given) {
+  auto token = given.empty() ? new_token() : given;
   return guarded("claim_shard", [&]() -> caf::expected<uint64_t> {
     std::unique_ptr<sql::PreparedStatement> up{conn_->prepareStatement(
       std::string{"INSERT INTO shard_owners (topic, partition_id, epoch, "

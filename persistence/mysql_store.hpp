@@ -85,9 +85,16 @@ public:
                                     const std::vector<log_fence>& fences = {});
 
   /// Takes a shard (a partition of `log.topic`) over for node `owner`:
-  /// raises its epoch by one and returns it.
+  /// raises its epoch by one and returns it. A claim called again with
+  /// its `token` (`new_token`) after a failed call keeps the epoch its
+  /// first call made, if the server committed that; without one, each
+  /// call is a claim of its own.
   caf::expected<uint64_t> claim_shard(const log_ref& log, int32_t partition,
-                                      const std::string& owner);
+                                      const std::string& owner,
+                                      const std::string& token = {});
+
+  /// A token no other call has: 128 random bits, in hex.
+  static std::string new_token();
 
   /// Records a fence of the log (idempotent).
   caf::expected<void> add_fence(const log_ref& log, const log_fence& fence);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -29,10 +30,11 @@ using namespace dibs;
 
 namespace {
 
-/// A TCP relay in front of MariaDB. Once armed, it cuts the next connection
-/// that sends a COMMIT: before the server gets it (the transaction is rolled
-/// back), or after, before the server's answer reaches the client (the
-/// transaction is committed). Either way the client sees a lost connection.
+/// A TCP relay in front of MariaDB. Each time it is armed, it cuts the next
+/// connection that sends a COMMIT: before the server gets it (the
+/// transaction is rolled back), or after, before the server's answer
+/// reaches the client (the transaction is committed). Either way the client
+/// sees a lost connection.
 class commit_cutter {
 public:
   enum class cut { none, before_server, after_server };
@@ -71,8 +73,10 @@ public:
     return port_;
   }
 
+  /// Adds a cut after those armed before.
   void arm(cut how) {
-    armed_ = how;
+    std::lock_guard<std::mutex> guard{mtx_};
+    plan_.push_back(how);
   }
 
   int cuts() const {
@@ -94,6 +98,15 @@ private:
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(port);
     return addr;
+  }
+
+  cut next_cut() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (plan_.empty())
+      return cut::none;
+    auto how = plan_.front();
+    plan_.pop_front();
+    return how;
   }
 
   static void cut_off(conn& c) {
@@ -131,14 +144,13 @@ private:
       if (n <= 0)
         break;
       std::string_view chunk{buf, static_cast<size_t>(n)};
-      auto how = armed_.load();
-      if (how != cut::none
-          && chunk.find(commit_query) != std::string_view::npos
-          && armed_.compare_exchange_strong(how, cut::none)) {
-        ++cuts_;
-        if (how == cut::before_server)
-          break;
-        c.cut_answer = true;
+      if (chunk.find(commit_query) != std::string_view::npos) {
+        if (auto how = next_cut(); how != cut::none) {
+          ++cuts_;
+          if (how == cut::before_server)
+            break;
+          c.cut_answer = true;
+        }
       }
       if (!send_all(c.server, chunk))
         break;
@@ -172,7 +184,8 @@ private:
   uint16_t upstream_;
   int listener_ = -1;
   uint16_t port_ = 0;
-  std::atomic<cut> armed_{cut::none};
+  std::mutex mtx_;
+  std::deque<cut> plan_;
   std::atomic<int> cuts_{0};
   std::thread acceptor_;
   std::list<conn> conns_; // only the acceptor adds, before the destructor
@@ -417,6 +430,29 @@ CAF_TEST(a_claim_whose_answer_was_lost_raises_the_epoch_once) {
   auto third = store->claim_shard(topic, 7, "node-a");
   CAF_REQUIRE(third);
   CAF_CHECK_EQUAL(*third, *second + 1);
+}
+
+CAF_TEST(a_failed_claim_retried_with_its_token_raises_the_epoch_once) {
+  auto first = store->claim_shard(topic, 8, "node-a");
+  CAF_REQUIRE(first);
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  // The first run commits, its answer lost; the run again is cut before
+  // its COMMIT: the call fails, its claim made.
+  relay.arm(commit_cutter::cut::after_server);
+  relay.arm(commit_cutter::cut::before_server);
+  auto token = mysql_store::new_token();
+  auto failed = cut->claim_shard(topic, 8, "node-b", token);
+  CAF_CHECK_EQUAL(relay.cuts(), 2);
+  CAF_CHECK(!failed);
+  // The node's retry carries the same token (node::fence_shard).
+  auto retried = cut->claim_shard(topic, 8, "node-b", token);
+  CAF_REQUIRE(retried);
+  CAF_CHECK_EQUAL(*retried, *first + 1);
+  // A claim of its own raises it.
+  auto next = cut->claim_shard(topic, 8, "node-b");
+  CAF_REQUIRE(next);
+  CAF_CHECK_EQUAL(*next, *first + 2);
 }
 
 CAF_TEST(a_coupon_claim_whose_answer_was_lost_raises_the_epoch_once) {
