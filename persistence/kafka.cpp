@@ -580,8 +580,14 @@ caf::expected<std::vector<int32_t>> kafka_log::partitions(int timeout_ms) {
 }
 
 caf::expected<log_ref> kafka_log::identity(int timeout_ms) {
-  // clusterid() waits up to the timeout for the first metadata answer.
-  return log_ref{topic_, consumer_->clusterid(timeout_ms)};
+  // clusterid() waits up to the timeout for the first metadata answer, and
+  // returns an empty id when none came: no log has that id.
+  auto id = consumer_->clusterid(timeout_ms);
+  if (id.empty())
+    return caf::make_error(ec::storage_failure,
+                           "kafka cluster id: no answer within "
+                             + std::to_string(timeout_ms) + " ms");
+  return log_ref{topic_, std::move(id)};
 }
 
 caf::expected<std::pair<int64_t, int64_t>>

@@ -162,6 +162,16 @@ CAF_TEST(an_event_behind_a_record_in_flight_is_reported_within_the_timeout) {
                              "past half the message timeout");
 }
 
+CAF_TEST(a_log_whose_broker_does_not_answer_has_no_identity) {
+  // librdkafka's cluster id is empty when no metadata came in time; taken
+  // for the log's id, a writer would look up its offsets under "" and read
+  // every partition from its start.
+  auto scanner = kafka_log::scanner(no_broker());
+  CAF_REQUIRE(scanner);
+  auto id = (*scanner)->identity(500);
+  CAF_CHECK(!id);
+}
+
 CAF_TEST(events_waiting_for_a_record_are_failed_when_it_is_given_up) {
   auto producer = kafka_producer::make(no_broker());
   CAF_REQUIRE(producer);
