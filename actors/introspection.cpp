@@ -160,13 +160,13 @@ void introspection::render(std::string& out) const {
                 "Reservations per coupon waiting for Kafka's acknowledgement.");
   for (auto& s : stock)
     out += fmt::format("dibs_stock_pending{{coupon=\"{}\"}} {}\n", s->info.id,
-                       s->pending.load(relaxed));
-  render_family(out, "dibs_stock_resolving", "gauge",
-                "Reservations per coupon whose 'possibly stored' outcome is "
-                "being resolved from the log.");
+                       s->pending.load(relaxed) + s->unresolved.load(relaxed));
+  render_family(out, "dibs_stock_in_flight", "gauge",
+                "Reservations per coupon whose outcome in Kafka is not "
+                "settled, a holder the writers committed first included.");
   for (auto& s : stock)
-    out += fmt::format("dibs_stock_resolving{{coupon=\"{}\"}} {}\n",
-                       s->info.id, s->resolving.load(relaxed));
+    out += fmt::format("dibs_stock_in_flight{{coupon=\"{}\"}} {}\n",
+                       s->info.id, s->in_flight.load(relaxed));
   render_family(out, "dibs_actor_mailbox_depth", "gauge",
                 "Messages waiting in a stock actor's mailbox when it last "
                 "handled one.");

@@ -76,10 +76,10 @@ public:
   std::atomic<uint32_t> unresolved{0};
   std::atomic<uint32_t> accepted{0};
   std::atomic<uint32_t> committed{0};
-  /// Reservations whose "possibly stored" outcome is being resolved from
-  /// the log, whatever their holder's phase: `unresolved`, or `committed`
-  /// when the writers committed the record first.
-  std::atomic<uint32_t> resolving{0};
+  /// Reservations whose outcome in Kafka is not settled (acknowledgement
+  /// awaited, or "possibly stored" and being resolved), whatever their
+  /// holder's phase: the writers may have committed the record first.
+  std::atomic<uint32_t> in_flight{0};
   /// Messages the actor handled, and its mailbox's depth when it last
   /// handled one.
   std::atomic<uint64_t> messages{0};

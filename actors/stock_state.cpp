@@ -385,7 +385,6 @@ void stock_state::on_delivered(issuance_id_t id, const delivery_report& rep) {
       if (auto& h = holders_.at(user); h.state == phase::pending)
         set_phase(user, h, phase::unresolved);
       i->second.held = true;
-      ++resolving_;
       snap_.on_unresolved();
       self_->delayed_send(self_, settings_.resolve_grace, resolve_atom::value,
                           id);
@@ -436,10 +435,8 @@ void stock_state::settle(issuance_id_t id, bool stored, int32_t partition,
   // reservations left: released after that, one hold too many went and the
   // position passed a record still possibly stored (seed 499112853 of
   // actors.simulation).
-  if (res.held) {
-    --resolving_;
+  if (res.held)
     snap_.on_unresolved_settled();
-  }
   auto moved = before_move_.erase(id) > 0;
   auto h = holders_.find(res.user);
   if (!stored && h->second.state == phase::issued) {
@@ -584,7 +581,7 @@ void stock_state::handled() {
   s.remaining.store(remaining(), relaxed);
   s.pending.store(holders_in(phase::pending), relaxed);
   s.unresolved.store(holders_in(phase::unresolved), relaxed);
-  s.resolving.store(resolving_, relaxed);
+  s.in_flight.store(static_cast<uint32_t>(in_flight_.size()), relaxed);
   s.accepted.store(holders_in(phase::accepted), relaxed);
   s.committed.store(holders_in(phase::issued), relaxed);
   s.messages.fetch_add(1, relaxed);

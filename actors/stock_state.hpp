@@ -282,10 +282,6 @@ private:
   std::unordered_map<user_id_t, std::string> request_ids_;
   /// Holders per phase.
   std::array<uint32_t, 4> by_phase_{};
-  /// Reservations in `in_flight_` whose outcome is being resolved (`held`):
-  /// the holders in phase `unresolved`, and those a commit notice made
-  /// `issued` first.
-  uint32_t resolving_ = 0;
   std::shared_ptr<stock_stats> stats_;
   std::shared_ptr<accepted_ledger> ledger_;
   std::shared_ptr<sold_out_gate> gate_;

@@ -87,8 +87,8 @@ public:
   /// Takes a shard (a partition of `log.topic`) over for node `owner`:
   /// raises its epoch by one and returns it. A claim called again with
   /// its `token` (`new_token`) after a failed call keeps the epoch its
-  /// first call made, if the server committed that; without one, each
-  /// call is a claim of its own.
+  /// first call made, if the server committed that and no other claim came
+  /// in between; without one, each call is a claim of its own.
   caf::expected<uint64_t> claim_shard(const log_ref& log, int32_t partition,
                                       const std::string& owner,
                                       const std::string& token = {});

@@ -70,8 +70,8 @@ PAUSE_BROKER_S = 7.0
 LOAD = None       # The running `dibsctl load`, ended if the test fails.
 EFFECTS = []      # What each fault did, printed at the end.
 UNKNOWN_MADE = []  # (node pid, possibly stored reports) of each broker pause
-# Per node pid: reservations (pending or unresolved) of the stock actors a
-# fault crashed. A crashed actor's restart settles them by recovery, not by
+# Per node pid: reservations in flight (dibs_stock_in_flight: outcome not
+# settled, whatever the holder's phase) of the stock actors a fault crashed. A crashed actor's restart settles them by recovery, not by
 # a resolution, and their delivery reports reach no actor: so many
 # "possibly stored" reports of that lifetime may go without a resolution.
 CRASH_ALLOWANCE = {}
@@ -456,12 +456,11 @@ def crash(what, kind, fault, **extra):
     for."""
     pid0, m0 = scrape_now(what)
     if "couponId" in extra:
-        # What its reports will count and no resolution will: reservations
-        # waiting for Kafka, and those being resolved (a holder the writers
-        # committed first included).
-        held = sum(m0.get(f'{family}{{coupon="{extra["couponId"]}"}}', 0)
-                   for family in ("dibs_stock_pending",
-                                  "dibs_stock_resolving"))
+        # What its reports may count and no resolution will: its
+        # reservations whose outcome is not settled, a holder the writers
+        # committed before its report included.
+        held = m0.get(f'dibs_stock_in_flight{{coupon="{extra["couponId"]}"}}',
+                      0)
         CRASH_ALLOWANCE[pid0] = CRASH_ALLOWANCE.get(pid0, 0) + held
     inject(fault, **extra)
     target = max([restarts(m0, kind)] + [r[3] for r in RESTARTS_DUE
@@ -627,8 +626,7 @@ def quiescence_check(seed, timeout_s=30):
         unknown, resolved = unknown_reports(m), resolutions(m)
         allowance = CRASH_ALLOWANCE.get(pid, 0)
         waiting = sum(v for k, v in m.items()
-                      if k.startswith(("dibs_stock_pending{",
-                                       "dibs_stock_resolving{")))
+                      if k.startswith("dibs_stock_in_flight{"))
         if resolved >= unknown - allowance and waiting == 0:
             break
         if time.time() > deadline:

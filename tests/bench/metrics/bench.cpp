@@ -386,17 +386,18 @@ struct their_page {
                              "Stock left per coupon.");
     auto& pending = family(prom::BuildGauge(), reg, "dibs_stock_pending",
                            "Reservations per coupon waiting for Kafka's acknowledgement.");
-    auto& resolving = family(prom::BuildGauge(), reg, "dibs_stock_resolving",
-                             "Reservations per coupon whose 'possibly stored' "
-                             "outcome is being resolved from the log.");
+    auto& in_flight = family(prom::BuildGauge(), reg, "dibs_stock_in_flight",
+                             "Reservations per coupon whose outcome in Kafka is "
+                             "not settled, a holder the writers committed first "
+                             "included.");
     auto& mailbox = family(prom::BuildGauge(), reg, "dibs_actor_mailbox_depth",
                            "Messages waiting in a stock actor's mailbox when it "
                            "last handled one.");
     for (auto& s : stock) {
       auto id = std::to_string(s->info.id);
       remaining.Add({{"coupon", id}}).Set(s->remaining.load());
-      pending.Add({{"coupon", id}}).Set(s->pending.load());
-      resolving.Add({{"coupon", id}}).Set(s->resolving.load());
+      pending.Add({{"coupon", id}}).Set(s->pending.load() + s->unresolved.load());
+      in_flight.Add({{"coupon", id}}).Set(s->in_flight.load());
       mailbox.Add({{"actor", "stock-" + id}}).Set(static_cast<double>(s->mailbox.load()));
     }
     auto ws = ours.figures.all_writers();
