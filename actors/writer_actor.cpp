@@ -17,27 +17,26 @@ caf::error writer_state::connect() {
   if (!log) {
     // Called on every assignment: the offsets MySQL holds are the truth,
     // whatever another writer committed before this one took the partition.
-    auto start_at = [this](int32_t partition) -> int64_t {
+    // Without them and the fences, the writer takes no partition.
+    auto start_at = [this](int32_t partition) -> std::optional<int64_t> {
       // Fences before the stored offset are in MySQL: the writer that read
       // them stored them with the offset past them.
-      if (auto fences = store->load_fences(log_id))
-        log->use_fences(*fences);
-      else
-        spdlog::error("writer cannot read fences: {}",
-                      to_string(fences.error()));
+      auto fences = store->load_fences(log_id);
       auto offsets = store->load_offsets(log_id);
+      if (!fences || !offsets) {
+        spdlog::error("writer cannot read its starting point: {}",
+                      to_string(!fences ? fences.error() : offsets.error()));
+        return std::nullopt;
+      }
+      log->use_fences(*fences);
       expected.erase(partition);
       if (assigned)
         *assigned = true;
-      if (offsets)
-        for (auto& o : *offsets)
-          if (o.partition == partition) {
-            expected[partition] = o.next_offset;
-            return o.next_offset;
-          }
-      if (!offsets)
-        spdlog::error("writer cannot read offsets: {}",
-                      to_string(offsets.error()));
+      for (auto& o : *offsets)
+        if (o.partition == partition) {
+          expected[partition] = o.next_offset;
+          return o.next_offset;
+        }
       return -2; // RdKafka::Topic::OFFSET_BEGINNING
     };
     auto l = kafka_log::join_group(kafka, start_at);
@@ -62,6 +61,11 @@ bool writer_state::step() {
   if (pending_events.empty() && pending_offsets.empty()) {
     auto records = log->poll(settings.batch_max_rows,
                              static_cast<int>(settings.batch_max_ms));
+    if (log->refused_assignment()) {
+      // Joins again after the back-off, when MySQL may answer.
+      log.reset();
+      return false;
+    }
     if (records.empty())
       return true;
     std::map<int32_t, int64_t> next;

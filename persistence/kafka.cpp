@@ -410,12 +410,24 @@ caf::expected<void> ensure_topic(const kafka_settings& s,
 
 struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {
   start_fn start_at;
+  bool refused = false;
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       for (auto* tp : parts) {
-        tp->set_offset(start_at(tp->partition()));
+        auto at = start_at(tp->partition());
+        if (!at) {
+          // Reading from a guessed start could write a fenced owner's
+          // records (the fences before the start are in MySQL only).
+          spdlog::warn("writer takes none of {} partitions: where partition "
+                       "{} starts is not known now",
+                       parts.size(), tp->partition());
+          refused = true;
+          consumer->unassign();
+          return;
+        }
+        tp->set_offset(*at);
         spdlog::info("writer assigned partition {} from offset {}",
                      tp->partition(), tp->offset());
       }
@@ -530,6 +542,10 @@ std::vector<kafka_log::record> kafka_log::poll(size_t max_events,
     counted += std::max<size_t>(result.back().events.size(), 1);
   }
   return result;
+}
+
+bool kafka_log::refused_assignment() const {
+  return rebalance_ && rebalance_->refused;
 }
 
 void kafka_log::use_fences(const std::vector<log_fence>& fences) {

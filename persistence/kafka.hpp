@@ -243,8 +243,9 @@ private:
 /// (the one stored in MySQL); in scan mode it reads given partitions.
 class kafka_log {
 public:
-  /// Called on assignment with each partition; returns where to start.
-  using start_fn = std::function<int64_t(int32_t partition)>;
+  /// Called on assignment with each partition; returns where to start, or
+  /// nothing when that cannot be known now (MySQL does not answer).
+  using start_fn = std::function<std::optional<int64_t>(int32_t partition)>;
 
   static caf::expected<std::unique_ptr<kafka_log>>
   join_group(const kafka_settings& settings, start_fn start_at);
@@ -281,6 +282,11 @@ public:
   /// Reads records until they carry `max_events` events (or are that many
   /// records), waiting at most `max_wait_ms` in all.
   std::vector<record> poll(size_t max_events, int max_wait_ms);
+
+  /// An assignment came whose start `start_at` could not give: this reader
+  /// took none of its partitions. It reads nothing more; its owner closes it
+  /// and joins again, which hands the partitions out anew.
+  bool refused_assignment() const;
 
   /// The partitions of the topic (queries metadata).
   caf::expected<std::vector<int32_t>> partitions(int timeout_ms);
