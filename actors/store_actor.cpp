@@ -103,7 +103,12 @@ readiness store_state::ready() {
     if (auto c = redis_client::connect(redis))
       redis_conn = std::move(*c);
   }
-  result.redis = redis_conn && redis_conn->command({"PING"});
+  // An error reply (NOAUTH, LOADING) comes from a Redis the node cannot
+  // use either.
+  result.redis = false;
+  if (redis_conn)
+    if (auto pong = redis_conn->command({"PING"}))
+      result.redis = pong->kind != redis_value::error;
   return result;
 }
 

@@ -6,6 +6,8 @@ health, readiness and metrics.
     python3 tests/integration/api_contract.py
 """
 
+import os
+import subprocess
 import time
 
 import harness as h
@@ -23,6 +25,45 @@ def iso(offset_s):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_s))
 
 
+def redis_cli(*args):
+    port = os.environ.get("DIBS_REDIS_PORT", "16379")
+    return subprocess.run(["redis-cli", "-p", port, *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def readyz_degraded():
+    status, body, _ = h.call("GET", "/readyz")
+    return status, body.get("degraded") if isinstance(body, dict) else body
+
+
+def redis_answering_errors():
+    """A Redis that answers PING with an error (here NOAUTH: a password
+    set under the node) is degraded as one that is down; readiness stays
+    200, as issuing does not need Redis."""
+    password = "contract-test"
+    redis_cli("CONFIG", "SET", "requirepass", password)
+    try:
+        # The node's connections were made before: cut them, so the new
+        # ones meet the password.
+        redis_cli("-a", password, "--no-auth-warning", "CLIENT", "KILL",
+                  "TYPE", "normal")
+        deadline = time.time() + 10
+        while readyz_degraded() != (200, ["redis"]) and time.time() < deadline:
+            time.sleep(0.2)
+        got = readyz_degraded()
+        expect("readyz 200 with redis degraded while PING answers NOAUTH",
+               got == (200, ["redis"]), got)
+    finally:
+        redis_cli("-a", password, "--no-auth-warning", "CONFIG", "SET",
+                  "requirepass", "")
+    deadline = time.time() + 10
+    while readyz_degraded() != (200, []) and time.time() < deadline:
+        time.sleep(0.2)
+    got = readyz_degraded()
+    expect("readyz 200, nothing degraded, once PING answers PONG again",
+           got == (200, []), got)
+
+
 def main():
     h.node("start")
     status, body, _ = h.call("GET", "/healthz")
@@ -30,6 +71,7 @@ def main():
     status, body, _ = h.call("GET", "/readyz")
     expect("readyz 200", status == 200
            and body == {"status": "ready", "degraded": []}, body)
+    redis_answering_errors()
 
     status, c, _ = h.call("POST", "/api/coupons",
                           {"name": "contract", "discount": 500,
