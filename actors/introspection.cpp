@@ -184,6 +184,13 @@ void introspection::render(std::string& out) const {
   for (auto& w : writers)
     out += fmt::format("dibs_writer_failed_batches_total{{writer=\"{}\"}} {}\n",
                        w->index, w->failed_batches.load(relaxed));
+  render_family(out, "dibs_writer_refused_assignments_total", "counter",
+                "Partition assignments a writer refused because MySQL could "
+                "not say where they start (it joins again).");
+  for (auto& w : writers)
+    out += fmt::format(
+      "dibs_writer_refused_assignments_total{{writer=\"{}\"}} {}\n", w->index,
+      w->refused_assignments.load(relaxed));
   render_family(out, "dibs_writer_lag_records", "gauge",
                 "Records of a partition in Kafka the writer has not written "
                 "yet (as of its last fetch).");

@@ -122,6 +122,8 @@ struct writer_stats {
   std::atomic<uint64_t> batches{0};
   std::atomic<uint64_t> last_batch_rows{0};
   std::atomic<uint64_t> failed_batches{0};
+  /// Assignments taken as none, since MySQL could not say where to start.
+  std::atomic<uint64_t> refused_assignments{0};
   std::atomic<epoch_ms> last_commit{0};
   std::atomic<uint32_t> restarts{0};
   /// Rows written per second over the last second or so.

@@ -18,27 +18,37 @@ caf::error writer_state::connect() {
     // Called on every assignment: the offsets MySQL holds are the truth,
     // whatever another writer committed before this one took the partition.
     // Without them and the fences, the writer takes no partition.
-    auto start_at = [this](int32_t partition) -> std::optional<int64_t> {
-      // Fences before the stored offset are in MySQL: the writer that read
-      // them stored them with the offset past them.
-      auto fences = store->load_fences(log_id);
-      auto offsets = store->load_offsets(log_id);
-      if (!fences || !offsets) {
-        spdlog::error("writer cannot read its starting point: {}",
-                      to_string(!fences ? fences.error() : offsets.error()));
+    auto start_at = [this](const std::vector<int32_t>& partitions)
+      -> std::optional<std::vector<int64_t>> {
+      auto start = read_start();
+      if (!start) {
+        spdlog::error("writer cannot read where to start: {}",
+                      to_string(start.error()));
         return std::nullopt;
       }
-      log->use_fences(*fences);
-      expected.erase(partition);
+      auto& [fences, offsets] = *start;
+      // Fences before the stored offset are in MySQL: the writer that read
+      // them stored them with the offset past them.
+      log->use_fences(fences);
+      std::vector<int64_t> result;
+      for (auto p : partitions) {
+        expected.erase(p);
+        result.push_back(-2); // RdKafka::Topic::OFFSET_BEGINNING
+        for (auto& o : offsets)
+          if (o.partition == p) {
+            expected[p] = o.next_offset;
+            result.back() = o.next_offset;
+          }
+      }
       if (assigned)
         *assigned = true;
-      for (auto& o : *offsets)
-        if (o.partition == partition) {
-          expected[partition] = o.next_offset;
-          return o.next_offset;
-        }
-      return -2; // RdKafka::Topic::OFFSET_BEGINNING
+      return result;
     };
+    // A writer that knows its log's id asks MySQL before it joins: one
+    // whose reads fail would only take partitions to refuse them.
+    if (!log_id.log_id.empty())
+      if (auto start = read_start(); !start)
+        return std::move(start.error());
     auto l = kafka_log::join_group(kafka, start_at);
     if (!l)
       return std::move(l.error());
@@ -50,6 +60,17 @@ caf::error writer_state::connect() {
     log = std::move(*l);
   }
   return caf::none;
+}
+
+caf::expected<std::pair<std::vector<log_fence>, std::vector<partition_offset>>>
+writer_state::read_start() {
+  auto fences = store->load_fences(log_id);
+  if (!fences)
+    return std::move(fences.error());
+  auto offsets = store->load_offsets(log_id);
+  if (!offsets)
+    return std::move(offsets.error());
+  return std::make_pair(std::move(*fences), std::move(*offsets));
 }
 
 bool writer_state::step() {
@@ -64,6 +85,8 @@ bool writer_state::step() {
     if (log->refused_assignment()) {
       // Joins again after the back-off, when MySQL may answer.
       log.reset();
+      if (stats)
+        ++stats->refused_assignments;
       return false;
     }
     if (records.empty())

@@ -67,6 +67,10 @@ struct writer_state {
   /// Opens MySQL and joins the group if not done yet.
   caf::error connect();
 
+  /// Where this writer's log starts again: its fences and stored offsets.
+  caf::expected<std::pair<std::vector<log_fence>, std::vector<partition_offset>>>
+  read_start();
+
   /// One cycle: retry the pending batch or read and write a new one.
   /// Returns false when the writer should back off before the next cycle.
   bool step();

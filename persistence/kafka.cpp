@@ -415,21 +415,26 @@ struct kafka_log::rebalance_callback : RdKafka::RebalanceCb {
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      for (auto* tp : parts) {
-        auto at = start_at(tp->partition());
-        if (!at) {
-          // Reading from a guessed start could write a fenced owner's
-          // records (the fences before the start are in MySQL only).
-          spdlog::warn("writer takes none of {} partitions: where partition "
-                       "{} starts is not known now",
-                       parts.size(), tp->partition());
-          refused = true;
-          consumer->unassign();
-          return;
-        }
-        tp->set_offset(*at);
+      std::vector<int32_t> ids;
+      for (auto* tp : parts)
+        ids.push_back(tp->partition());
+      auto starts = start_at(ids);
+      if (!starts) {
+        // Reading from a guessed start could write a fenced owner's
+        // records (the fences before the start are in MySQL only). An
+        // empty assignment answers the rebalance; the owner then closes
+        // this consumer (`refused_assignment`).
+        spdlog::warn("writer takes none of {} partitions: where they start "
+                     "is not known now",
+                     parts.size());
+        refused = true;
+        consumer->assign({});
+        return;
+      }
+      for (size_t i = 0; i < parts.size(); ++i) {
+        parts[i]->set_offset((*starts)[i]);
         spdlog::info("writer assigned partition {} from offset {}",
-                     tp->partition(), tp->offset());
+                     parts[i]->partition(), parts[i]->offset());
       }
       consumer->assign(parts);
     } else {
@@ -523,7 +528,7 @@ std::vector<kafka_log::record> kafka_log::poll(size_t max_events,
   std::vector<record> result;
   size_t counted = 0; // Events, and records without any.
   auto deadline = clock::now() + std::chrono::milliseconds(max_wait_ms);
-  while (counted < max_events) {
+  while (counted < max_events && !refused_assignment()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                   deadline - clock::now())
                   .count();

@@ -243,9 +243,11 @@ private:
 /// (the one stored in MySQL); in scan mode it reads given partitions.
 class kafka_log {
 public:
-  /// Called on assignment with each partition; returns where to start, or
-  /// nothing when that cannot be known now (MySQL does not answer).
-  using start_fn = std::function<std::optional<int64_t>(int32_t partition)>;
+  /// Called on each assignment with its partitions; returns where each
+  /// starts, in their order, or nothing when that cannot be known now
+  /// (MySQL does not answer).
+  using start_fn = std::function<std::optional<std::vector<int64_t>>(
+    const std::vector<int32_t>& partitions)>;
 
   static caf::expected<std::unique_ptr<kafka_log>>
   join_group(const kafka_settings& settings, start_fn start_at);
@@ -284,8 +286,9 @@ public:
   std::vector<record> poll(size_t max_events, int max_wait_ms);
 
   /// An assignment came whose start `start_at` could not give: this reader
-  /// took none of its partitions. It reads nothing more; its owner closes it
-  /// and joins again, which hands the partitions out anew.
+  /// took none of its partitions and reads nothing more. Its owner must
+  /// close it (leaving the group, which hands the partitions out anew) and
+  /// join again.
   bool refused_assignment() const;
 
   /// The partitions of the topic (queries metadata).

@@ -72,10 +72,10 @@ struct fixture : test::test_store {
     return rep->offset;
   }
 
-  caf::actor spawn_writer() {
+  caf::actor spawn_writer(std::shared_ptr<writer_stats> stats = nullptr) {
     return sys->spawn<caf::detached>(writer_actor, kafka, test::test_mysql(),
                                      writer_settings{500, 20, 100},
-                                     &directory, nullptr, nullptr);
+                                     &directory, nullptr, std::move(stats));
   }
 
   size_t rows() {
@@ -232,8 +232,11 @@ CAF_TEST(a_writer_that_cannot_read_the_fences_takes_no_partition) {
       (*this)();
     }
   } back{*this};
-  writer = spawn_writer();
-  std::this_thread::sleep_for(3s);
+  auto stats = std::make_shared<writer_stats>(0);
+  writer = spawn_writer(stats);
+  for (int i = 0; i < 300 && stats->refused_assignments == 0; ++i)
+    std::this_thread::sleep_for(100ms);
+  CAF_CHECK_GREATER(stats->refused_assignments.load(), 0u);
   // Read from a guessed start, the fenced owner's 20 would be rows.
   CAF_CHECK_EQUAL(rows(), 130u);
   back();
