@@ -48,7 +48,8 @@ sold_out_gate::sold_out_gate(coupon info, std::shared_ptr<stock_stats> stats)
 bool sold_out_gate::answers_sold_out(user_id_t user, epoch_ms now) const {
   if (!closed())
     return false;
-  // Outside its window the actor answers NOT_OPEN or CLOSED first.
+  // Outside its window the actor answers: NOT_OPEN or CLOSED to all but
+  // the holders.
   if (before_window(info_, now) || after_window(info_, now))
     return false;
   if (filter_->may_hold(user))

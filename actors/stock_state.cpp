@@ -300,15 +300,8 @@ issuance stock_state::reply_of(user_id_t user, const holding& h) const {
 
 void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
                         std::string request_id) {
-  auto now = now_ms();
-  if (before_window(info_, now)) {
-    count_answer(issue_outcome::not_open, user);
-    return reply(caf::make_error(ec::not_open));
-  }
-  if (after_window(info_, now)) {
-    count_answer(issue_outcome::closed, user);
-    return reply(caf::make_error(ec::closed));
-  }
+  // A holder learns what it holds whatever the time: a retry after an
+  // unknown outcome may come after the window closed.
   if (auto i = holders_.find(user); i != holders_.end()) {
     auto& h = i->second;
     if (h.state == phase::accepted || h.state == phase::issued) {
@@ -320,6 +313,15 @@ void stock_state::issue(user_id_t user, bool wait, replier<issuance> reply,
     in_flight_[id_of(h)].waiters.push_back(
       waiter{std::move(reply), wait, false});
     return;
+  }
+  auto now = now_ms();
+  if (before_window(info_, now)) {
+    count_answer(issue_outcome::not_open, user);
+    return reply(caf::make_error(ec::not_open));
+  }
+  if (after_window(info_, now)) {
+    count_answer(issue_outcome::closed, user);
+    return reply(caf::make_error(ec::closed));
   }
   if (remaining() == 0) {
     count_answer(issue_outcome::sold_out, user);

@@ -274,6 +274,21 @@ CAF_TEST(closed_after_the_window) {
   CAF_CHECK(sink.published.empty());
 }
 
+CAF_TEST(a_holder_asking_after_the_window_learns_what_it_holds) {
+  // A retry after an unknown outcome may come once the coupon closed.
+  std::vector<issuance_event> rows{
+    {make_issuance_id(coupon_id, 1), coupon_id, 42, now_ms() - 5'000'000}};
+  spawn_coupon(10, now_ms() - 7'200'000, now_ms() - 3'600'000, rows);
+  send_issue(42);
+  auto again = *reply();
+  CAF_REQUIRE_EQUAL(code_of(again), ec::already_issued);
+  CAF_CHECK_EQUAL(again.error().context().get_as<uint64_t>(0),
+                  rows[0].issuance_id);
+  send_issue(43);
+  CAF_CHECK_EQUAL(code_of(*reply()), ec::closed);
+  CAF_CHECK(sink.published.empty());
+}
+
 CAF_TEST(produce_failure_gives_stock_back) {
   spawn_coupon(1);
   send_issue(1);
