@@ -60,6 +60,13 @@ public:
     recovering_.insert(id);
   }
 
+  /// The coupon has a stock actor here, or one being recovered: one read of
+  /// both, so a recovered actor installed meanwhile is not missed.
+  bool holds(coupon_id_t id) const {
+    std::shared_lock<std::shared_mutex> guard{mtx_};
+    return actors_.count(id) > 0 || recovering_.count(id) > 0;
+  }
+
   bool recovering(coupon_id_t id) const {
     std::shared_lock<std::shared_mutex> guard{mtx_};
     return recovering_.count(id) > 0;

@@ -94,13 +94,22 @@ bool node::serves_or_parks_locked(coupon_id_t id) const {
 }
 
 bool node::lacks(coupon_id_t id) const {
-  return serves_or_parks(id) && !directory_.find(id)
-         && !directory_.recovering(id);
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  return lacks_locked(id);
+}
+
+bool node::lacks_locked(coupon_id_t id) const {
+  return serves_or_parks_locked(id) && !directory_.holds(id);
 }
 
 void node::serve(const coupon& info, int64_t position) {
-  if (lacks(info.id))
-    spawn_new_stock(info, position);
+  auto st = new_stock(info, position);
+  // Decided with takeovers, give-ups and a restarted actor's install held
+  // off (restart_stock): an actor that serves the coupon already, or
+  // appears meanwhile, is never replaced by one with the full stock.
+  std::lock_guard<std::mutex> guard{shards_mtx_};
+  if (lacks_locked(info.id))
+    spawn_stock(std::move(st));
 }
 
 void node::on_created(const coupon& info, int64_t position) {
@@ -314,7 +323,7 @@ caf::actor node::writer(size_t index) const {
   return index < writers_.size() ? writers_[index] : caf::actor{};
 }
 
-void node::spawn_new_stock(const coupon& info, int64_t position) {
+recovered_stock node::new_stock(const coupon& info, int64_t position) const {
   recovered_stock st;
   st.info = info;
   // `create_coupon` gave it owner epoch 1; nothing of it is in Kafka yet.
@@ -325,7 +334,7 @@ void node::spawn_new_stock(const coupon& info, int64_t position) {
     st.snapshot.partition = partition_of(info.id, partition_count_);
   }
   st.snapshot.position = position;
-  spawn_stock(std::move(st));
+  return st;
 }
 
 caf::error node::start() {

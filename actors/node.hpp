@@ -332,15 +332,16 @@ private:
   /// accepted that MySQL may lack.
   void follow_log(const kafka_settings& next);
 
-  /// The stock actor of a coupon created while the node runs; `position`
-  /// is the high watermark of its partition at creation.
-  void spawn_new_stock(const coupon& info, int64_t position);
+  /// The state of a new coupon's stock actor: full stock, owner epoch 1,
+  /// nothing of it in Kafka below `position` (its partition's high
+  /// watermark at creation).
+  recovered_stock new_stock(const coupon& info, int64_t position) const;
 
   /// A coupon was created here: served here if this node owns it, else
   /// adopted by its owner. Store actor's thread.
   void on_created(const coupon& info, int64_t position);
 
-  /// Spawns the coupon's stock actor if this node `lacks` it.
+  /// Spawns the coupon's `new_stock` actor if this node `lacks` it.
   void serve(const coupon& info, int64_t position);
 
   /// This node serves the coupon's shard, or keeps it parked.
@@ -348,8 +349,11 @@ private:
   /// `serves_or_parks` with shards_mtx_ held.
   bool serves_or_parks_locked(coupon_id_t id) const;
 
-  /// This node serves (or parks) the coupon and has no stock actor for it.
+  /// This node serves (or parks) the coupon and has no stock actor for it,
+  /// nor one being recovered.
   bool lacks(coupon_id_t id) const;
+  /// `lacks` with shards_mtx_ held.
+  bool lacks_locked(coupon_id_t id) const;
 
   caf::actor_system& sys_;
   const config& cfg_;
