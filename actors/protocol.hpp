@@ -198,7 +198,8 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 
 // The store actor serves only the gateway, so it answers through `reply_to`.
 
-/// (create_atom, coupon, reply_to<coupon_view>)
+/// (create_atom, coupon, std::string idempotency_key,
+///  reply_to<created_coupon>); the key may be empty.
 using create_atom = caf::atom_constant<caf::atom("create")>;
 
 /// (holdings_atom, user_id_t, reply_to<std::vector<user_coupon>>)
@@ -228,7 +229,7 @@ using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
 /// The store actor: what the gateway, the node and the cluster's endpoint
 /// send it, and its own scan timer.
 using store_api = caf::typed_actor<
-  caf::reacts_to<create_atom, coupon, reply_to<coupon_view>>,
+  caf::reacts_to<create_atom, coupon, std::string, reply_to<created_coupon>>,
   caf::reacts_to<holdings_atom, user_id_t, reply_to<std::vector<user_coupon>>>,
   caf::reacts_to<ready_atom, reply_to<readiness>>,
   caf::reacts_to<kafka_atom, kafka_settings>,
@@ -276,6 +277,7 @@ void register_message_types(caf::actor_system_config& cfg);
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::issuance>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::coupon_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::created_coupon>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<std::vector<dibs::user_coupon>>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::reply_to<dibs::readiness>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dibs::kafka_settings)

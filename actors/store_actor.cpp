@@ -30,16 +30,31 @@ int64_t store_state::partition_end(coupon_id_t id) {
   return marks ? marks->second : 0;
 }
 
-caf::expected<coupon_view> store_state::create(coupon spec) {
+caf::expected<created_coupon> store_state::create(coupon spec,
+                                                  const std::string& key) {
   if (auto err = connect())
     return caf::make_error(ec::unavailable, to_string(err));
-  auto c = store->create_coupon(std::move(spec));
-  if (!c)
-    return caf::make_error(ec::unavailable, to_string(c.error()));
-  created(*c, partition_end(c->id));
-  spdlog::info("coupon {} created: {} units of '{}'", c->id, c->total_quantity,
-               c->name);
-  return coupon_view{*c, c->total_quantity, 0};
+  auto c = store->create_coupon(std::move(spec), key);
+  if (!c) {
+    if (c.error() == ec::idempotency_key_reused)
+      return std::move(c.error());
+    // Its COMMIT may have been applied though no answer came: retrying
+    // with the same Idempotency-Key is safe, without one not.
+    store.reset();
+    return caf::make_error(ec::outcome_unknown, to_string(c.error()));
+  }
+  auto id = c->info.id;
+  if (c->fresh) {
+    created(c->info, partition_end(id));
+    spdlog::info("coupon {} created: {} units of '{}'", id,
+                 c->info.total_quantity, c->info.name);
+  } else if (lacks(id)) {
+    // Made by an earlier request with the key, which may have failed
+    // after MySQL made it (a COMMIT's answer lost twice) and before it was
+    // served. (Owned by another node, it is found by that node's scan.)
+    serve(c->info, partition_end(id));
+  }
+  return std::move(*c);
 }
 
 void store_state::scan() {
@@ -141,8 +156,9 @@ store_actor(store_api::stateful_pointer<store_state> self,
         return std::move(res.error());
       return *res;
     },
-    [=](create_atom, coupon& spec, reply_to<coupon_view>& r) {
-      r.fn(self->state.create(std::move(spec)));
+    [=](create_atom, coupon& spec, const std::string& key,
+        reply_to<created_coupon>& r) {
+      r.fn(self->state.create(std::move(spec), key));
     },
     [=](holdings_atom, user_id_t user,
         reply_to<std::vector<user_coupon>>& r) {

@@ -44,7 +44,9 @@ struct store_state {
   /// The high watermark of the coupon's partition, 0 if Kafka does not say.
   int64_t partition_end(coupon_id_t id);
 
-  caf::expected<coupon_view> create(coupon spec);
+  /// Makes the coupon (or finds the one made with the same idempotency
+  /// key, which may be empty) and hands it to `created`.
+  caf::expected<created_coupon> create(coupon spec, const std::string& key);
 
   /// In a cluster: coupons with ids above this may have been created by
   /// other nodes; `scan` looks for them.

@@ -1,5 +1,6 @@
 #include "cli/node_client.hpp"
 
+#include <random>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -30,6 +31,19 @@ struct node_client::impl {
   }
 };
 
+namespace {
+
+/// 32 random hex digits.
+std::string new_idempotency_key() {
+  std::random_device bits;
+  std::string key;
+  for (int i = 0; i < 4; ++i)
+    key += fmt::format("{:08x}", bits());
+  return key;
+}
+
+} // namespace
+
 node_client::node_client(target server, std::string admin_token)
   : impl_(std::make_unique<impl>()), admin_token_(std::move(admin_token)) {
   impl_->server = std::move(server);
@@ -39,7 +53,8 @@ node_client::~node_client() = default;
 
 node_client::answer node_client::call(const std::string& method,
                                       const std::string& path,
-                                      const nlohmann::json& body, bool admin) {
+                                      const nlohmann::json& body, bool admin,
+                                      const std::string& idempotency_key) {
   http::request<http::string_body> req{http::string_to_verb(method), path, 11};
   req.set(http::field::host, impl_->server.host);
   if (!body.is_null()) {
@@ -48,6 +63,8 @@ node_client::answer node_client::call(const std::string& method,
   }
   if (admin)
     req.set(http::field::authorization, "Bearer " + admin_token_);
+  if (!idempotency_key.empty())
+    req.set("Idempotency-Key", idempotency_key);
   req.prepare_payload();
   // A kept-alive connection the node closed meanwhile gets one more try.
   for (int attempt = 0;; ++attempt) {
@@ -81,7 +98,7 @@ uint32_t node_client::create_coupon(const std::string& name,
                   {{"name", name},
                    {"discount", discount},
                    {"totalQuantity", total_quantity}},
-                  true);
+                  true, new_idempotency_key());
   if (res.status != 201 || !res.body.contains("couponId"))
     throw std::runtime_error(
       fmt::format("creating coupon {} answered {} {}", name, res.status,

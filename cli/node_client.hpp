@@ -21,11 +21,15 @@ public:
     nlohmann::json body;
   };
 
-  /// Throws std::runtime_error when the node cannot be reached.
+  /// Throws std::runtime_error when the node cannot be reached. With an
+  /// idempotency key, the request carries it as `Idempotency-Key`.
   answer call(const std::string& method, const std::string& path,
-              const nlohmann::json& body = nullptr, bool admin = false);
+              const nlohmann::json& body = nullptr, bool admin = false,
+              const std::string& idempotency_key = {});
 
   /// Creates a coupon open now; returns its id. Throws on anything but 201.
+  /// Both tries of the request carry one idempotency key: a try whose
+  /// answer was lost does not make a second coupon.
   uint32_t create_coupon(const std::string& name, int64_t total_quantity,
                          int64_t discount);
 

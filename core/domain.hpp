@@ -68,6 +68,13 @@ typename Inspector::result_type inspect(Inspector& f, coupon& x) {
            x.total_quantity, x.opens_at, x.closes_at, x.created_at);
 }
 
+/// What a coupon creation gives: the coupon, and whether this creation
+/// made it (`fresh`) or an earlier one with the same idempotency key did.
+struct created_coupon {
+  coupon info;
+  bool fresh = true;
+};
+
 /// The coupon's window has not opened at `now` (0: open from the start).
 inline bool before_window(const coupon& c, epoch_ms now) {
   return c.opens_at != 0 && now < c.opens_at;

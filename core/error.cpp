@@ -26,6 +26,7 @@ const char* to_string(ec code) {
     case ec::rate_limited: return "RATE_LIMITED";
     case ec::overloaded: return "OVERLOADED";
     case ec::outcome_unknown: return "OUTCOME_UNKNOWN";
+    case ec::idempotency_key_reused: return "IDEMPOTENCY_KEY_REUSED";
   }
   return "UNKNOWN";
 }

@@ -62,6 +62,9 @@ enum class ec : uint8_t {
   /// may not have taken effect. Retrying is safe, since a user holds at most
   /// one issuance per coupon; the retry learns the outcome.
   outcome_unknown,
+  /// A coupon creation's Idempotency-Key was used before for a coupon that
+  /// differs from this request's.
+  idempotency_key_reused,
 };
 
 /// The wire name of a code, as sent in `{"code": ...}` bodies.

@@ -53,7 +53,7 @@ void log_issue_answered(const std::string& request_id, coupon_id_t id,
 }
 
 /// The routes' shared state: the node and the issue route's rate limits.
-class coupon_api {
+class coupon_api : public std::enable_shared_from_this<coupon_api> {
 public:
   explicit coupon_api(node& n)
     : node_(n),
@@ -134,17 +134,41 @@ http_response coupon_api::no_stock_actor(coupon_id_t id) const {
 void coupon_api::create(const request_context& rc, respond_fn done) {
   if (!node_.ready())
     return done(error_response(ec::not_ready, "the node is not ready"));
+  auto key = read_idempotency_key(rc.req);
+  if (auto* r = std::get_if<refusal>(&key))
+    return done(error_response(r->code, std::move(r->message)));
   auto decoded = decode_coupon_body(rc.req.body());
   if (auto* r = std::get_if<refusal>(&decoded))
     return done(error_response(r->code, std::move(r->message)));
-  caf::anon_send(node_.store(), create_atom::value,
-                 std::move(std::get<coupon>(decoded)),
-                 reply_to<coupon_view>{[done](caf::expected<coupon_view> res) {
-                   if (!res)
-                     return done(actor_error(res.error()));
-                   done(json_response(http::status::created,
-                                      coupon_json(*res)));
-                 }});
+  caf::anon_send(
+    node_.store(), create_atom::value, std::move(std::get<coupon>(decoded)),
+    std::move(std::get<std::string>(key)),
+    reply_to<created_coupon>{
+      [api = shared_from_this(), done](caf::expected<created_coupon> res) {
+        if (!res)
+          return done(actor_error(res.error()));
+        auto& c = res->info;
+        if (res->fresh)
+          return done(json_response(
+            http::status::created,
+            coupon_json(coupon_view{c, c.total_quantity, 0})));
+        // An earlier request with the key made it: the same answer, with
+        // the coupon's live stock, as GET gives it. It exists: one not
+        // served yet is a moment's wait, not a 404.
+        auto reply = [&done] {
+          return reply_to<coupon_view>{[done](caf::expected<coupon_view> v) {
+            if (!v && code_of(v.error()) == ec::coupon_not_found)
+              return done(error_response(ec::unavailable,
+                                         "the coupon is not served yet"));
+            if (!v)
+              return done(actor_error(v.error()));
+            auto out = json_response(http::status::created, coupon_json(*v));
+            out.set("Idempotent-Replayed", "true");
+            done(std::move(out));
+          }};
+        };
+        api->to_owner(c.id, done, actor_answers, view_atom::value, reply);
+      }});
 }
 
 void coupon_api::get(const request_context& rc, respond_fn done) {

@@ -41,6 +41,8 @@ status status_of(ec code) {
       return status::http_version_not_supported;
     case ec::rate_limited:
       return status::too_many_requests;
+    case ec::idempotency_key_reused:
+      return status::unprocessable_entity;
   }
   return status::internal_server_error;
 }
@@ -56,6 +58,8 @@ const char* default_message(ec code) {
     case ec::outcome_unknown:
       return "no answer in time: the request may have taken effect; "
              "retrying is safe";
+    case ec::idempotency_key_reused:
+      return "the Idempotency-Key was used for a different coupon";
     default: return "temporarily unavailable, retry later";
   }
 }

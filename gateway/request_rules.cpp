@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <limits>
 #include <set>
 
@@ -327,6 +328,22 @@ std::variant<user_id_t, refusal> decode_issue_json(std::string_view body) {
   return static_cast<user_id_t>(*user);
 }
 
+std::variant<std::string, refusal>
+read_idempotency_key(const boost::beast::http::request_header<>& header) {
+  constexpr const char* field = "Idempotency-Key";
+  auto [first, last] = header.equal_range(field);
+  if (first == last)
+    return std::string{};
+  if (std::next(first) != last)
+    return refusal{ec::bad_request, "Idempotency-Key given more than once"};
+  auto value = first->value();
+  if (!is_request_id({value.data(), value.size()}))
+    return refusal{ec::bad_request,
+                   "Idempotency-Key must be 1 to 64 characters of "
+                   "[A-Za-z0-9._-]"};
+  return std::string{value.data(), value.size()};
+}
+
 std::variant<coupon, refusal> decode_coupon_body(std::string_view body) {
   auto bad = [](std::string message) {
     return refusal{ec::bad_request, std::move(message)};
@@ -361,6 +378,11 @@ std::variant<coupon, refusal> decode_coupon_body(std::string_view body) {
       if (!t)
         return bad(key + " must be an ISO-8601 UTC time like "
                          "2026-11-22T12:00:00Z");
+      // MariaDB 10.11's FROM_UNIXTIME and UNIX_TIMESTAMP, which store and
+      // read the times, end there: a later time would be stored as none.
+      constexpr epoch_ms last_stored = 2'147'483'647'999;
+      if (*t > last_stored)
+        return bad(key + " must be before 2038-01-19T03:14:08Z");
       (key == "opensAt" ? spec.opens_at : spec.closes_at) = *t;
     } else {
       return bad("unknown field " + key);

@@ -150,6 +150,12 @@ constexpr uint32_t max_total_quantity = 100'000'000;
 /// null; closing after opening), nothing else. The coupon has no id yet.
 std::variant<coupon, refusal> decode_coupon_body(std::string_view body);
 
+/// The `Idempotency-Key` of `POST /api/coupons`: empty without the field;
+/// else the field given once, 1 to 64 characters of [A-Za-z0-9._-] (as a
+/// request id, `is_request_id`).
+std::variant<std::string, refusal>
+read_idempotency_key(const boost::beast::http::request_header<>& header);
+
 /// Checks an `Authorization` header against the admin token: `none` for
 /// `Bearer <token>`, `unauthorized` without the header, else `forbidden`
 /// (also for every header while the token is empty). The comparison takes

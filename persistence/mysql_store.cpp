@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <cppconn/connection.h>
+#include <cppconn/datatype.h>
 #include <cppconn/driver.h>
 #include <cppconn/exception.h>
 #include <cppconn/prepared_statement.h>
@@ -91,6 +92,12 @@ const char* schema_statements[] = {
   "ALTER TABLE coupons ADD COLUMN IF NOT EXISTS create_token CHAR(32) NULL",
   "CREATE UNIQUE INDEX IF NOT EXISTS uq_create_token ON coupons"
   " (create_token)",
+  // A client's idempotency key of a coupon creation: a request with a key
+  // already used gets the coupon made then. Compared byte for byte.
+  "ALTER TABLE coupons ADD COLUMN IF NOT EXISTS idempotency_key"
+  " VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL",
+  "CREATE UNIQUE INDEX IF NOT EXISTS uq_idempotency_key ON coupons"
+  " (idempotency_key)",
   // The fences of each log: from `offset_at` on, records of an epoch below
   // `epoch` do not count.
   "CREATE TABLE IF NOT EXISTS log_fences ("
@@ -271,38 +278,80 @@ caf::expected<void> mysql_store::ensure_schema() {
   });
 }
 
-caf::expected<coupon> mysql_store::create_coupon(coupon spec) {
+caf::expected<created_coupon>
+mysql_store::create_coupon(coupon spec, const std::string& key) {
   auto token = new_token();
-  return guarded("create_coupon", [&]() -> caf::expected<coupon> {
-    // Run again after a committed first run, the insert only selects the
-    // coupon made then, and the two inserts after it change nothing.
+  return guarded("create_coupon", [&]() -> caf::expected<created_coupon> {
+    // Made by this call: by its own earlier run (a COMMIT whose answer was
+    // lost), when not by its insert.
+    auto ours = [&](sql::ResultSet& rs) {
+      return !rs.isNull("create_token")
+             && rs.getString("create_token") == token;
+    };
+    // A coupon made before: by another call with the key, which must have
+    // asked for the same coupon, or by this call's earlier run.
+    auto made_before = [&](sql::ResultSet& rs)
+      -> caf::expected<created_coupon> {
+      created_coupon result{read_coupon(rs), ours(rs)};
+      commit();
+      auto& c = result.info;
+      if (!result.fresh
+          && (c.name != spec.name || c.discount != spec.discount
+              || c.total_quantity != spec.total_quantity
+              || c.opens_at != spec.opens_at || c.closes_at != spec.closes_at))
+        return caf::make_error(ec::idempotency_key_reused,
+                               "the Idempotency-Key was used for coupon "
+                                 + std::to_string(c.id)
+                                 + ", which differs from this one");
+      return result;
+    };
+    const auto select = std::string{"SELECT "} + coupon_columns
+                        + ", create_token FROM coupons WHERE ";
+    // Looked up first: an insert that finds a duplicate still uses up an id.
+    if (!key.empty()) {
+      std::unique_ptr<sql::PreparedStatement> q{
+        conn_->prepareStatement(select + "idempotency_key = ?")};
+      q->setString(1, key);
+      std::unique_ptr<sql::ResultSet> rs{q->executeQuery()};
+      if (rs->next())
+        return made_before(*rs);
+    }
+    // Made meanwhile by a call with the same key, or by this call's earlier
+    // run: the insert only selects it.
     std::unique_ptr<sql::PreparedStatement> ins{conn_->prepareStatement(
       "INSERT INTO coupons (name, discount, total_quantity, opens_at, "
-      "closes_at, create_token) VALUES (?, ?, ?, " + sql_time(spec.opens_at)
-      + ", " + sql_time(spec.closes_at) + ", ?) ON DUPLICATE KEY UPDATE "
-      "id = LAST_INSERT_ID(id)")};
+      "closes_at, create_token, idempotency_key) VALUES (?, ?, ?, "
+      + sql_time(spec.opens_at) + ", " + sql_time(spec.closes_at)
+      + ", ?, ?) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)")};
     ins->setString(1, spec.name);
     ins->setInt64(2, spec.discount);
     ins->setUInt(3, spec.total_quantity);
     ins->setString(4, token);
+    if (key.empty())
+      ins->setNull(5, sql::DataType::VARCHAR);
+    else
+      ins->setString(5, key);
     ins->executeUpdate();
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     std::unique_ptr<sql::ResultSet> rs{
-      st->executeQuery(std::string{"SELECT "} + coupon_columns
-                       + " FROM coupons WHERE id = LAST_INSERT_ID()")};
+      st->executeQuery(select + "id = LAST_INSERT_ID()")};
     if (!rs->next())
       return caf::make_error(ec::storage_failure, "coupon vanished on insert");
-    auto result = read_coupon(*rs);
+    if (!ours(*rs))
+      return made_before(*rs);
+    // This call's: its stock and owner rows, which its earlier run may have
+    // made.
+    auto c = read_coupon(*rs);
+    auto id = std::to_string(c.id);
     st->executeUpdate("INSERT INTO coupon_stocks (coupon_id, "
-                      "remaining_quantity) VALUES ("
-                      + std::to_string(result.id) + ", "
-                      + std::to_string(result.total_quantity)
+                      "remaining_quantity) VALUES (" + id + ", "
+                      + std::to_string(c.total_quantity)
                       + ") ON DUPLICATE KEY UPDATE coupon_id = coupon_id");
     st->executeUpdate("INSERT INTO coupon_owners (coupon_id, epoch) VALUES ("
-                      + std::to_string(result.id)
+                      + id
                       + ", 1) ON DUPLICATE KEY UPDATE coupon_id = coupon_id");
     commit();
-    return result;
+    return created_coupon{std::move(c), true};
   });
 }
 

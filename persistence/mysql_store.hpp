@@ -48,8 +48,12 @@ public:
   caf::expected<void> ensure_schema();
 
   /// Inserts a coupon and its stock row in one transaction; returns it with
-  /// its new id and creation time.
-  caf::expected<coupon> create_coupon(coupon spec);
+  /// its new id and creation time. With an idempotency key (`is_request_id`),
+  /// a coupon an earlier call made with the same key is returned instead,
+  /// not fresh, and nothing is inserted; `idempotency_key_reused` when that
+  /// coupon differs from `spec`.
+  caf::expected<created_coupon> create_coupon(coupon spec,
+                                              const std::string& key = {});
 
   /// Every coupon with an id of at least `first`, by ascending id.
   caf::expected<std::vector<coupon>> load_coupons(coupon_id_t first = 0);

@@ -61,7 +61,7 @@ struct test_store {
     spec.total_quantity = total;
     auto created = store->create_coupon(spec);
     CAF_REQUIRE(created);
-    c = *created;
+    c = created->info;
   }
 };
 

@@ -57,6 +57,7 @@ const std::map<ec, status> statuses{
   {ec::rate_limited, status::too_many_requests},
   {ec::overloaded, status::service_unavailable},
   {ec::outcome_unknown, status::service_unavailable},
+  {ec::idempotency_key_reused, status::unprocessable_entity},
 };
 
 unsigned code_number(status s) {
@@ -100,6 +101,8 @@ CAF_TEST(decisions_have_their_own_default_messages) {
     {ec::not_issued, "the user holds no such issuance"},
     {ec::outcome_unknown, "no answer in time: the request may have taken "
                           "effect; retrying is safe"},
+    {ec::idempotency_key_reused,
+     "the Idempotency-Key was used for a different coupon"},
   };
   for (auto code : every_code()) {
     CAF_MESSAGE(to_string(code));

@@ -700,9 +700,49 @@ CAF_TEST(decode_coupon_body_refuses_what_breaks_a_rule) {
   CAF_CHECK_EQUAL(coupon_refusal(base(R"(,"opensAt":"2026-11-22T12:00:00Z",)"
                                       R"("closesAt":"2026-11-22T12:00:00Z")")),
                   "closesAt must be after opensAt");
+  // The last time MariaDB stores, and the next millisecond.
+  CAF_CHECK_EQUAL(coupon_refusal(base(R"(,"closesAt":"2038-01-19T03:14:07.999Z")")),
+                  "");
+  CAF_CHECK_EQUAL(coupon_refusal(base(R"(,"closesAt":"2038-01-19T03:14:08Z")")),
+                  "closesAt must be before 2038-01-19T03:14:08Z");
+  CAF_CHECK_EQUAL(coupon_refusal(base(R"(,"opensAt":"2040-01-01T00:00:00Z")")),
+                  "opensAt must be before 2038-01-19T03:14:08Z");
   CAF_CHECK_EQUAL(coupon_refusal(base(R"(,"id":3)")), "unknown field id");
   // The strict parser's refusals come through.
   CAF_CHECK_NOT_EQUAL(coupon_refusal(base("") + "x"), "");
+}
+
+// -- read_idempotency_key -----------------------------------------------------
+
+CAF_TEST(read_idempotency_key_takes_one_field_of_a_request_ids_characters) {
+  auto key = [](std::vector<std::string> values) {
+    header_builder b;
+    for (auto& v : values)
+      b.with("Idempotency-Key", v);
+    return read_idempotency_key(b.req);
+  };
+  auto taken = [&](std::vector<std::string> values) {
+    auto k = key(std::move(values));
+    auto* s = std::get_if<std::string>(&k);
+    return s ? *s : "(refused)";
+  };
+  CAF_CHECK_EQUAL(taken({}), "");
+  CAF_CHECK_EQUAL(taken({"7c9e6679-7425-40de-944b-e07fc1f90ae7"}),
+                  "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+  CAF_CHECK_EQUAL(taken({std::string(64, 'k')}), std::string(64, 'k'));
+  // Field names are case-insensitive.
+  header_builder lower;
+  lower.with("idempotency-key", "A.b_c");
+  auto k = read_idempotency_key(lower.req);
+  CAF_REQUIRE(std::holds_alternative<std::string>(k));
+  CAF_CHECK_EQUAL(std::get<std::string>(k), "A.b_c");
+  for (auto bad : std::vector<std::vector<std::string>>{
+         {""}, {std::string(65, 'k')}, {"a b"}, {"a\"b"}, {"k\xc3\xa9"},
+         {"one", "one"}}) {
+    auto r = refusal_in(key(bad));
+    CAF_REQUIRE(r);
+    CAF_CHECK_EQUAL(r->code, ec::bad_request);
+  }
 }
 
 // -- check_admin_token --------------------------------------------------------

@@ -1,7 +1,7 @@
 """The v1 API contract of PRODUCT.md on a real node: every call, its status
 and its JSON fields, the opening window, `?wait=true`, ALREADY_ISSUED with
 the existing id, status ACCEPTED then ISSUED, a user's coupons from MySQL,
-health, readiness and metrics.
+a coupon creation's Idempotency-Key, health, readiness and metrics.
 
     python3 tests/integration/api_contract.py
 """
@@ -64,6 +64,81 @@ def redis_answering_errors():
     got = readyz_degraded()
     expect("readyz 200, nothing degraded, once PING answers PONG again",
            got == (200, []), got)
+
+
+def idempotent_creation():
+    """A creation sent again with its Idempotency-Key gets the coupon made
+    the first time, with its live stock; the key with another coupon gets
+    422; a malformed key gets 400; none of these makes a coupon."""
+    key = f"contract-{time.time_ns()}"
+    name = f"keyed-{key}"
+    spec = {"name": name, "discount": 1, "totalQuantity": 3}
+
+    def create(body, k):
+        return h.call("POST", "/api/coupons", body, token=h.ADMIN_TOKEN,
+                      headers={"Idempotency-Key": k})
+
+    def made(name):
+        return int(h.sql(f"SELECT COUNT(*) FROM coupons WHERE name = '{name}'")[0][0])
+
+    status, first, hdrs = create(spec, key)
+    expect("a keyed creation answers 201", status == 201
+           and hdrs.get("Idempotent-Replayed") is None, (status, first))
+    cid = first.get("couponId")
+    status, body, _ = h.call("POST", f"/api/coupons/{cid}/issue?wait=true",
+                             {"userId": 21})
+    expect("the keyed coupon issues", status == 201, (status, body))
+    status, again, hdrs = create(spec, key)
+    expect("the same key again answers the coupon made then, live",
+           status == 201 and again.get("couponId") == cid
+           and hdrs.get("Idempotent-Replayed") == "true"
+           and again.get("issuedQuantity") == 1
+           and again.get("remainingQuantity") == 2, (status, again))
+    status, body, _ = create(dict(spec, totalQuantity=4), key)
+    expect("the key with another coupon answers 422",
+           status == 422 and body.get("code") == "IDEMPOTENCY_KEY_REUSED",
+           (status, body))
+    expect("one coupon made for the key", made(name) == 1
+           and h.sql(f"SELECT id FROM coupons WHERE idempotency_key = '{key}'")
+           == [[str(cid)]], made(name))
+    for bad in ["", "k" * 65, "a b", "a/b"]:
+        status, body, _ = create(dict(spec, name=name + "-bad"), bad)
+        expect(f"Idempotency-Key {bad!r} answers 400",
+               status == 400 and body.get("code") == "BAD_REQUEST",
+               (status, body))
+    expect("a malformed key makes no coupon", made(name + "-bad") == 0,
+           made(name + "-bad"))
+
+
+def creation_across_a_mysql_kill():
+    """A creation that MySQL fails during answers 503 OUTCOME_UNKNOWN; the
+    same request again with its key, once MySQL is back, gets one coupon."""
+    key = f"mysql-kill-{time.time_ns()}"
+    spec = {"name": key, "discount": 1, "totalQuantity": 3}
+    h.kill9("mariadb")
+    try:
+        status, body, hdrs = h.call("POST", "/api/coupons", spec,
+                                    token=h.ADMIN_TOKEN,
+                                    headers={"Idempotency-Key": key})
+        expect("a creation MySQL failed during answers 503 OUTCOME_UNKNOWN",
+               status == 503 and body.get("code") == "OUTCOME_UNKNOWN"
+               and hdrs.get("Retry-After"), (status, body))
+    finally:
+        subprocess.run(["bash", os.path.join(h.ROOT, "cluster-config",
+                                             "deps.sh"), "start", "mariadb"],
+                       check=True, capture_output=True)
+    h.wait_for("the node ready again",
+               lambda: h.call("GET", "/readyz")[0] == 200, 60)
+    answers = []
+    for _ in range(2):
+        status, body, _ = h.call("POST", "/api/coupons", spec,
+                                 token=h.ADMIN_TOKEN,
+                                 headers={"Idempotency-Key": key})
+        answers.append((status, body.get("couponId")))
+    count = h.sql(f"SELECT COUNT(*) FROM coupons WHERE name = '{key}'")
+    expect("retried with its key, it makes one coupon",
+           count == [["1"]] and answers[0][0] == 201
+           and answers[1] == answers[0], (count, answers))
 
 
 def main():
@@ -152,6 +227,9 @@ def main():
                              {"userId": 1})
     expect("CLOSED after the window",
            status == 403 and body.get("code") == "CLOSED", (status, body))
+
+    idempotent_creation()
+    creation_across_a_mysql_kill()
 
     status, text, hdrs = h.call("GET", "/metrics")
     expect("metrics in Prometheus text", status == 200

@@ -64,6 +64,7 @@ def cases(c):
         ("create huge quantity", "POST", "/api/coupons", ('{"name":"x","discount":1,"totalQuantity":%s}' % BIG).encode(), admin, 400, "BAD_REQUEST"),
         ("create quantity as string", "POST", "/api/coupons", b'{"name":"x","discount":1,"totalQuantity":"5"}', admin, 400, "BAD_REQUEST"),
         ("create bad opensAt", "POST", "/api/coupons", b'{"name":"x","discount":1,"totalQuantity":5,"opensAt":"noon"}', admin, 400, "BAD_REQUEST"),
+        ("create closes past 2038", "POST", "/api/coupons", b'{"name":"x","discount":1,"totalQuantity":5,"closesAt":"2040-01-01T00:00:00Z"}', admin, 400, "BAD_REQUEST"),
         ("create closes before opens", "POST", "/api/coupons", b'{"name":"x","discount":1,"totalQuantity":5,"opensAt":"2030-01-02T00:00:00Z","closesAt":"2030-01-01T00:00:00Z"}', admin, 400, "BAD_REQUEST"),
         ("create unknown field", "POST", "/api/coupons", b'{"name":"x","discount":1,"totalQuantity":5,"color":"red"}', admin, 400, "BAD_REQUEST"),
     ]

@@ -243,6 +243,14 @@ struct fixture : test::test_store {
     return *v;
   }
 
+  /// How many coupons from the fixture's on have this name.
+  long coupons_named(const std::string& name) {
+    auto all = store->load_coupons(c.id);
+    CAF_REQUIRE(all);
+    return std::count_if(all->begin(), all->end(),
+                         [&](auto& x) { return x.name == name; });
+  }
+
   /// A second connection, made through `relay`.
   std::unique_ptr<mysql_store> through(const commit_cutter& relay) {
     auto settings = test::test_mysql();
@@ -487,18 +495,61 @@ CAF_TEST(a_coupon_creation_whose_answer_was_lost_makes_one_coupon) {
   spec.name = "made once " + topic.topic;
   spec.discount = 10;
   spec.total_quantity = 5;
-  auto made = cut->create_coupon(spec);
+  auto made = cut->create_coupon(spec, "lost-answer-" + topic.topic);
   CAF_CHECK_EQUAL(relay.cuts(), 1);
   CAF_REQUIRE(made);
-  auto all = store->load_coupons(c.id);
-  CAF_REQUIRE(all);
-  auto same_name = std::count_if(all->begin(), all->end(), [&](auto& x) {
-    return x.name == spec.name;
-  });
-  CAF_CHECK_EQUAL(same_name, 1);
-  auto stock = store->remaining_quantity(made->id);
+  // Its own run again, not an earlier request's: the node serves it.
+  CAF_CHECK(made->fresh);
+  CAF_CHECK_EQUAL(coupons_named(spec.name), 1);
+  auto stock = store->remaining_quantity(made->info.id);
   CAF_REQUIRE(stock);
   CAF_CHECK_EQUAL(*stock, 5);
+}
+
+CAF_TEST(a_creation_with_a_used_idempotency_key_gets_the_coupon_made_then) {
+  coupon spec;
+  spec.name = "keyed " + topic.topic;
+  spec.discount = 10;
+  spec.total_quantity = 7;
+  spec.opens_at = 1'700'000'000'123;
+  spec.closes_at = 1'900'000'000'456;
+  auto key = "key-" + topic.topic;
+  auto first = store->create_coupon(spec, key);
+  CAF_REQUIRE(first);
+  CAF_CHECK(first->fresh);
+  auto again = store->create_coupon(spec, key);
+  CAF_REQUIRE(again);
+  CAF_CHECK(!again->fresh);
+  CAF_CHECK_EQUAL(again->info.id, first->info.id);
+  CAF_CHECK_EQUAL(again->info.created_at, first->info.created_at);
+  CAF_CHECK_EQUAL(coupons_named(spec.name), 1);
+  // Keys are compared byte for byte; no key makes a coupon each time.
+  auto upper = store->create_coupon(spec, "KEY-" + topic.topic);
+  CAF_REQUIRE(upper);
+  CAF_CHECK(upper->fresh);
+  // The repeat used up no id.
+  CAF_CHECK_EQUAL(upper->info.id, first->info.id + 1);
+  auto unkeyed = store->create_coupon(spec);
+  CAF_REQUIRE(unkeyed);
+  CAF_CHECK(unkeyed->fresh);
+  auto unkeyed_again = store->create_coupon(spec);
+  CAF_REQUIRE(unkeyed_again);
+  CAF_CHECK(unkeyed_again->fresh);
+  CAF_CHECK_EQUAL(coupons_named(spec.name), 4);
+  // The key with another coupon: refused, nothing made.
+  for (auto change : {+[](coupon& x) { x.total_quantity += 1; },
+                      +[](coupon& x) { x.name += "!"; },
+                      +[](coupon& x) { x.discount += 1; },
+                      +[](coupon& x) { x.opens_at += 1; },
+                      +[](coupon& x) { x.closes_at = 0; }}) {
+    auto other = spec;
+    change(other);
+    auto refused = store->create_coupon(other, key);
+    CAF_REQUIRE(!refused);
+    CAF_CHECK_EQUAL(refused.error(), ec::idempotency_key_reused);
+  }
+  CAF_CHECK_EQUAL(coupons_named(spec.name), 4);
+  CAF_CHECK_EQUAL(coupons_named(spec.name + "!"), 0);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
