@@ -7,7 +7,9 @@
    /admin/api/nodes lists three members up, the same owner and epoch for
    every shard, each shard owned once.
 2. Coupons created through one gateway are served through all three (the
-   owner adopted the ones it owns; the others forward).
+   owner adopted the ones it owns; the others forward). A creation sent
+   again with its Idempotency-Key through each gateway answers the one
+   coupon made, with its owner's live stock.
 3. Demand far above the stock: clients on all three gateways ask for
    random coupons as ever new users (a twentieth from a small pool of
    users who come back), until every coupon has been asked for by at least
@@ -110,8 +112,45 @@ def node(action, name, path, *args, check=True):
                           text=True)
 
 
-def call(name, method, path, body=None, token=None):
-    return h.call(method, path, body, token=token, port=PORTS[name])
+def call(name, method, path, body=None, token=None, headers=None):
+    return h.call(method, path, body, token=token, headers=headers,
+                  port=PORTS[name])
+
+
+def keyed_creation_through_each():
+    """A coupon created through n1 with an Idempotency-Key and sent again
+    through each gateway: every answer names the one coupon made, the
+    repeats with its owner's live view, forwarded where it is elsewhere."""
+    key = f"cluster-keyed-{time.time_ns()}"
+    spec = {"name": key, "discount": 1, "totalQuantity": 2}
+    answers = []
+
+    def create(name):
+        status, body, hdrs = call(name, "POST", "/api/coupons", spec,
+                                  token=h.ADMIN_TOKEN,
+                                  headers={"Idempotency-Key": key})
+        answers.append((name, status, body.get("couponId"),
+                        body.get("remainingQuantity"),
+                        hdrs.get("Idempotent-Replayed")))
+
+    create("n1")
+    cid = answers[0][2]
+    # One unit issued: the repeats show it.
+    status, body, _ = call("n1", "POST", f"/api/coupons/{cid}/issue",
+                           {"userId": 1})
+    if status not in (201, 202):
+        h.fail(f"issuing the keyed coupon {cid}: {status} {body}")
+    for name in IDS:
+        create(name)
+    made = h.sql(f"SELECT COUNT(*) FROM coupons WHERE name = '{key}'")
+    want = [("n1", 201, cid, 2, None)] + [(n, 201, cid, 1, "true")
+                                           for n in IDS]
+    if made != [["1"]] or answers != want:
+        h.fail(f"a keyed creation sent through each gateway: {made} coupons, "
+               f"answers {answers}")
+    h.log(f"a keyed creation sent through n1 and again through each "
+          f"gateway made one coupon ({cid}, owned by "
+          f"{[n for n in IDS if served_by(n, [cid])]})")
 
 
 def owners_seen():
@@ -508,6 +547,7 @@ def main():
         h.log(f"{COUPONS} coupons created through the three gateways, served "
               f"through each; n1, n2, n3 own "
               f"{', '.join(str(len(owned_by[n])) for n in IDS)}")
+        keyed_creation_through_each()
         load = asyncio.run(load_with_failover(coupons, path, owned_by, seed))
         check_membership()
         check_invariants(coupons, load, drained(coupons))
