@@ -38,10 +38,14 @@ caf::expected<created_coupon> store_state::create(coupon spec,
   if (!c) {
     if (c.error() == ec::idempotency_key_reused)
       return std::move(c.error());
-    // Its COMMIT may have been applied though no answer came: retrying
-    // with the same Idempotency-Key is safe, without one not.
     store.reset();
-    return caf::make_error(ec::outcome_unknown, to_string(c.error()));
+    // A connection lost may have taken its COMMIT along: retrying with the
+    // same Idempotency-Key is safe, without one not. Any other failure was
+    // rolled back.
+    return caf::make_error(c.error() == ec::outcome_unknown
+                             ? ec::outcome_unknown
+                             : ec::unavailable,
+                           to_string(c.error()));
   }
   auto id = c->info.id;
   if (c->fresh) {
@@ -52,6 +56,8 @@ caf::expected<created_coupon> store_state::create(coupon spec,
     // Made by an earlier request with the key, which may have failed
     // after MySQL made it (a COMMIT's answer lost twice) and before it was
     // served. (Owned by another node, it is found by that node's scan.)
+    // `serve` decides again under the shards' lock; this check only spares
+    // the served coupon's Kafka lookup.
     serve(c->info, partition_end(id));
   }
   return std::move(*c);

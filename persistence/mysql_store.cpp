@@ -226,6 +226,7 @@ mysql_store::open(const mysql_settings& settings) {
 
 template <class F>
 auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
+  bool was_lost = false;
   for (int attempt = 0;; ++attempt) {
     try {
       auto result = f();
@@ -237,6 +238,7 @@ auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
     } catch (const sql::SQLException& e) {
       auto code = e.getErrorCode();
       bool lost = code == cr_server_gone_error || code == cr_server_lost;
+      was_lost = was_lost || lost;
       if (!lost) {
         try {
           conn_->rollback();
@@ -257,7 +259,10 @@ auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
         }
       }
       spdlog::warn("mysql {} failed: {} ({})", what, e.what(), code);
-      return caf::make_error(ec::storage_failure,
+      // A connection lost may have taken a COMMIT the server applied
+      // along: whether the call took effect is not known.
+      return caf::make_error(was_lost ? ec::outcome_unknown
+                                      : ec::storage_failure,
                              std::string{"mysql "} + what + ": " + e.what());
     }
   }
@@ -332,9 +337,11 @@ mysql_store::create_coupon(coupon spec, const std::string& key) {
     else
       ins->setString(5, key);
     ins->executeUpdate();
+    // A locking read: a row another call committed after this
+    // transaction's key lookup is not in the lookup's snapshot.
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
-    std::unique_ptr<sql::ResultSet> rs{
-      st->executeQuery(select + "id = LAST_INSERT_ID()")};
+    std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
+      select + "id = LAST_INSERT_ID() LOCK IN SHARE MODE")};
     if (!rs->next())
       return caf::make_error(ec::storage_failure, "coupon vanished on insert");
     if (!ours(*rs))

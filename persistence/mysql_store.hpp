@@ -31,7 +31,9 @@ struct mysql_settings {
 
 /// One Connector/C++ connection and every SQL statement dibs runs. Not
 /// thread-safe: each thread (actor) owns its own store. Connector/C++
-/// exceptions never leave this class: they become `ec::storage_failure`.
+/// exceptions never leave this class: they become `ec::storage_failure`,
+/// or `ec::outcome_unknown` when the connection was lost during the call
+/// (its COMMIT may have been applied).
 class mysql_store {
 public:
   /// Calls `get_driver_instance()`, which is not thread-safe on first use.

@@ -326,7 +326,9 @@ CAF_TEST(failed_batch_leaves_nothing_behind) {
   log_ref long_topic{std::string(300, 't'), "cluster-a"};
   auto n = store->write_batch(long_topic, {event(1, 51), event(2, 52)},
                               {{4, 2}});
-  CAF_CHECK(!n);
+  CAF_REQUIRE(!n);
+  // Rolled back on a live connection: a definite failure.
+  CAF_CHECK_EQUAL(n.error(), ec::storage_failure);
   CAF_CHECK_EQUAL(rows(), 0u);
   CAF_CHECK_EQUAL(remaining(), 100);
   // The store is usable afterwards.
