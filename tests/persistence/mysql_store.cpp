@@ -34,7 +34,7 @@ namespace {
 /// connection that sends a COMMIT: before the server gets it (the
 /// transaction is rolled back), or after, before the server's answer
 /// reaches the client (the transaction is committed). Either way the client
-/// sees a lost connection.
+/// sees a lost connection. It can also hold a statement back (`hold`).
 class commit_cutter {
 public:
   enum class cut { none, before_server, after_server };
@@ -56,6 +56,7 @@ public:
   }
 
   ~commit_cutter() {
+    release();
     ::shutdown(listener_, SHUT_RDWR);
     acceptor_.join();
     ::close(listener_);
@@ -81,6 +82,25 @@ public:
 
   int cuts() const {
     return cuts_;
+  }
+
+  /// Holds the next bytes a client sends that contain `text` until
+  /// `release`.
+  void hold(std::string text) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    hold_ = std::move(text);
+  }
+
+  /// Whether bytes were held within `timeout`.
+  bool wait_held(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    return changed_.wait_for(guard, timeout, [this] { return held_; });
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    released_ = true;
+    changed_.notify_all();
   }
 
 private:
@@ -144,6 +164,7 @@ private:
       if (n <= 0)
         break;
       std::string_view chunk{buf, static_cast<size_t>(n)};
+      wait_if_held(chunk);
       if (chunk.find(commit_query) != std::string_view::npos) {
         if (auto how = next_cut(); how != cut::none) {
           ++cuts_;
@@ -156,6 +177,16 @@ private:
         break;
     }
     cut_off(c);
+  }
+
+  void wait_if_held(std::string_view chunk) {
+    std::unique_lock<std::mutex> guard{mtx_};
+    if (hold_.empty() || chunk.find(hold_) == std::string_view::npos)
+      return;
+    hold_.clear();
+    held_ = true;
+    changed_.notify_all();
+    changed_.wait(guard, [this] { return released_; });
   }
 
   // Server to client, unless the answer to a COMMIT is to be lost.
@@ -186,6 +217,10 @@ private:
   uint16_t port_ = 0;
   std::mutex mtx_;
   std::deque<cut> plan_;
+  std::string hold_;
+  bool held_ = false;
+  bool released_ = false;
+  std::condition_variable changed_;
   std::atomic<int> cuts_{0};
   std::thread acceptor_;
   std::list<conn> conns_; // only the acceptor adds, before the destructor
@@ -552,6 +587,34 @@ CAF_TEST(a_creation_with_a_used_idempotency_key_gets_the_coupon_made_then) {
   }
   CAF_CHECK_EQUAL(coupons_named(spec.name), 4);
   CAF_CHECK_EQUAL(coupons_named(spec.name + "!"), 0);
+}
+
+CAF_TEST(a_creation_whose_key_another_call_commits_meanwhile_gets_its_coupon) {
+  // The call looks its key up, then another call makes the coupon with the
+  // key and commits, then the first call inserts: its insert finds the
+  // other's row, which its lookup's snapshot does not hold.
+  commit_cutter relay{test::test_mysql().port};
+  auto cut = through(relay);
+  relay.hold("INSERT INTO coupons");
+  coupon spec;
+  spec.name = "raced " + topic.topic;
+  spec.discount = 10;
+  spec.total_quantity = 4;
+  auto key = "raced-" + topic.topic;
+  caf::expected<created_coupon> late{caf::none};
+  std::thread first_call{[&] { late = cut->create_coupon(spec, key); }};
+  bool held = relay.wait_held(std::chrono::seconds{10});
+  auto other = held ? store->create_coupon(spec, key)
+                    : caf::expected<created_coupon>{caf::none};
+  relay.release();
+  first_call.join();
+  CAF_REQUIRE(held);
+  CAF_REQUIRE(other);
+  CAF_CHECK(other->fresh);
+  CAF_REQUIRE(late);
+  CAF_CHECK(!late->fresh);
+  CAF_CHECK_EQUAL(late->info.id, other->info.id);
+  CAF_CHECK_EQUAL(coupons_named(spec.name), 1);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
