@@ -1,6 +1,5 @@
 #include "cli/node_client.hpp"
 
-#include <random>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -9,6 +8,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
+
+#include "persistence/mysql_store.hpp"
 
 namespace dibs::load {
 
@@ -30,19 +31,6 @@ struct node_client::impl {
     sock.set_option(tcp::no_delay{true});
   }
 };
-
-namespace {
-
-/// 32 random hex digits.
-std::string new_idempotency_key() {
-  std::random_device bits;
-  std::string key;
-  for (int i = 0; i < 4; ++i)
-    key += fmt::format("{:08x}", bits());
-  return key;
-}
-
-} // namespace
 
 node_client::node_client(target server, std::string admin_token)
   : impl_(std::make_unique<impl>()), admin_token_(std::move(admin_token)) {
@@ -98,7 +86,7 @@ uint32_t node_client::create_coupon(const std::string& name,
                   {{"name", name},
                    {"discount", discount},
                    {"totalQuantity", total_quantity}},
-                  true, new_idempotency_key());
+                  true, mysql_store::new_token());
   if (res.status != 201 || !res.body.contains("couponId"))
     throw std::runtime_error(
       fmt::format("creating coupon {} answered {} {}", name, res.status,
