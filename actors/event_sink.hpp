@@ -30,10 +30,11 @@ public:
 
 /// The production sink. Its producer can be replaced while it serves (after
 /// a fatal error); a publish uses whichever is current. Each event carries
-/// the epoch its shard is served with here, and is stored only once it was
-/// read back with no newer owner's fence before it (`fence_watch`): a
+/// the epoch its shard is served with here, and is stored only once the
+/// fence watch knows every record before it, read back or this node's own,
+/// with no newer owner's fence among them (`fence_watch::confirm`): a
 /// record after such a fence reports `failed` (it does not count), one
-/// whose shard was given up before it was read back `unknown`. It counts
+/// whose shard was given up before it was decided `unknown`. It counts
 /// what is in flight and times each report.
 class kafka_sink : public event_sink {
 public:

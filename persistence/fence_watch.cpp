@@ -21,6 +21,12 @@ std::optional<uint64_t> fence_in(const RdKafka::Message& msg) {
   return decode_fence(msg.payload(), msg.len());
 }
 
+/// A decided record's verdict.
+fence_watch::verdict verdict_of(read_back::verdict v) {
+  return v == read_back::verdict::fenced ? fence_watch::verdict::fenced
+                                         : fence_watch::verdict::counts;
+}
+
 } // namespace
 
 caf::expected<std::unique_ptr<fence_watch>>
@@ -38,8 +44,12 @@ fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
     {"enable.auto.commit", "false"},
     {"enable.auto.offset.store", "false"},
     {"enable.partition.eof", "false"},
-    // The broker answers a waiting fetch as soon as a record arrives.
-    {"fetch.wait.max.ms", "500"},
+    // An owner's records are decided by their delivery reports
+    // (`confirm`); only those past a gap wait for the read. So the watch
+    // fetches what came every fetch-wait-max-ms instead of every record
+    // as it arrives, which cost the broker a fetch for each record.
+    {"fetch.min.bytes", "1048576"},
+    {"fetch.wait.max.ms", std::to_string(kafka.fetch_wait_max_ms)},
     {"socket.nagle.disable", "true"},
   };
   for (auto& [k, v] : kvs)
@@ -113,8 +123,14 @@ void fence_watch::confirm(int32_t partition, int64_t offset, verdict_fn done) {
     if (i == parts_.end()) {
       out.emplace_back(std::move(done), verdict::unknown);
     } else {
-      i->second.waiting[offset].push_back(std::move(done));
-      decide(i->second, out);
+      auto& p = i->second;
+      // The caller's own record: known now, whether or not it was read.
+      p.state.own(offset);
+      if (auto v = p.state.of(offset); v != read_back::verdict::pending)
+        out.emplace_back(std::move(done), verdict_of(v));
+      else
+        p.waiting[offset].push_back(std::move(done));
+      decide(p, out);
     }
   }
   for (auto& [fn, v] : out)
@@ -144,11 +160,9 @@ size_t fence_watch::waiting() const {
 
 void fence_watch::decide(part& p,
                          std::vector<std::pair<verdict_fn, verdict>>& out) {
-  auto end = p.waiting.lower_bound(p.state.read_to());
+  auto end = p.waiting.lower_bound(p.state.known_to());
   for (auto i = p.waiting.begin(); i != end; ++i) {
-    auto v = p.state.of(i->first) == read_back::verdict::fenced
-               ? verdict::fenced
-               : verdict::counts;
+    auto v = verdict_of(p.state.of(i->first));
     for (auto& fn : i->second)
       out.emplace_back(std::move(fn), v);
   }

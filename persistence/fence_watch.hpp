@@ -20,7 +20,8 @@ namespace dibs {
 
 /// Reads back the partitions this node owns, from its own fence on, so that
 /// it tells a client yes only for a record that counts: one with no fence
-/// of a newer owner before it in its partition. A node the group dropped
+/// of a newer owner before it in its partition (a record is known once it
+/// is read, or is one of the owner's own: `confirm`). A node the group dropped
 /// without knowing it (paused, then woken) keeps publishing; the new owner
 /// fenced the partition first, so this reader finds that fence before any
 /// of those records and they are refused, never acknowledged. No clock is
@@ -56,8 +57,13 @@ public:
   /// Stops reading `partition`; records waiting on it get `unknown`.
   void unwatch(int32_t partition);
 
-  /// Calls `done` (here or on the watch thread) once the record at
-  /// `offset` of `partition` has been read back, with its verdict.
+  /// Calls `done` (here or on the watch thread) with the verdict on the
+  /// owner's own event record at `offset` of `partition` (its delivery
+  /// report's), once every record before it is known: read back, or
+  /// another record of its own confirmed here. An owner alone on its
+  /// partition publishes record after record, so each is decided as its
+  /// report comes, without waiting for the read; a gap (a record it did
+  /// not write, a newer owner's fence among them) waits for the read.
   void confirm(int32_t partition, int64_t offset, verdict_fn done);
 
   /// Where a newer owner fenced `partition`, or -1.

@@ -209,6 +209,7 @@ bool read_back::read(int64_t offset, std::optional<uint64_t> fence) {
   if (offset < read_to_)
     return false; // Before this owner's fence, or read already.
   read_to_ = offset + 1;
+  extend();
   if (fence && *fence > epoch_ && fenced_at_ < 0) {
     fenced_at_ = offset;
     return true;
@@ -216,8 +217,24 @@ bool read_back::read(int64_t offset, std::optional<uint64_t> fence) {
   return false;
 }
 
+void read_back::own(int64_t offset) {
+  if (offset < known_to_)
+    return;
+  own_.insert(offset);
+  extend();
+}
+
+void read_back::extend() {
+  known_to_ = std::max(known_to_, read_to_);
+  while (!own_.empty() && *own_.begin() <= known_to_) {
+    if (*own_.begin() == known_to_)
+      ++known_to_;
+    own_.erase(own_.begin());
+  }
+}
+
 read_back::verdict read_back::of(int64_t offset) const {
-  if (offset >= read_to_)
+  if (offset >= known_to_)
     return verdict::pending;
   return fenced_at_ >= 0 && offset > fenced_at_ ? verdict::fenced
                                                 : verdict::counts;

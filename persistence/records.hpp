@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,9 +103,11 @@ private:
 };
 
 /// What an owner knows of a partition it reads back from its own fence on
-/// (`fence_watch` keeps one per shard): how far it has read, and where a
-/// newer owner fenced it. A record of its own counts once read with no
-/// such fence before it.
+/// (`fence_watch` keeps one per shard): how far it has read, which records
+/// after that are its own, and where a newer owner fenced it. A record of
+/// its own counts once every record before it is known, read or its own,
+/// with no such fence among them: a record the owner itself stored is no
+/// newer owner's fence, so it need not be read to be known.
 class read_back {
 public:
   enum class verdict : uint8_t {
@@ -116,20 +119,31 @@ public:
     pending,
   };
 
-  /// Reading starts at `from`, this owner's fence of `epoch`.
+  /// Reading starts at `from`, this owner's fence of `epoch`: known, as
+  /// the owner wrote it.
   read_back(uint64_t epoch = 0, int64_t from = 0)
-    : epoch_(epoch), read_to_(from) {
+    : epoch_(epoch), read_to_(from), known_to_(from + 1) {
   }
 
   /// The record at `offset` was read; `fence` is its epoch when it is a
   /// fence. True when it is the first fence of a newer owner.
   bool read(int64_t offset, std::optional<uint64_t> fence);
 
+  /// The owner's own event record at `offset` is in the log (its delivery
+  /// report said so).
+  void own(int64_t offset);
+
   verdict of(int64_t offset) const;
 
   /// Everything before it was read.
   int64_t read_to() const {
     return read_to_;
+  }
+
+  /// Everything before it was read or is the owner's own: the records of
+  /// its own before it are decided.
+  int64_t known_to() const {
+    return known_to_;
   }
 
   /// Where a newer owner fenced the partition, or -1.
@@ -142,8 +156,14 @@ public:
   }
 
 private:
+  /// Moves `known_to_` over what is read and over own records after it.
+  void extend();
+
   uint64_t epoch_;
   int64_t read_to_;
+  int64_t known_to_;
+  /// Own records past a record not known yet.
+  std::set<int64_t> own_;
   int64_t fenced_at_ = -1;
 };
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -143,6 +144,51 @@ CAF_TEST(an_older_fence_or_the_owners_own_does_not_fence_it) {
   auto vs = confirm(publish(5, 3));
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 5u);
   CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
+}
+
+CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
+  // Partition 2 is read past its fence; then the watch's thread is held
+  // in a verdict's callback of partition 3 and reads nothing more.
+  watch->watch(partition, fence(1), 1);
+  CAF_REQUIRE_EQUAL(count(confirm(publish(1, 1)), verdict::counts), 1u);
+  auto watched = partition;
+  partition = 3;
+  auto at = fence(1);
+  watch->watch(partition, at, 1);
+  std::mutex held_mtx;
+  std::condition_variable held_cv;
+  bool held = false, release = false;
+  // Decided only once the record before it, not confirmed here, is read:
+  // by the watch's thread.
+  watch->confirm(partition, at + 2, [&](verdict) {
+    std::unique_lock<std::mutex> guard{held_mtx};
+    held = true;
+    held_cv.notify_all();
+    held_cv.wait(guard, [&] { return release; });
+  });
+  publish(2, 1);
+  {
+    std::unique_lock<std::mutex> guard{held_mtx};
+    CAF_REQUIRE(held_cv.wait_for(guard, 10s, [&] { return held; }));
+  }
+  // Records of partition 2 now: each follows the owner's own, so each is
+  // decided within its confirm, with no read.
+  partition = watched;
+  auto offsets = publish(10, 1);
+  size_t decided = 0;
+  for (auto offset : offsets) {
+    std::optional<verdict> v;
+    watch->confirm(partition, offset, [&v](verdict x) { v = x; });
+    decided += v == verdict::counts ? 1 : 0;
+  }
+  CAF_CHECK_EQUAL(decided, 10u);
+  CAF_CHECK_LESS_OR_EQUAL(watch->read_to(partition), offsets.front());
+  {
+    std::lock_guard<std::mutex> guard{held_mtx};
+    release = true;
+  }
+  held_cv.notify_all();
+  CAF_CHECK_EQUAL(watch->waiting(), 0u);
 }
 
 CAF_TEST(a_partition_not_watched_gives_no_verdict_but_unknown) {
