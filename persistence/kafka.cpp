@@ -455,6 +455,10 @@ kafka_log::join_group(const kafka_settings& s, start_fn start_at) {
     {"session.timeout.ms", std::to_string(s.session_timeout_ms)},
     {"heartbeat.interval.ms", std::to_string(s.session_timeout_ms / 3)},
     {"enable.partition.eof", "false"},
+    // What came every fetch-wait-max-ms rather than each record as it
+    // arrives: the writers batch for MySQL anyway (writer.batch-max-ms),
+    // and the broker answered a fetch for each record.
+    {"fetch.min.bytes", "1048576"},
     {"fetch.wait.max.ms", std::to_string(s.fetch_wait_max_ms)},
   });
   if (!conf)

@@ -96,22 +96,45 @@ print(sum(json.load(urllib.request.urlopen(f"{api}/api/coupons/{c}"))["issuedQua
 PY
 }
 
+# CPU time (user and system, all threads, in clock ticks) of the node, the
+# broker and MariaDB, read before and after each run: divided by the run's
+# requests, what each costs a request. It varies less from run to run than
+# the rate does on a shared host.
+pids=("$(cat "$DIBS_RUN_DIR/$DIBS_NODE_NAME/dibs.pid")"
+      "$(cat "$DIBS_RUN_DIR"/kafka/1/kafka.pid)"
+      "$(cat "$DIBS_RUN_DIR/mysql/mysqld.pid")")
+cpu_ticks() {
+  local pid
+  for pid in "${pids[@]}"; do
+    awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0
+  done | paste -sd' '
+}
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+
 run_wrk() { # label url first count users -> prints the wrk summary lines
+  local before after
+  before=$(cpu_ticks)
   DIBS_FIRST_COUPON=$3 DIBS_COUPONS=$4 DIBS_USERS=$5 \
     wrk -t1 -c100 -d"${duration}s" --latency -s "$root/cli/wrk/issue.lua" "$2" \
     >"$DIBS_RUN_DIR/wrk-$1.txt"
-  local rps p50 p99 non2xx
+  after=$(cpu_ticks)
+  local rps p50 p99 non2xx requests cpu
   rps=$(awk '/Requests\/sec/ {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
   p99=$(awk '$1 == "99%" {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
   non2xx=$(awk '/Non-2xx/ {print $5}' "$DIBS_RUN_DIR/wrk-$1.txt")
-  printf '| %-16s | %10s | %8s | %8s | %10s |\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  requests=$(awk '/requests in/ {print $1}' "$DIBS_RUN_DIR/wrk-$1.txt")
+  cpu=$(awk -v b="$before" -v a="$after" -v n="$requests" -v us="$tick_us" \
+    'BEGIN { split(b, x, " "); split(a, y, " ");
+             for (i = 1; i <= 3; i++) printf "%s%.1f", (i > 1 ? " / " : ""), (y[i] - x[i]) * us / n }')
+  [ "$1" = nginx ] && cpu="—"
+  printf '| %-16s | %10s | %8s | %8s | %10s | %-20s |\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu"
   echo "$rps" >"$DIBS_RUN_DIR/rps-$1"
 }
 
 runs=" ${DIBS_BENCH_RUNS:-nginx rush soldout} "
-echo "| run              |      req/s |      p50 |      p99 | non-2xx    |"
-echo "|------------------|------------|----------|----------|------------|"
+echo "| run              |      req/s |      p50 |      p99 | non-2xx    | CPU µs/req: node / broker / MariaDB |"
+echo "|------------------|------------|----------|----------|------------|----------------------|"
 warmup=${DIBS_BENCH_WARMUP:-30}
 if [ "$warmup" -gt 0 ]; then
   id=$(create warmup 100000000)
