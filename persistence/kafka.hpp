@@ -62,7 +62,8 @@ struct kafka_settings {
   /// (group.min.session.timeout.ms).
   int session_timeout_ms = 0;
   /// Longest a consumer's fetch waits for new records (librdkafka's
-  /// fetch.wait.max.ms, 500 by default).
+  /// fetch.wait.max.ms, 500 by default). The writers and the fence watch
+  /// ask for more than comes (fetch.min.bytes), so they fetch this often.
   int fetch_wait_max_ms = 0;
   /// Longest wait for metadata, watermarks, topic creation and a read of
   /// the log outside the writers' group.
