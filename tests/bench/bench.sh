@@ -98,8 +98,9 @@ PY
 
 # CPU time (user and system, all threads, in clock ticks) of the node, the
 # broker and MariaDB, read before and after each run: divided by the run's
-# requests, what each costs a request. It varies less from run to run than
-# the rate does on a shared host.
+# requests, what each costs a request. In this closed loop it moves with the
+# host and the mix of answers as the rate does; tests/bench/steady.sh
+# measures it at a fixed rate.
 pids=("$(cat "$DIBS_RUN_DIR/$DIBS_NODE_NAME/dibs.pid")"
       "$(cat "$DIBS_RUN_DIR"/kafka/1/kafka.pid)"
       "$(cat "$DIBS_RUN_DIR/mysql/mysqld.pid")")
