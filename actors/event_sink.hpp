@@ -34,8 +34,8 @@ public:
 /// fence watch knows every record before it, read back or this node's own,
 /// with no newer owner's fence among them (`fence_watch::confirm`): a
 /// record after such a fence reports `failed` (it does not count), one
-/// whose shard was given up before it was decided `unknown`. It counts
-/// what is in flight and times each report.
+/// whose shard was given up (or given up and taken again) before it was
+/// decided `unknown`. It counts what is in flight and times each report.
 class kafka_sink : public event_sink {
 public:
   kafka_sink(std::shared_ptr<kafka_producer> producer,
@@ -64,13 +64,14 @@ public:
     }
     auto stamped = event;
     stamped.shard_epoch = epoch;
-    current()->produce(shard, stamped, [this, finish = std::move(finish)](
+    current()->produce(shard, stamped, [this, epoch,
+                                        finish = std::move(finish)](
                                   delivery_report rep) mutable {
       if (rep.outcome != delivery_outcome::stored)
         return finish(std::move(rep));
       auto partition = rep.partition;
       auto offset = rep.offset;
-      watch_.confirm(partition, offset,
+      watch_.confirm(partition, offset, epoch,
                      [rep = std::move(rep), finish = std::move(finish)](
                        fence_watch::verdict v) mutable {
                        if (v == fence_watch::verdict::fenced) {
@@ -80,7 +81,7 @@ public:
                        } else if (v == fence_watch::verdict::unknown) {
                          rep.outcome = delivery_outcome::unknown;
                          rep.error = "the shard was given up before the "
-                                     "record was read back";
+                                     "record was decided";
                        }
                        finish(std::move(rep));
                      });

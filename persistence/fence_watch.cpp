@@ -115,17 +115,18 @@ void fence_watch::unwatch(int32_t partition) {
     fn(verdict::unknown);
 }
 
-void fence_watch::confirm(int32_t partition, int64_t offset, verdict_fn done) {
+void fence_watch::confirm(int32_t partition, int64_t offset, uint64_t epoch,
+                          verdict_fn done) {
   std::vector<std::pair<verdict_fn, verdict>> out;
   {
     std::lock_guard<std::mutex> guard{mtx_};
     auto i = parts_.find(partition);
-    if (i == parts_.end()) {
+    // The caller's own record, of this watch's epoch: known now, whether
+    // or not it was read.
+    if (i == parts_.end() || !i->second.state.own(offset, epoch)) {
       out.emplace_back(std::move(done), verdict::unknown);
     } else {
       auto& p = i->second;
-      // The caller's own record: known now, whether or not it was read.
-      p.state.own(offset);
       if (auto v = p.state.of(offset); v != read_back::verdict::pending)
         out.emplace_back(std::move(done), verdict_of(v));
       else

@@ -59,12 +59,16 @@ public:
 
   /// Calls `done` (here or on the watch thread) with the verdict on the
   /// owner's own event record at `offset` of `partition` (its delivery
-  /// report's), once every record before it is known: read back, or
-  /// another record of its own confirmed here. An owner alone on its
-  /// partition publishes record after record, so each is decided as its
-  /// report comes, without waiting for the read; a gap (a record it did
-  /// not write, a newer owner's fence among them) waits for the read.
-  void confirm(int32_t partition, int64_t offset, verdict_fn done);
+  /// report's), stamped with `epoch`, once every record before it is
+  /// known: read back, or another record of its own confirmed here. An
+  /// owner alone on its partition publishes record after record, so each
+  /// is decided as its report comes, without waiting for the read; a gap
+  /// (a record it did not write, a newer owner's fence among them) waits
+  /// for the read. A record of another epoch than the watch's is
+  /// `unknown`: the partition was given up and watched again since it was
+  /// stamped, and where it landed against the newer fence decides it.
+  void confirm(int32_t partition, int64_t offset, uint64_t epoch,
+               verdict_fn done);
 
   /// Where a newer owner fenced `partition`, or -1.
   int64_t fenced_at(int32_t partition) const;

@@ -217,11 +217,14 @@ bool read_back::read(int64_t offset, std::optional<uint64_t> fence) {
   return false;
 }
 
-void read_back::own(int64_t offset) {
+bool read_back::own(int64_t offset, uint64_t epoch) {
+  if (epoch != epoch_)
+    return false;
   if (offset < known_to_)
-    return;
+    return true;
   own_.insert(offset);
   extend();
+  return true;
 }
 
 void read_back::extend() {

@@ -129,9 +129,12 @@ public:
   /// fence. True when it is the first fence of a newer owner.
   bool read(int64_t offset, std::optional<uint64_t> fence);
 
-  /// The owner's own event record at `offset` is in the log (its delivery
-  /// report said so).
-  void own(int64_t offset);
+  /// The owner's event record at `offset`, stamped with `epoch`, is in the
+  /// log (its delivery report said so). False, and nothing known, when
+  /// `epoch` is not this reading's: a record of an earlier epoch of the
+  /// same node (a replaced producer's, reported late) may have landed
+  /// after this epoch's fence, where every reader voids it.
+  bool own(int64_t offset, uint64_t epoch);
 
   verdict of(int64_t offset) const;
 

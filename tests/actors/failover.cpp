@@ -152,7 +152,7 @@ struct shard_model {
     if (n.paused || n.cut)
       return;
     for (auto& [user, offset] : n.unreported) {
-      n.reader.own(offset);
+      n.reader.own(offset, n.epoch);
       n.waiting[user] = offset;
     }
     n.unreported.clear();

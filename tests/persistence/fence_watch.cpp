@@ -76,14 +76,16 @@ struct fixture {
     return offsets;
   }
 
-  /// The verdicts on `offsets`, waiting up to 10 s for all of them.
-  std::vector<verdict> confirm(const std::vector<int64_t>& offsets) {
+  /// The verdicts on `offsets`, records of `epoch`, waiting up to 10 s for
+  /// all of them.
+  std::vector<verdict> confirm(const std::vector<int64_t>& offsets,
+                               uint64_t epoch) {
     auto results = std::make_shared<std::vector<std::atomic<int>>>(
       offsets.size());
     for (auto& r : *results)
       r = -1;
     for (size_t i = 0; i < offsets.size(); ++i)
-      watch->confirm(partition, offsets[i], [results, i](verdict v) {
+      watch->confirm(partition, offsets[i], epoch, [results, i](verdict v) {
         (*results)[i] = static_cast<int>(v);
       });
     auto done = [&] {
@@ -113,7 +115,7 @@ CAF_TEST_FIXTURE_SCOPE(fence_watch_tests, fixture)
 
 CAF_TEST(an_owners_records_count_once_read_back) {
   watch->watch(partition, fence(1), 1);
-  auto vs = confirm(publish(50, 1));
+  auto vs = confirm(publish(50, 1), 1);
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 50u);
   CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
   CAF_CHECK_EQUAL(watch->waiting(), 0u);
@@ -125,10 +127,10 @@ CAF_TEST(records_after_a_newer_owners_fence_do_not_count) {
   // A newer owner took the shard over while this one did not know.
   auto at = fence(2);
   auto after = publish(10, 1);
-  auto vs = confirm(after);
+  auto vs = confirm(after, 1);
   CAF_CHECK_EQUAL(count(vs, verdict::fenced), 10u);
   // What was in the log before the fence counts, even when asked later.
-  vs = confirm(before);
+  vs = confirm(before, 1);
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 10u);
   CAF_CHECK_EQUAL(watch->fenced_at(partition), at);
   std::lock_guard<std::mutex> guard{mtx};
@@ -141,14 +143,14 @@ CAF_TEST(an_older_fence_or_the_owners_own_does_not_fence_it) {
   watch->watch(partition, fence(3), 3);
   fence(3);
   fence(2);
-  auto vs = confirm(publish(5, 3));
+  auto vs = confirm(publish(5, 3), 3);
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 5u);
   CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
 }
 
 CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
   watch->watch(partition, fence(1), 1);
-  CAF_REQUIRE_EQUAL(count(confirm(publish(1, 1)), verdict::counts), 1u);
+  CAF_REQUIRE_EQUAL(count(confirm(publish(1, 1), 1), verdict::counts), 1u);
   // The watch's one thread is held in a verdict's callback of partition 3,
   // and reads nothing more until it is let go. The gate outlives the test
   // body: the thread leaves the callback after the body let it go.
@@ -170,7 +172,7 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
   watch->watch(partition, at, 1);
   // Decided only once the record before it, not confirmed here, is read:
   // by the watch's thread.
-  watch->confirm(partition, at + 2, [g](verdict) {
+  watch->confirm(partition, at + 2, 1, [g](verdict) {
     std::unique_lock<std::mutex> guard{g->mtx};
     g->held = true;
     g->cv.notify_all();
@@ -195,7 +197,7 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
   size_t decided = 0;
   for (size_t i = 0; i < offsets.size(); ++i) {
     (*verdicts)[i] = -1;
-    watch->confirm(partition, offsets[i], [verdicts, i](verdict x) {
+    watch->confirm(partition, offsets[i], 1, [verdicts, i](verdict x) {
       (*verdicts)[i] = static_cast<int>(x);
     });
     decided += (*verdicts)[i] == static_cast<int>(verdict::counts) ? 1 : 0;
@@ -207,12 +209,12 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
 }
 
 CAF_TEST(a_partition_not_watched_gives_no_verdict_but_unknown) {
-  auto vs = confirm(publish(3, 1));
+  auto vs = confirm(publish(3, 1), 1);
   CAF_CHECK_EQUAL(count(vs, verdict::unknown), 3u);
   watch->watch(partition, fence(1), 1);
   // A record not written yet waits; giving the shard up answers it.
   std::atomic<int> v{-1};
-  watch->confirm(partition, 1'000'000, [&v](verdict x) {
+  watch->confirm(partition, 1'000'000, 1, [&v](verdict x) {
     v = static_cast<int>(x);
   });
   std::this_thread::sleep_for(200ms);
@@ -231,14 +233,30 @@ CAF_TEST(a_partition_watched_twice_before_the_watch_applies_it_is_read_back) {
   watch->watch(partition, at, 1);
   watch->unwatch(partition);
   watch->watch(partition, at, 1);
-  auto vs = confirm(publish(5, 1));
+  auto vs = confirm(publish(5, 1), 1);
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 5u);
   // Watched twice again once it is read: the last watch counts.
   at = fence(2);
   watch->watch(partition, at, 2);
   watch->watch(partition, at, 2);
-  vs = confirm(publish(5, 2));
+  vs = confirm(publish(5, 2), 2);
   CAF_CHECK_EQUAL(count(vs, verdict::counts), 5u);
+  CAF_CHECK_EQUAL(watch->waiting(), 0u);
+}
+
+CAF_TEST(a_record_of_an_earlier_epoch_is_left_to_the_log) {
+  watch->watch(partition, fence(1), 1);
+  auto before = publish(1, 1);
+  // The shard given up and taken again: this owner's newer fence.
+  watch->watch(partition, fence(2), 2);
+  // A record stamped before (a replaced producer's, reported late) lands
+  // after that fence, where every reader voids it: not a yes.
+  auto late = publish(1, 1);
+  CAF_CHECK_EQUAL(count(confirm(late, 1), verdict::unknown), 1u);
+  CAF_CHECK_EQUAL(count(confirm(before, 1), verdict::unknown), 1u);
+  // The late record is a gap to this epoch's own: they wait for its read.
+  CAF_CHECK_EQUAL(count(confirm(publish(3, 2), 2), verdict::counts), 3u);
+  CAF_CHECK_EQUAL(watch->fenced_at(partition), -1);
   CAF_CHECK_EQUAL(watch->waiting(), 0u);
 }
 
