@@ -276,6 +276,12 @@ void node::follow_log(const kafka_settings& next) {
     spdlog::error("cannot read the new Kafka log: {}", to_string(parts.error()));
     return;
   }
+  // The shards are retaken with fences in the new log: read back there.
+  if (auto err = watch_->follow(next)) {
+    spdlog::error("the fence watch cannot read the new Kafka log: {}",
+                  to_string(err));
+    return;
+  }
   spdlog::warn("Kafka moved to {} (log {}): writers and resolver restart on "
                "it, stock actors publish again what MySQL may lack",
                next.bootstrap_servers, log->log_id);

@@ -27,13 +27,9 @@ fence_watch::verdict verdict_of(read_back::verdict v) {
                                          : fence_watch::verdict::counts;
 }
 
-} // namespace
-
-caf::expected<std::unique_ptr<fence_watch>>
-fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
-  std::unique_ptr<fence_watch> self{new fence_watch};
-  self->topic_ = kafka.topic;
-  self->on_fenced_ = std::move(on_fenced);
+/// The watch's consumer of `kafka`'s log.
+caf::expected<std::unique_ptr<RdKafka::KafkaConsumer>>
+make_consumer(const kafka_settings& kafka) {
   std::unique_ptr<RdKafka::Conf> conf{
     RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)};
   std::string err;
@@ -56,11 +52,59 @@ fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK)
       return caf::make_error(ec::storage_failure,
                              "fence watch config " + k + ": " + err);
-  self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!self->consumer_)
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer{
+    RdKafka::KafkaConsumer::create(conf.get(), err)};
+  if (!consumer)
     return caf::make_error(ec::storage_failure, "fence watch: " + err);
+  return consumer;
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<fence_watch>>
+fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
+  auto consumer = make_consumer(kafka);
+  if (!consumer)
+    return std::move(consumer.error());
+  std::unique_ptr<fence_watch> self{new fence_watch};
+  self->topic_ = kafka.topic;
+  self->on_fenced_ = std::move(on_fenced);
+  self->consumer_ = std::move(*consumer);
   self->thread_ = std::thread{[raw = self.get()] { raw->run(); }};
   return self;
+}
+
+std::vector<fence_watch::verdict_fn> fence_watch::drop_all() {
+  std::vector<verdict_fn> left;
+  for (auto& [id, p] : parts_)
+    for (auto& [offset, fns] : p.waiting)
+      for (auto& fn : fns)
+        left.push_back(std::move(fn));
+  parts_.clear();
+  to_assign_.clear();
+  to_unassign_.clear();
+  return left;
+}
+
+caf::error fence_watch::follow(const kafka_settings& kafka) {
+  auto consumer = make_consumer(kafka);
+  if (!consumer)
+    return std::move(consumer.error());
+  std::vector<verdict_fn> left;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    left = drop_all();
+    // Made by an earlier follow the thread has not taken yet: it goes.
+    std::swap(next_consumer_, *consumer);
+    next_topic_ = kafka.topic;
+  }
+  if (*consumer) {
+    (*consumer)->close();
+    destroy_apart(std::move(*consumer));
+  }
+  for (auto& fn : left)
+    fn(verdict::unknown);
+  return caf::none;
 }
 
 fence_watch::~fence_watch() {
@@ -70,17 +114,15 @@ fence_watch::~fence_watch() {
   std::vector<verdict_fn> left;
   {
     std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& [id, p] : parts_)
-      for (auto& [offset, fns] : p.waiting)
-        for (auto& fn : fns)
-          left.push_back(std::move(fn));
-    parts_.clear();
+    left = drop_all();
   }
   for (auto& fn : left)
     fn(verdict::unknown);
-  if (consumer_) // Null when make() failed to create it.
-    consumer_->close();
-  destroy_apart(std::move(consumer_));
+  for (auto* c : {&consumer_, &next_consumer_})
+    if (*c) {
+      (*c)->close();
+      destroy_apart(std::move(*c));
+    }
 }
 
 void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {
@@ -195,8 +237,16 @@ void fence_watch::run() {
   while (running_.load()) {
     std::vector<std::pair<int32_t, int64_t>> add;
     std::vector<int32_t> drop;
+    std::unique_ptr<RdKafka::KafkaConsumer> old;
     {
       std::lock_guard<std::mutex> guard{mtx_};
+      // Kafka moved: what is watched from now on is of the new log.
+      if (next_consumer_) {
+        old = std::move(consumer_);
+        consumer_ = std::move(next_consumer_);
+        topic_ = next_topic_;
+        assigned.clear();
+      }
       add.swap(to_assign_);
       drop.swap(to_unassign_);
       // Watched and given up again since the last look: not read.
@@ -222,6 +272,10 @@ void fence_watch::run() {
                drop.end());
     for (auto& [p, from] : add)
       assigned.insert(p);
+    if (old) {
+      old->close();
+      destroy_apart(std::move(old));
+    }
     if (!add.empty() || !drop.empty())
       apply(add, drop);
     std::unique_ptr<RdKafka::Message> msg{consumer_->consume(20)};
@@ -235,7 +289,8 @@ void fence_watch::run() {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       auto i = parts_.find(msg->partition());
-      if (i == parts_.end())
+      // Or read from the log before a move (`follow` came meanwhile).
+      if (i == parts_.end() || next_consumer_)
         continue;
       auto& p = i->second;
       auto epoch = fence_in(*msg);

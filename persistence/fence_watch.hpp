@@ -57,6 +57,11 @@ public:
   /// Stops reading `partition`; records waiting on it get `unknown`.
   void unwatch(int32_t partition);
 
+  /// Reads another log from now on (Kafka moved): nothing is watched
+  /// any more, records waiting get `unknown`, and what is watched next is
+  /// read from `kafka`'s brokers and topic.
+  caf::error follow(const kafka_settings& kafka);
+
   /// Calls `done` (here or on the watch thread) with the verdict on the
   /// owner's own event record at `offset` of `partition` (its delivery
   /// report's), stamped with `epoch`, once every record before it is
@@ -94,10 +99,18 @@ private:
   static void decide(part& p,
                      std::vector<std::pair<verdict_fn, verdict>>& out);
 
-  std::string topic_;
+  /// Takes the waiting records' callbacks of every watched partition and
+  /// forgets the partitions (mtx_ held).
+  std::vector<verdict_fn> drop_all();
+
   fenced_fn on_fenced_;
+  /// Read by the watch's thread only.
+  std::string topic_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   mutable std::mutex mtx_;
+  /// The log `follow` gave, for the watch's thread to switch to.
+  std::unique_ptr<RdKafka::KafkaConsumer> next_consumer_;
+  std::string next_topic_;
   std::map<int32_t, part> parts_;
   /// Partitions to start or stop reading, applied by the watch thread.
   std::vector<std::pair<int32_t, int64_t>> to_assign_;

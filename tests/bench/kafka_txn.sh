@@ -7,7 +7,7 @@
 #   bash tests/bench/kafka_txn.sh [rounds]     # default 300
 #
 # Builds tests/bench/kafka_txn/bench.cpp into $DIBS_BUILD_DIR/bench-txn/,
-# starts a broker of its own under .run/bench-txn (port 39092) and stops it
+# starts a broker of its own under .run/bench-txn (port 22092) and stops it
 # afterwards.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,8 +16,8 @@ out=${DIBS_BUILD_DIR:-$root/build}/bench-txn
 rounds=${1:-300}
 
 export DIBS_RUN_DIR=$root/.run/bench-txn
-export DIBS_HTTP_PORT=38080 DIBS_MYSQL_PORT=33306 DIBS_REDIS_PORT=36379
-export DIBS_KAFKA_PORT=39092
+export DIBS_HTTP_PORT=22080 DIBS_MYSQL_PORT=22306 DIBS_REDIS_PORT=22379
+export DIBS_KAFKA_PORT=22092
 source "$root/cluster-config/env.sh"
 
 mkdir -p "$out"

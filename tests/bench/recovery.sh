@@ -12,12 +12,12 @@
 # Fills each coupon with `dibsctl load` (users drawn from 1..10^12, so
 # nearly every request issues), then restarts the node and reads the
 # recovery lines of its log. Own dependencies and node under .run/recovery
-# on ports 48080, 43306, 46379, stopped at the end. Prints a Markdown table.
+# on ports 25080, 25306, 25379, stopped at the end. Prints a Markdown table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export DIBS_RUN_DIR=$root/.run/recovery
-export DIBS_HTTP_PORT=48080 DIBS_MYSQL_PORT=43306 DIBS_REDIS_PORT=46379
-export DIBS_KAFKA_PORT=49092
+export DIBS_HTTP_PORT=25080 DIBS_MYSQL_PORT=25306 DIBS_REDIS_PORT=25379
+export DIBS_KAFKA_PORT=25092
 export DIBS_ADMIN_TOKEN=recovery-token
 # Plain log lines: the recovery lines are read back with grep and sed.
 export DIBS_NODE_ARGS="${DIBS_NODE_ARGS:-} --log.format=text"

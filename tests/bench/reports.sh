@@ -13,12 +13,12 @@
 # A run with extra arguments writes <scenario>-<n>.md for its n-th argument,
 # unless it is labelled: "label=scenario:args" writes label.md.
 # It starts its own dependencies and node under .run/reports on ports
-# 38080 (HTTP), 33306 (MariaDB), 36379 (Redis) and stops them at the end.
+# 24080 (HTTP), 24306 (MariaDB), 24379 (Redis) and stops them at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export DIBS_RUN_DIR=$root/.run/reports
-export DIBS_HTTP_PORT=38080 DIBS_MYSQL_PORT=33306 DIBS_REDIS_PORT=36379
-export DIBS_KAFKA_PORT=39092
+export DIBS_HTTP_PORT=24080 DIBS_MYSQL_PORT=24306 DIBS_REDIS_PORT=24379
+export DIBS_KAFKA_PORT=24092
 export DIBS_ADMIN_TOKEN=reports-token
 source "$root/cluster-config/env.sh"
 out=$root/docs/reports

@@ -15,20 +15,20 @@
 #   bash tests/bench/takeover.sh [coupon counts...]    default: 100 1000 5000
 #
 # Each count gets fresh dependencies and nodes under .run/bench-takeover
-# (HTTP 38181-38183, actors 34241-34243, MariaDB 33316, Redis 36389, Kafka
-# 39192), stopped at the end. Prints a Markdown table.
+# (HTTP 21181-21183, actors 21241-21243, MariaDB 21316, Redis 21389, Kafka
+# 21192), stopped at the end. Prints a Markdown table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(100 1000 5000)
 export DIBS_RUN_DIR=$root/.run/bench-takeover
-export DIBS_HTTP_PORT=38180 DIBS_MYSQL_PORT=33316 DIBS_REDIS_PORT=36389
-export DIBS_KAFKA_PORT=39192
+export DIBS_HTTP_PORT=21180 DIBS_MYSQL_PORT=21316 DIBS_REDIS_PORT=21389
+export DIBS_KAFKA_PORT=21192
 export DIBS_ADMIN_TOKEN=bench-token
 source "$root/cluster-config/env.sh"
 cluster_sh=$root/cluster-config/cluster.sh
 file=$DIBS_RUN_DIR/../bench-takeover.ini
-n1=http://127.0.0.1:38181 n2=http://127.0.0.1:38182 n3=http://127.0.0.1:38183
+n1=http://127.0.0.1:21181 n2=http://127.0.0.1:21182 n3=http://127.0.0.1:21183
 
 bash "$root/cluster-config/install.sh"
 bash "$root/cluster-config/build.sh" >/dev/null
@@ -42,9 +42,9 @@ mkdir -p "$(dirname "$file")"
 cat >"$file" <<INI
 [cluster]
 nodes=[
-  {id="n1", http="127.0.0.1:38181", actor="127.0.0.1:34241"},
-  {id="n2", http="127.0.0.1:38182", actor="127.0.0.1:34242"},
-  {id="n3", http="127.0.0.1:38183", actor="127.0.0.1:34243"},
+  {id="n1", http="127.0.0.1:21181", actor="127.0.0.1:21241"},
+  {id="n2", http="127.0.0.1:21182", actor="127.0.0.1:21242"},
+  {id="n3", http="127.0.0.1:21183", actor="127.0.0.1:21243"},
 ]
 [writer]
 count=1

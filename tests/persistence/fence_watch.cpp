@@ -260,4 +260,21 @@ CAF_TEST(a_record_of_an_earlier_epoch_is_left_to_the_log) {
   CAF_CHECK_EQUAL(watch->waiting(), 0u);
 }
 
+CAF_TEST(after_kafka_moved_the_new_log_is_read_back) {
+  watch->watch(partition, fence(1), 1);
+  CAF_CHECK_EQUAL(count(confirm(publish(2, 1), 1), verdict::counts), 2u);
+  // Kafka moved: another log (here another topic of the same broker).
+  kafka = test::test_kafka("test.fences.moved");
+  CAF_REQUIRE(!watch->follow(kafka));
+  auto p = kafka_producer::make(kafka);
+  CAF_REQUIRE(p);
+  producer = std::move(*p);
+  watch->watch(partition, fence(1), 1);
+  // A newer owner's fence, then a record of this one's: a gap the read
+  // decides. The old log holds an own record at those offsets.
+  auto at = fence(2);
+  CAF_CHECK_EQUAL(count(confirm(publish(1, 1), 1), verdict::fenced), 1u);
+  CAF_CHECK_EQUAL(watch->fenced_at(partition), at);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()
