@@ -25,8 +25,12 @@ rate_limiter::take(uint64_t key, clock::time_point now) {
   auto i = s.buckets.find(key);
   if (i == s.buckets.end()) {
     if (s.buckets.size() >= max_per_shard_) {
+      // Erasing leaves the other iterators of a flat_hash_map valid.
       for (auto j = s.buckets.begin(); j != s.buckets.end();)
-        j = refilled(j->second) >= burst_ ? s.buckets.erase(j) : std::next(j);
+        if (refilled(j->second) >= burst_)
+          s.buckets.erase(j++);
+        else
+          ++j;
       if (s.buckets.size() >= max_per_shard_)
         s.buckets.erase(s.buckets.begin());
     }
