@@ -65,10 +65,10 @@ std::string config::check() const {
                        "are given up",
                        kafka_message_timeout_ms, kafka_request_timeout_ms,
                        kafka_linger_ms);
-  // 0 would have the writers and the fence watch fetch in a tight loop;
-  // librdkafka's range ends at 300000.
-  if (kafka_fetch_wait_max_ms < 1 || kafka_fetch_wait_max_ms > 300'000)
-    return fmt::format("kafka.fetch-wait-max-ms ({}) must be 1 to 300000",
+  // 0 would have the writers and the fence watch fetch in a tight loop; a
+  // fetch must be answered within librdkafka's socket timeout (60 s).
+  if (kafka_fetch_wait_max_ms < 1 || kafka_fetch_wait_max_ms > 59'000)
+    return fmt::format("kafka.fetch-wait-max-ms ({}) must be 1 to 59000",
                        kafka_fetch_wait_max_ms);
   if (kafka_partitions > 10'000)
     return fmt::format("kafka.partitions ({}) must be 0 to 10000",

@@ -427,7 +427,7 @@ void node::run_taker() {
   constexpr auto unserved_check_interval = milliseconds(1000);
   for (;;) {
     std::pair<std::vector<int32_t>, clock_type::time_point> next;
-    std::vector<int32_t> fenced;
+    std::vector<std::pair<int32_t, uint64_t>> fenced;
     {
       std::unique_lock<std::mutex> guard{taker_mtx_};
       auto woken = taker_cv_.wait_for(guard, unserved_check_interval, [this] {
@@ -450,7 +450,15 @@ void node::run_taker() {
       }
     }
     if (!fenced.empty()) {
-      give_up(fenced, "a newer owner fenced it");
+      // A notice can come late: the watch read the fence, then the shard
+      // was given up and taken again (at an epoch above the fence's)
+      // before this thread got the notice. That shard is served rightly.
+      std::vector<int32_t> shards;
+      for (auto& [shard, epoch] : fenced)
+        if (ownership_.epoch(shard) < epoch)
+          shards.push_back(shard);
+      if (!shards.empty())
+        give_up(shards, "a newer owner fenced it");
       continue;
     }
     take_over(std::move(next.first), next.second);
@@ -908,13 +916,13 @@ caf::expected<std::unique_ptr<mysql_store>> node::open_storage() {
   if (!producer)
     return std::move(producer.error());
   auto watch = fence_watch::make(
-    kafka(), [this](int32_t shard, int64_t, uint64_t) {
+    kafka(), [this](int32_t shard, int64_t, uint64_t epoch) {
       // The taker thread gives it up: the watch's thread must not wait
       // for a takeover, which may wait for the watch. Until then the
       // watch answers "fenced" for every record of the shard.
       {
         std::lock_guard<std::mutex> guard{taker_mtx_};
-        fenced_.push_back(shard);
+        fenced_.emplace_back(shard, epoch);
       }
       taker_cv_.notify_one();
     });

@@ -396,8 +396,9 @@ private:
   std::deque<std::pair<std::vector<int32_t>, clock_type::time_point>>
     taker_queue_;
   bool taker_stop_ = false;
-  /// Shards the fence watch saw another owner fence, to be given up.
-  std::vector<int32_t> fenced_;
+  /// Shards the fence watch saw another owner fence, with that owner's
+  /// epoch, to be given up unless served at a newer one since.
+  std::vector<std::pair<int32_t, uint64_t>> fenced_;
   /// Batches queued or being taken over.
   std::atomic<size_t> taking_{0};
   std::thread taker_;

@@ -86,6 +86,18 @@ std::vector<fence_watch::verdict_fn> fence_watch::drop_all() {
   return left;
 }
 
+/// Closes and destroys a consumer of a log left behind on a thread of its
+/// own: closing may wait for brokers that are gone. The watch's consumer
+/// calls nothing back.
+void retire(std::unique_ptr<RdKafka::KafkaConsumer> consumer) {
+  if (!consumer)
+    return;
+  std::thread{[consumer = std::move(consumer)]() mutable {
+    consumer->close();
+    destroy_apart(std::move(consumer));
+  }}.detach();
+}
+
 caf::error fence_watch::follow(const kafka_settings& kafka) {
   auto consumer = make_consumer(kafka);
   if (!consumer)
@@ -98,10 +110,7 @@ caf::error fence_watch::follow(const kafka_settings& kafka) {
     std::swap(next_consumer_, *consumer);
     next_topic_ = kafka.topic;
   }
-  if (*consumer) {
-    (*consumer)->close();
-    destroy_apart(std::move(*consumer));
-  }
+  retire(std::move(*consumer));
   for (auto& fn : left)
     fn(verdict::unknown);
   return caf::none;
@@ -272,10 +281,7 @@ void fence_watch::run() {
                drop.end());
     for (auto& [p, from] : add)
       assigned.insert(p);
-    if (old) {
-      old->close();
-      destroy_apart(std::move(old));
-    }
+    retire(std::move(old));
     if (!add.empty() || !drop.empty())
       apply(add, drop);
     std::unique_ptr<RdKafka::Message> msg{consumer_->consume(20)};
@@ -289,8 +295,15 @@ void fence_watch::run() {
     {
       std::lock_guard<std::mutex> guard{mtx_};
       auto i = parts_.find(msg->partition());
-      // Or read from the log before a move (`follow` came meanwhile).
-      if (i == parts_.end() || next_consumer_)
+      // Read for a watch since replaced: of the log before a move
+      // (`follow` came meanwhile), or of the partition's assignment
+      // before `watch` started it anew (the records between were read
+      // into the part it replaced, and a fence among them would be
+      // skipped).
+      auto again = std::any_of(
+        to_assign_.begin(), to_assign_.end(),
+        [&](const auto& a) { return a.first == msg->partition(); });
+      if (i == parts_.end() || next_consumer_ || again)
         continue;
       auto& p = i->second;
       auto epoch = fence_in(*msg);

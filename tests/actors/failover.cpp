@@ -152,7 +152,11 @@ struct shard_model {
     if (n.paused || n.cut)
       return;
     for (auto& [user, offset] : n.unreported) {
-      n.reader.own(offset, n.epoch);
+      // A record of another epoch is left to the log (`unknown`).
+      if (!n.reader.own(offset, log[offset].event->shard_epoch)) {
+        unanswered.insert(user);
+        continue;
+      }
       n.waiting[user] = offset;
     }
     n.unreported.clear();
