@@ -7,7 +7,7 @@
 #                                            Chromium, the browser test's npm
 #                                            packages, the Prometheus parser,
 #                                            clang for the fuzz targets,
-#                                            slowhttptest
+#                                            slowhttptest, Locust (PyPI)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -33,6 +33,8 @@ if [ "${1:-}" = "--tests" ]; then
   packages+=(clang libclang-rt-14-dev)
   # Slow-header and slow-body attacks.
   packages+=(slowhttptest)
+  # Locust's virtual environment (below).
+  packages+=(python3-venv)
 fi
 
 missing=()
@@ -65,6 +67,22 @@ if [ ! -f "$DIBS_KAFKA_LIB/.complete" ] \
     exit 1
   }
   touch "$DIBS_KAFKA_LIB/.complete"
+fi
+
+# The load scenarios' second generator beside dibsctl load: Locust from
+# PyPI, pinned in cli/locust/requirements.txt, in a virtual environment of
+# its own under the build folder (about 10 s the first time).
+if [ "${1:-}" = "--tests" ]; then
+  venv=$DIBS_BUILD_DIR/locust
+  if [ ! -f "$venv/.complete" ] \
+     || [ "$root/cli/locust/requirements.txt" -nt "$venv/.complete" ]; then
+    echo "installing Locust into $venv"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+      -r "$root/cli/locust/requirements.txt"
+    touch "$venv/.complete"
+  fi
 fi
 
 if [ "${1:-}" = "--tests" ] && [ ! -d "$root/tests/browser/node_modules/playwright-core" ]; then

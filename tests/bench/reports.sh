@@ -12,6 +12,10 @@
 #
 # A run with extra arguments writes <scenario>-<n>.md for its n-th argument,
 # unless it is labelled: "label=scenario:args" writes label.md.
+#
+# DIBS_REPORT_TOOL=locust runs the same scenarios with Locust instead
+# (cli/locust/locustfile.py; no extra arguments) and writes Locust's summary
+# to docs/reports/locust/<scenario>.md and its statistics beside it (.csv).
 # It starts its own dependencies and node under .run/reports on ports
 # 24080 (HTTP), 24306 (MariaDB), 24379 (Redis) and stops them at the end.
 set -euo pipefail
@@ -24,7 +28,13 @@ source "$root/cluster-config/env.sh"
 out=$root/docs/reports
 mkdir -p "$out"
 
-bash "$root/cluster-config/install.sh"
+tool=${DIBS_REPORT_TOOL:-dibsctl}
+if [ "$tool" = locust ]; then
+  bash "$root/cluster-config/install.sh" --tests
+  mkdir -p "$out/locust"
+else
+  bash "$root/cluster-config/install.sh"
+fi
 bash "$root/cluster-config/build.sh" >/dev/null
 
 stop_all() {
@@ -53,6 +63,27 @@ for run in "${runs[@]}"; do
     name=$scenario-$n
   fi
   name=${label:-$name}
+  if [ "$tool" = locust ]; then
+    [ ${#extra[@]} -eq 0 ] || { echo "reports.sh: Locust takes no extra arguments" >&2; exit 2; }
+    echo "== $scenario (Locust) -> docs/reports/locust/$name.md" >&2
+    {
+      echo "# $scenario, run by Locust"
+      echo
+      echo "- Started $(date -u +%FT%TZ) against http://127.0.0.1:$DIBS_HTTP_PORT"
+      echo "- Command: \`DIBS_REPORT_TOOL=locust bash tests/bench/reports.sh $scenario\`"
+      echo "  (\`locust -f cli/locust/locustfile.py --headless --only-summary\`, one process)"
+      echo
+      echo '```'
+      DIBS_SCENARIO=$scenario DIBS_ADMIN_TOKEN=$DIBS_ADMIN_TOKEN \
+        "$DIBS_BUILD_DIR/locust/bin/locust" -f "$root/cli/locust/locustfile.py" \
+        --headless --only-summary --host "http://127.0.0.1:$DIBS_HTTP_PORT" \
+        --csv "$DIBS_RUN_DIR/locust-$name" 2>&1 |
+        grep -v -E 'INFO/|WARNING/locust.runners: Your selected spawn rate' || status=1
+      echo '```'
+    } >"$out/locust/$name.md"
+    cp "$DIBS_RUN_DIR/locust-${name}_stats.csv" "$out/locust/$name.csv"
+    continue
+  fi
   echo "== $scenario ${extra[*]:-} -> docs/reports/$name.md" >&2
   "$DIBS_BUILD_DIR/cli/dibsctl" load --scenario "$scenario" "${extra[@]}" \
     --url "http://127.0.0.1:$DIBS_HTTP_PORT" --mysql.port "$DIBS_MYSQL_PORT" \
