@@ -16,6 +16,7 @@
 # DIBS_REPORT_TOOL=locust runs the same scenarios with Locust instead
 # (cli/locust/locustfile.py; no extra arguments) and writes Locust's summary
 # to docs/reports/locust/<scenario>.md and its statistics beside it (.csv).
+#
 # It starts its own dependencies and node under .run/reports on ports
 # 24080 (HTTP), 24306 (MariaDB), 24379 (Redis) and stops them at the end.
 set -euo pipefail

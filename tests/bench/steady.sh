@@ -28,18 +28,8 @@ export DIBS_KAFKA_PORT=27092
 export DIBS_ADMIN_TOKEN=steady-token
 source "$root/cluster-config/env.sh"
 
-bash "$root/cluster-config/install.sh"
-bash "$root/cluster-config/build.sh" >/dev/null
-
-stop_all() {
-  bash "$root/cluster-config/node.sh" stop >/dev/null || true
-  bash "$root/cluster-config/deps.sh" stop >/dev/null || true
-}
-trap stop_all EXIT
-bash "$root/cluster-config/deps.sh" stop >/dev/null
-rm -rf "$DIBS_RUN_DIR"
-bash "$root/cluster-config/deps.sh" start >/dev/null
-bash "$root/cluster-config/node.sh" start "$@" >/dev/null
+source "$root/tests/bench/lib.sh"
+bench_fresh_node "$@"
 api=http://127.0.0.1:$DIBS_HTTP_PORT
 
 warmup=${DIBS_BENCH_WARMUP:-30}
