@@ -36,7 +36,8 @@ caf::expected<created_coupon> store_state::create(coupon spec,
     return caf::make_error(ec::unavailable, to_string(err));
   auto c = store->create_coupon(std::move(spec), key);
   if (!c) {
-    if (c.error() == ec::idempotency_key_reused)
+    if (c.error() == ec::idempotency_key_reused
+        || c.error() == ec::coupon_ids_exhausted)
       return std::move(c.error());
     store.reset();
     // A connection lost may have taken its COMMIT along: retrying with the

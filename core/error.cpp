@@ -27,6 +27,7 @@ const char* to_string(ec code) {
     case ec::overloaded: return "OVERLOADED";
     case ec::outcome_unknown: return "OUTCOME_UNKNOWN";
     case ec::idempotency_key_reused: return "IDEMPOTENCY_KEY_REUSED";
+    case ec::coupon_ids_exhausted: return "COUPON_IDS_EXHAUSTED";
   }
   return "UNKNOWN";
 }

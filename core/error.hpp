@@ -65,6 +65,9 @@ enum class ec : uint8_t {
   /// A coupon creation's Idempotency-Key was used before for a coupon that
   /// differs from this request's.
   idempotency_key_reused,
+  /// Every coupon id dibs can hold (1 to `max_coupon_id`, which an issuance
+  /// id packs) is taken: no further coupon can be made.
+  coupon_ids_exhausted,
 };
 
 /// The wire name of a code, as sent in `{"code": ...}` bodies.

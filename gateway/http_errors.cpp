@@ -43,6 +43,8 @@ status status_of(ec code) {
       return status::too_many_requests;
     case ec::idempotency_key_reused:
       return status::unprocessable_entity;
+    case ec::coupon_ids_exhausted:
+      return status::insufficient_storage;
   }
   return status::internal_server_error;
 }
@@ -60,6 +62,8 @@ const char* default_message(ec code) {
              "retrying is safe";
     case ec::idempotency_key_reused:
       return "the Idempotency-Key was used for a different coupon";
+    case ec::coupon_ids_exhausted:
+      return "every coupon id is taken: no coupon can be made";
     default: return "temporarily unavailable, retry later";
   }
 }

@@ -165,6 +165,14 @@ void insert_fence(sql::Connection& conn, const log_ref& log,
   st->executeUpdate();
 }
 
+/// What every connection's session needs, on a new connection and after a
+/// reconnect: explicit transactions, and times in UTC.
+void set_up_session(sql::Connection& conn) {
+  conn.setAutoCommit(false);
+  std::unique_ptr<sql::Statement> st{conn.createStatement()};
+  st->execute("SET time_zone = '+00:00'");
+}
+
 } // namespace
 
 /// A token for one call of a statement that must not take effect twice:
@@ -214,9 +222,7 @@ mysql_store::open(const mysql_settings& settings) {
       opts["OPT_WRITE_TIMEOUT"] = settings.io_timeout_s;
     }
     std::unique_ptr<sql::Connection> conn{driver()->connect(opts)};
-    conn->setAutoCommit(false);
-    std::unique_ptr<sql::Statement> st{conn->createStatement()};
-    st->execute("SET time_zone = '+00:00'");
+    set_up_session(*conn);
     return std::unique_ptr<mysql_store>{new mysql_store(std::move(conn))};
   } catch (const sql::SQLException& e) {
     return caf::make_error(ec::storage_failure,
@@ -249,9 +255,7 @@ auto mysql_store::guarded(const char* what, F f) -> decltype(f()) {
       if (lost && attempt == 0) {
         try {
           if (conn_->reconnect()) {
-            conn_->setAutoCommit(false);
-            std::unique_ptr<sql::Statement> st{conn_->createStatement()};
-            st->execute("SET time_zone = '+00:00'");
+            set_up_session(*conn_);
             continue;
           }
         } catch (const sql::SQLException&) {
@@ -347,8 +351,14 @@ mysql_store::create_coupon(coupon spec, const std::string& key) {
     if (!ours(*rs))
       return made_before(*rs);
     // This call's: its stock and owner rows, which its earlier run may have
-    // made.
+    // made. An id past the largest an issuance id can hold is refused (and
+    // the insert rolled back); AUTO_INCREMENT stays past it.
     auto c = read_coupon(*rs);
+    if (c.id > max_coupon_id)
+      return caf::make_error(ec::coupon_ids_exhausted,
+                             "coupon id " + std::to_string(c.id)
+                               + " is past the largest, "
+                               + std::to_string(max_coupon_id));
     auto id = std::to_string(c.id);
     st->executeUpdate("INSERT INTO coupon_stocks (coupon_id, "
                       "remaining_quantity) VALUES (" + id + ", "

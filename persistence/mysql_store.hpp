@@ -53,7 +53,8 @@ public:
   /// its new id and creation time. With an idempotency key (`is_request_id`),
   /// a coupon an earlier call made with the same key is returned instead,
   /// not fresh, and nothing is inserted; `idempotency_key_reused` when that
-  /// coupon differs from `spec`.
+  /// coupon differs from `spec`; `coupon_ids_exhausted`, and nothing
+  /// inserted, when the new id would be past `max_coupon_id`.
   caf::expected<created_coupon> create_coupon(coupon spec,
                                               const std::string& key = {});
 

@@ -58,6 +58,7 @@ const std::map<ec, status> statuses{
   {ec::overloaded, status::service_unavailable},
   {ec::outcome_unknown, status::service_unavailable},
   {ec::idempotency_key_reused, status::unprocessable_entity},
+  {ec::coupon_ids_exhausted, status::insufficient_storage},
 };
 
 unsigned code_number(status s) {
@@ -103,6 +104,8 @@ CAF_TEST(decisions_have_their_own_default_messages) {
                           "effect; retrying is safe"},
     {ec::idempotency_key_reused,
      "the Idempotency-Key was used for a different coupon"},
+    {ec::coupon_ids_exhausted,
+     "every coupon id is taken: no coupon can be made"},
   };
   for (auto code : every_code()) {
     CAF_MESSAGE(to_string(code));

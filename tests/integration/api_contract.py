@@ -1,7 +1,8 @@
 """The v1 API contract of PRODUCT.md on a real node: every call, its status
 and its JSON fields, the opening window, `?wait=true`, ALREADY_ISSUED with
 the existing id, status ACCEPTED then ISSUED, a user's coupons from MySQL,
-a coupon creation's Idempotency-Key, health, readiness and metrics.
+a coupon creation's Idempotency-Key, coupon ids running out, health,
+readiness and metrics.
 
     python3 tests/integration/api_contract.py
 """
@@ -141,6 +142,38 @@ def creation_across_a_mysql_kill():
            and answers[1] == answers[0], (count, answers))
 
 
+def coupon_ids_exhausted():
+    """Once every coupon id an issuance id can hold (up to 2^21 - 1) is
+    taken, a creation answers 507 COUPON_IDS_EXHAUSTED and makes nothing
+    (AUTO_INCREMENT is raised past the largest for it, then put back)."""
+    largest = (1 << 21) - 1
+    name = f"past-largest-{time.time_ns()}"
+    # A bounded wait for the table's metadata lock: a hang fails the test.
+    alter = "SET SESSION lock_wait_timeout = 30; ALTER TABLE coupons AUTO_INCREMENT = "
+    h.sql(alter + str(largest + 1))
+    try:
+        status, body, hdrs = h.call("POST", "/api/coupons",
+                                    {"name": name, "discount": 1,
+                                     "totalQuantity": 3}, token=h.ADMIN_TOKEN)
+    finally:
+        # InnoDB sets a value below the largest id to the largest id + 1.
+        h.sql(alter + "1")
+    expect("a creation past the largest coupon id answers 507",
+           status == 507 and body.get("code") == "COUPON_IDS_EXHAUSTED"
+           and hdrs.get("Retry-After") is None, (status, body))
+    made = h.sql(f"SELECT COUNT(*) FROM coupons WHERE name = '{name}' "
+                 f"OR id > {largest}")
+    stocks = h.sql(f"SELECT COUNT(*) FROM coupon_stocks WHERE coupon_id > {largest}")
+    expect("it made no coupon and no stock row",
+           made == [["0"]] and stocks == [["0"]], (made, stocks))
+    status, body, _ = h.call("POST", "/api/coupons",
+                             {"name": name, "discount": 1, "totalQuantity": 3},
+                             token=h.ADMIN_TOKEN)
+    expect("with ids left again, the creation makes the coupon",
+           status == 201 and 0 < body.get("couponId", 0) <= largest,
+           (status, body))
+
+
 def main():
     h.node("start")
     status, body, _ = h.call("GET", "/healthz")
@@ -230,6 +263,7 @@ def main():
 
     idempotent_creation()
     creation_across_a_mysql_kill()
+    coupon_ids_exhausted()
 
     status, text, hdrs = h.call("GET", "/metrics")
     expect("metrics in Prometheus text", status == 200
