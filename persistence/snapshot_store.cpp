@@ -121,6 +121,16 @@ caf::expected<snapshot_write> script_result(caf::expected<redis_value> r) {
   }
 }
 
+/// A call's reply as success: an error reply (a key of another type, a
+/// server out of memory) is a failure too.
+caf::expected<void> no_error(caf::expected<redis_value> r) {
+  if (!r)
+    return std::move(r.error());
+  if (r->kind == redis_value::error)
+    return caf::make_error(ec::storage_failure, "redis: " + r->text);
+  return caf::unit;
+}
+
 std::optional<uint64_t> to_u64(const std::string& s) {
   try {
     size_t used = 0;
@@ -268,19 +278,14 @@ snapshot_store::rewrite(coupon_id_t coupon, const snapshot_meta& meta,
 }
 
 caf::expected<void> snapshot_store::erase(coupon_id_t coupon) {
-  auto r = redis_->command({"DEL", meta_key(coupon), chunks_key(coupon)});
-  if (!r)
-    return std::move(r.error());
-  return caf::unit;
+  return no_error(redis_->command({"DEL", meta_key(coupon),
+                                   chunks_key(coupon)}));
 }
 
 caf::expected<void> snapshot_store::set_meta(coupon_id_t coupon,
                                              const std::string& field,
                                              const std::string& value) {
-  auto r = redis_->command({"HSET", meta_key(coupon), field, value});
-  if (!r)
-    return std::move(r.error());
-  return caf::unit;
+  return no_error(redis_->command({"HSET", meta_key(coupon), field, value}));
 }
 
 } // namespace dibs

@@ -182,6 +182,17 @@ CAF_TEST(a_newer_epoch_fences_older_writers) {
   CAF_CHECK_EQUAL(l.snap.events.size(), 10u);
 }
 
+CAF_TEST(an_error_reply_is_a_failed_call) {
+  // The meta key holds a string: HSET answers WRONGTYPE.
+  CAF_REQUIRE(raw->command({"SET", snapshot_store::meta_key(coupon), "x"}));
+  auto set = store->set_meta(coupon, "epoch", "1");
+  CAF_CHECK(!set);
+  if (!set)
+    CAF_CHECK_EQUAL(set.error(), ec::storage_failure);
+  CAF_CHECK(store->erase(coupon));
+  CAF_CHECK(store->set_meta(coupon, "epoch", "1"));
+}
+
 CAF_TEST(corruption_is_detected) {
   auto first = events(1, 20);
   auto reset = [&] {
