@@ -30,8 +30,8 @@ public:
     return std::make_pair(p, (*positions)[p]);
   }
 
-  caf::expected<bool> committed(issuance_id_t id) override {
-    return store_.has_issuance(id);
+  caf::expected<bool> committed(const issuance_event& event) override {
+    return store_.has_issuance(event.issuance_id, event.user_id);
   }
 
   caf::expected<std::vector<issuance_event>>
@@ -87,7 +87,10 @@ caf::expected<bool> find_issuance(issuance_reads& reads,
   auto from = reads.written(event.coupon_id);
   if (!from)
     return std::move(from.error());
-  auto in_mysql = reads.committed(event.issuance_id);
+  // The issuance id and the user: a newer owner of the shard that did not
+  // see this record (never stored, or voided by its fence) gives its
+  // sequence numbers out again, to other users.
+  auto in_mysql = reads.committed(event);
   if (!in_mysql)
     return std::move(in_mysql.error());
   if (*in_mysql)
@@ -99,7 +102,7 @@ caf::expected<bool> find_issuance(issuance_reads& reads,
   if (!tail)
     return std::move(tail.error());
   for (auto& e : *tail)
-    if (e.issuance_id == event.issuance_id)
+    if (e.issuance_id == event.issuance_id && e.user_id == event.user_id)
       return true;
   return false;
 }

@@ -27,8 +27,8 @@ public:
   virtual caf::expected<std::pair<int32_t, int64_t>>
   written(coupon_id_t coupon) = 0;
 
-  /// Whether MySQL holds a row with this issuance id.
-  virtual caf::expected<bool> committed(issuance_id_t id) = 0;
+  /// Whether MySQL holds the event's row: its issuance id, for its user.
+  virtual caf::expected<bool> committed(const issuance_event& event) = 0;
 
   /// The coupon's events in `partition` from `offset` to the high watermark.
   virtual caf::expected<std::vector<issuance_event>>

@@ -678,11 +678,13 @@ caf::expected<int64_t> mysql_store::remaining_quantity(coupon_id_t id) {
   });
 }
 
-caf::expected<bool> mysql_store::has_issuance(issuance_id_t id) {
+caf::expected<bool> mysql_store::has_issuance(issuance_id_t id,
+                                              user_id_t user) {
   return guarded("has_issuance", [&]() -> caf::expected<bool> {
     std::unique_ptr<sql::Statement> st{conn_->createStatement()};
     std::unique_ptr<sql::ResultSet> rs{st->executeQuery(
-      "SELECT 1 FROM user_coupons WHERE issuance_id = " + std::to_string(id))};
+      "SELECT 1 FROM user_coupons WHERE issuance_id = " + std::to_string(id)
+      + " AND user_id = " + std::to_string(user))};
     bool found = rs->next();
     commit();
     return found;

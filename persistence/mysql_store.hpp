@@ -118,8 +118,8 @@ public:
   /// `coupon_stocks.remaining_quantity` of a coupon.
   caf::expected<int64_t> remaining_quantity(coupon_id_t id);
 
-  /// Whether an issuance id is a row.
-  caf::expected<bool> has_issuance(issuance_id_t id);
+  /// Whether an issuance id is a row of this user.
+  caf::expected<bool> has_issuance(issuance_id_t id, user_id_t user);
 
   /// Runs a statement that returns nothing; for tests and tools.
   caf::expected<void> execute(const std::string& statement);

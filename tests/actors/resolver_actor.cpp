@@ -82,14 +82,14 @@ namespace {
 struct committing_reads : issuance_reads {
   std::vector<issuance_event> log;
   size_t written_offset = 0;
-  std::vector<issuance_id_t> rows;
+  std::vector<issuance_event> rows;
   int reads = 0;
 
   void after_read() {
     if (++reads != 1)
       return;
     for (; written_offset < log.size(); ++written_offset)
-      rows.push_back(log[written_offset].issuance_id);
+      rows.push_back(log[written_offset]);
   }
 
   caf::expected<std::pair<int32_t, int64_t>> written(coupon_id_t) override {
@@ -99,8 +99,10 @@ struct committing_reads : issuance_reads {
     return result;
   }
 
-  caf::expected<bool> committed(issuance_id_t id) override {
-    auto result = std::find(rows.begin(), rows.end(), id) != rows.end();
+  caf::expected<bool> committed(const issuance_event& e) override {
+    auto result = std::any_of(rows.begin(), rows.end(), [&](auto& r) {
+      return r.issuance_id == e.issuance_id && r.user_id == e.user_id;
+    });
     after_read();
     return result;
   }
@@ -127,6 +129,31 @@ CAF_TEST(record_committed_between_the_reads_is_found) {
   CAF_REQUIRE(found);
   CAF_CHECK(*found);
   CAF_CHECK_EQUAL(reads.written_offset, 3u);
+}
+
+CAF_TEST(another_users_record_with_the_same_issuance_id_is_not_this_one) {
+  // An old owner's record that never landed (or landed past a newer
+  // owner's fence): the newer owner, not knowing it, gave its issuance id
+  // to another user. Neither that user's record in the log nor its row in
+  // MySQL is this record.
+  committing_reads reads;
+  auto id = make_issuance_id(7, 3);
+  reads.log.push_back(issuance_event{make_issuance_id(7, 1), 7, 101, now_ms()});
+  reads.log.push_back(issuance_event{id, 7, 202, now_ms()});
+  issuance_event lost{id, 7, 101, now_ms()};
+  reads.written_offset = 1;
+  auto found = find_issuance(reads, lost);
+  CAF_REQUIRE(found);
+  CAF_CHECK(!*found);
+  // Committed meanwhile (after the first read): now in MySQL.
+  CAF_CHECK_EQUAL(reads.written_offset, 2u);
+  found = find_issuance(reads, lost);
+  CAF_REQUIRE(found);
+  CAF_CHECK(!*found);
+  // The other user's own record is found.
+  found = find_issuance(reads, reads.log[1]);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
 }
 
 CAF_TEST_FIXTURE_SCOPE(resolver_cache_tests, fixture)

@@ -310,9 +310,11 @@ struct world {
              + std::to_string(offsets[i]));
   }
 
-  bool has_row(issuance_id_t id) const {
+  /// Whether a row has the issuance id (and the user, when given).
+  bool has_row(issuance_id_t id,
+               std::optional<user_id_t> user = std::nullopt) const {
     for (auto& [key, e] : rows)
-      if (e.issuance_id == id)
+      if (e.issuance_id == id && (!user || e.user_id == *user))
         return true;
     return false;
   }
@@ -416,10 +418,10 @@ public:
     return std::make_pair(int32_t{0}, w_.offset_at(w_.written));
   }
 
-  expected<bool> committed(issuance_id_t id) override {
+  expected<bool> committed(const issuance_event& e) override {
     if (auto err = before_read())
       return err;
-    return w_.has_row(id);
+    return w_.has_row(e.issuance_id, e.user_id);
   }
 
   expected<std::vector<issuance_event>>
