@@ -74,12 +74,12 @@ fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
   return self;
 }
 
-std::vector<fence_watch::verdict_fn> fence_watch::drop_all() {
-  std::vector<verdict_fn> left;
+std::map<int32_t, fence_watch::verdicts> fence_watch::drop_all() {
+  std::map<int32_t, verdicts> left;
   for (auto& [id, p] : parts_)
     for (auto& [offset, fns] : p.waiting)
       for (auto& fn : fns)
-        left.push_back(std::move(fn));
+        left[id].emplace_back(std::move(fn), verdict::unknown);
   parts_.clear();
   to_assign_.clear();
   to_unassign_.clear();
@@ -102,17 +102,16 @@ caf::error fence_watch::follow(const kafka_settings& kafka) {
   auto consumer = make_consumer(kafka);
   if (!consumer)
     return std::move(consumer.error());
-  std::vector<verdict_fn> left;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
-    left = drop_all();
+    std::unique_lock<std::mutex> guard{mtx_};
+    auto left = drop_all();
     // Made by an earlier follow the thread has not taken yet: it goes.
     std::swap(next_consumer_, *consumer);
     next_topic_ = kafka.topic;
+    for (auto& [partition, out] : left)
+      deliver(guard, partition, std::move(out));
   }
   retire(std::move(*consumer));
-  for (auto& fn : left)
-    fn(verdict::unknown);
   return caf::none;
 }
 
@@ -120,13 +119,11 @@ fence_watch::~fence_watch() {
   running_ = false;
   if (thread_.joinable())
     thread_.join();
-  std::vector<verdict_fn> left;
   {
-    std::lock_guard<std::mutex> guard{mtx_};
-    left = drop_all();
+    std::unique_lock<std::mutex> guard{mtx_};
+    for (auto& [partition, out] : drop_all())
+      deliver(guard, partition, std::move(out));
   }
-  for (auto& fn : left)
-    fn(verdict::unknown);
   for (auto* c : {&consumer_, &next_consumer_})
     if (*c) {
       (*c)->close();
@@ -135,58 +132,50 @@ fence_watch::~fence_watch() {
 }
 
 void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {
-  std::vector<verdict_fn> left;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto& p = parts_[partition];
-    for (auto& [offset, fns] : p.waiting)
-      for (auto& fn : fns)
-        left.push_back(std::move(fn));
-    p = part{read_back{epoch, from}, {}};
-    to_assign_.emplace_back(partition, from);
-  }
-  for (auto& fn : left)
-    fn(verdict::unknown);
+  std::unique_lock<std::mutex> guard{mtx_};
+  verdicts left;
+  auto& p = parts_[partition];
+  for (auto& [offset, fns] : p.waiting)
+    for (auto& fn : fns)
+      left.emplace_back(std::move(fn), verdict::unknown);
+  p = part{read_back{epoch, from}, {}};
+  to_assign_.emplace_back(partition, from);
+  deliver(guard, partition, std::move(left));
 }
 
 void fence_watch::unwatch(int32_t partition) {
-  std::vector<verdict_fn> left;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto i = parts_.find(partition);
-    if (i == parts_.end())
-      return;
-    for (auto& [offset, fns] : i->second.waiting)
-      for (auto& fn : fns)
-        left.push_back(std::move(fn));
-    parts_.erase(i);
-    to_unassign_.push_back(partition);
-  }
-  for (auto& fn : left)
-    fn(verdict::unknown);
+  std::unique_lock<std::mutex> guard{mtx_};
+  auto i = parts_.find(partition);
+  if (i == parts_.end())
+    return;
+  verdicts left;
+  for (auto& [offset, fns] : i->second.waiting)
+    for (auto& fn : fns)
+      left.emplace_back(std::move(fn), verdict::unknown);
+  parts_.erase(i);
+  to_unassign_.push_back(partition);
+  deliver(guard, partition, std::move(left));
 }
 
 void fence_watch::confirm(int32_t partition, int64_t offset, uint64_t epoch,
                           verdict_fn done) {
-  std::vector<std::pair<verdict_fn, verdict>> out;
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    auto i = parts_.find(partition);
-    // The caller's own record, of this watch's epoch: known now, whether
-    // or not it was read.
-    if (i == parts_.end() || !i->second.state.own(offset, epoch)) {
-      out.emplace_back(std::move(done), verdict::unknown);
-    } else {
-      auto& p = i->second;
-      if (auto v = p.state.of(offset); v != read_back::verdict::pending)
-        out.emplace_back(std::move(done), verdict_of(v));
-      else
-        p.waiting[offset].push_back(std::move(done));
-      decide(p, out);
-    }
+  std::unique_lock<std::mutex> guard{mtx_};
+  verdicts out;
+  auto i = parts_.find(partition);
+  // The caller's own record, of this watch's epoch: known now, whether or
+  // not it was read.
+  if (i == parts_.end() || !i->second.state.own(offset, epoch)) {
+    out.emplace_back(std::move(done), verdict::unknown);
+  } else {
+    auto& p = i->second;
+    // The records before it first.
+    decide(p, out);
+    if (auto v = p.state.of(offset); v != read_back::verdict::pending)
+      out.emplace_back(std::move(done), verdict_of(v));
+    else
+      p.waiting[offset].push_back(std::move(done));
   }
-  for (auto& [fn, v] : out)
-    fn(v);
+  deliver(guard, partition, std::move(out));
 }
 
 int64_t fence_watch::fenced_at(int32_t partition) const {
@@ -210,8 +199,7 @@ size_t fence_watch::waiting() const {
   return n;
 }
 
-void fence_watch::decide(part& p,
-                         std::vector<std::pair<verdict_fn, verdict>>& out) {
+void fence_watch::decide(part& p, verdicts& out) {
   auto end = p.waiting.lower_bound(p.state.known_to());
   for (auto i = p.waiting.begin(); i != end; ++i) {
     auto v = verdict_of(p.state.of(i->first));
@@ -219,6 +207,25 @@ void fence_watch::decide(part& p,
       out.emplace_back(std::move(fn), v);
   }
   p.waiting.erase(p.waiting.begin(), end);
+}
+
+void fence_watch::deliver(std::unique_lock<std::mutex>& guard,
+                          int32_t partition, verdicts out) {
+  auto& d = deliveries_[partition];
+  for (auto& x : out)
+    d.ready.push_back(std::move(x));
+  if (d.busy)
+    return; // Its deliverer calls these after what it is calling.
+  d.busy = true;
+  while (!d.ready.empty()) {
+    auto batch = std::move(d.ready);
+    d.ready.clear();
+    guard.unlock();
+    for (auto& [fn, v] : batch)
+      fn(v);
+    guard.lock();
+  }
+  d.busy = false;
 }
 
 void fence_watch::run() {
@@ -290,10 +297,9 @@ void fence_watch::run() {
         spdlog::warn("fence watch: {}", msg->errstr());
       continue;
     }
-    std::vector<std::pair<verdict_fn, verdict>> out;
     std::optional<uint64_t> fenced_by;
     {
-      std::lock_guard<std::mutex> guard{mtx_};
+      std::unique_lock<std::mutex> guard{mtx_};
       auto i = parts_.find(msg->partition());
       // Read for a watch since replaced: of the log before a move
       // (`follow` came meanwhile), or of the partition's assignment
@@ -309,10 +315,10 @@ void fence_watch::run() {
       auto epoch = fence_in(*msg);
       if (p.state.read(msg->offset(), epoch))
         fenced_by = epoch;
+      verdicts out;
       decide(p, out);
+      deliver(guard, msg->partition(), std::move(out));
     }
-    for (auto& [fn, v] : out)
-      fn(v);
     if (fenced_by) {
       spdlog::error("partition {} was fenced at offset {} by owner epoch {}",
                     msg->partition(), msg->offset(), *fenced_by);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -94,14 +95,32 @@ private:
     std::map<int64_t, std::vector<verdict_fn>> waiting;
   };
 
+  using verdicts = std::vector<std::pair<verdict_fn, verdict>>;
+
   /// Delivers what can be decided in `p` (mtx_ held): moves the callbacks
   /// and their verdicts into `out`.
-  static void decide(part& p,
-                     std::vector<std::pair<verdict_fn, verdict>>& out);
+  static void decide(part& p, verdicts& out);
 
-  /// Takes the waiting records' callbacks of every watched partition and
-  /// forgets the partitions (mtx_ held).
-  std::vector<verdict_fn> drop_all();
+  /// Takes the waiting records' callbacks of every watched partition, each
+  /// with `unknown`, and forgets the partitions (mtx_ held).
+  std::map<int32_t, verdicts> drop_all();
+
+  /// Calls the functions of `out`, verdicts of `partition` decided under
+  /// `guard` (mtx_, held again on return), outside the lock and after the
+  /// partition's verdicts decided before them. Verdicts are decided on two
+  /// threads (the watch's, and the producer's reports in `confirm`):
+  /// delivered as they came, a record's could overtake the one before it,
+  /// and the owner's snapshot position pass a record not yet told stored.
+  void deliver(std::unique_lock<std::mutex>& guard, int32_t partition,
+               verdicts out);
+
+  /// A partition's verdicts decided and not delivered yet, and whether a
+  /// thread is delivering them (`deliver`). Kept when the partition is
+  /// no longer watched: its entries are few, and a thread may be using one.
+  struct delivery {
+    std::deque<std::pair<verdict_fn, verdict>> ready;
+    bool busy = false;
+  };
 
   fenced_fn on_fenced_;
   /// Read by the watch's thread only.
@@ -112,6 +131,7 @@ private:
   std::unique_ptr<RdKafka::KafkaConsumer> next_consumer_;
   std::string next_topic_;
   std::map<int32_t, part> parts_;
+  std::map<int32_t, delivery> deliveries_;
   /// Partitions to start or stop reading, applied by the watch thread.
   std::vector<std::pair<int32_t, int64_t>> to_assign_;
   std::vector<int32_t> to_unassign_;

@@ -104,6 +104,53 @@ struct fixture {
     return out;
   }
 
+  /// Holds the watch's thread in a verdict's callback: the verdict of the
+  /// record two after a fence of the fixture's partition (watched from it),
+  /// which only the watch's read decides (the record before it is
+  /// confirmed by nobody). It outlives the test body: the thread leaves
+  /// the callback after the body let it go.
+  struct gate {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool held = false, release = false, left = false;
+    /// Offsets whose verdicts came, in the order they came, the held one
+    /// when it leaves the callback.
+    std::vector<int64_t> order;
+    int64_t fence = -1;
+
+    void let_go() {
+      std::unique_lock<std::mutex> guard{mtx};
+      release = true;
+      cv.notify_all();
+      cv.wait_for(guard, 10s, [&] { return left || !held; });
+    }
+  };
+
+  std::shared_ptr<gate> hold_the_watch_thread() {
+    auto g = std::make_shared<gate>();
+    g->fence = fence(1);
+    watch->watch(partition, g->fence, 1);
+    watch->confirm(partition, g->fence + 2, 1, [g](verdict) {
+      std::unique_lock<std::mutex> guard{g->mtx};
+      g->held = true;
+      g->cv.notify_all();
+      g->cv.wait(guard, [&] { return g->release; });
+      g->order.push_back(g->fence + 2);
+      g->left = true;
+      g->cv.notify_all();
+    });
+    publish(2, 1);
+    bool held;
+    {
+      std::unique_lock<std::mutex> guard{g->mtx};
+      held = g->cv.wait_for(guard, 10s, [&] { return g->held; });
+    }
+    if (!held)
+      g->let_go();
+    CAF_REQUIRE(held);
+    return g;
+  }
+
   static size_t count(const std::vector<verdict>& vs, verdict v) {
     return static_cast<size_t>(std::count(vs.begin(), vs.end(), v));
   }
@@ -152,43 +199,10 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
   watch->watch(partition, fence(1), 1);
   CAF_REQUIRE_EQUAL(count(confirm(publish(1, 1), 1), verdict::counts), 1u);
   // The watch's one thread is held in a verdict's callback of partition 3,
-  // and reads nothing more until it is let go. The gate outlives the test
-  // body: the thread leaves the callback after the body let it go.
-  struct gate {
-    std::mutex mtx;
-    std::condition_variable cv;
-    bool held = false, release = false, left = false;
-  };
-  auto g = std::make_shared<gate>();
-  auto let_go = [g] {
-    std::unique_lock<std::mutex> guard{g->mtx};
-    g->release = true;
-    g->cv.notify_all();
-    g->cv.wait_for(guard, 10s, [&] { return g->left || !g->held; });
-  };
+  // and reads nothing more until it is let go.
   auto watched = partition;
   partition = 3;
-  auto at = fence(1);
-  watch->watch(partition, at, 1);
-  // Decided only once the record before it, not confirmed here, is read:
-  // by the watch's thread.
-  watch->confirm(partition, at + 2, 1, [g](verdict) {
-    std::unique_lock<std::mutex> guard{g->mtx};
-    g->held = true;
-    g->cv.notify_all();
-    g->cv.wait(guard, [&] { return g->release; });
-    g->left = true;
-    g->cv.notify_all();
-  });
-  publish(2, 1);
-  bool held;
-  {
-    std::unique_lock<std::mutex> guard{g->mtx};
-    held = g->cv.wait_for(guard, 10s, [&] { return g->held; });
-  }
-  if (!held)
-    let_go();
-  CAF_REQUIRE(held);
+  auto g = hold_the_watch_thread();
   // Records of partition 2 now: each follows the owner's own, so each is
   // decided within its confirm, with no read.
   partition = watched;
@@ -203,9 +217,33 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
     decided += (*verdicts)[i] == static_cast<int>(verdict::counts) ? 1 : 0;
   }
   auto read_to = watch->read_to(partition);
-  let_go();
+  g->let_go();
   CAF_CHECK_EQUAL(decided, 10u);
   CAF_CHECK_LESS_OR_EQUAL(read_to, offsets.front());
+}
+
+CAF_TEST(a_records_verdict_does_not_overtake_the_one_before) {
+  // The watch's thread is delivering the verdict of a record it read when
+  // the report of the owner's next record comes: decided at once (it
+  // follows the owner's own), its verdict still comes second. (The
+  // owner's snapshot position assumes its records are told stored in
+  // offset order.)
+  auto g = hold_the_watch_thread();
+  auto next = publish(1, 1);
+  CAF_REQUIRE_EQUAL(next.front(), g->fence + 3);
+  watch->confirm(partition, next.front(), 1, [g, o = next.front()](verdict) {
+    std::lock_guard<std::mutex> guard{g->mtx};
+    g->order.push_back(o);
+    g->cv.notify_all();
+  });
+  g->let_go();
+  std::vector<int64_t> order;
+  {
+    std::unique_lock<std::mutex> guard{g->mtx};
+    g->cv.wait_for(guard, 10s, [&] { return g->order.size() == 2; });
+    order = g->order;
+  }
+  CAF_CHECK_EQUAL(order, (std::vector<int64_t>{g->fence + 2, g->fence + 3}));
 }
 
 CAF_TEST(a_partition_not_watched_gives_no_verdict_but_unknown) {
