@@ -40,6 +40,7 @@ export DIBS_KAFKA_PORT=29092
 export DIBS_ADMIN_TOKEN=bench-token
 nginx_port=28081
 source "$root/cluster-config/env.sh"
+source "$root/tests/bench/lib.sh"
 
 bash "$root/cluster-config/install.sh"
 bash "$root/cluster-config/build.sh" >/dev/null
@@ -101,29 +102,19 @@ print(sum(json.load(urllib.request.urlopen(f"{api}/api/coupons/{c}"))["issuedQua
 PY
 }
 
-# CPU time (user and system, all threads, in clock ticks) of the node, the
-# broker and MariaDB, read before and after each run: divided by the run's
-# requests, what each costs a request. In this closed loop it moves with the
-# host and the mix of answers as the rate does; tests/bench/steady.sh
-# measures it at a fixed rate.
-pids=("$(cat "$DIBS_RUN_DIR/$DIBS_NODE_NAME/dibs.pid")"
-      "$(cat "$DIBS_RUN_DIR"/kafka/1/kafka.pid)"
-      "$(cat "$DIBS_RUN_DIR/mysql/mysqld.pid")")
-cpu_ticks() {
-  local pid
-  for pid in "${pids[@]}"; do
-    awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0
-  done | paste -sd' '
-}
+# CPU time of the node, the broker and MariaDB, read before and after each
+# run: divided by the run's requests, what each costs a request. In this
+# closed loop it moves with the host and the mix of answers as the rate
+# does; tests/bench/steady.sh measures it at a fixed rate.
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 
 run_wrk() { # label url first count users -> prints the wrk summary lines
   local before after
-  before=$(cpu_ticks)
+  before=$(bench_cpu_ticks)
   DIBS_FIRST_COUPON=$3 DIBS_COUPONS=$4 DIBS_USERS=$5 \
     wrk -t1 -c100 -d"${duration}s" --latency -s "$root/cli/wrk/issue.lua" "$2" \
     >"$DIBS_RUN_DIR/wrk-$1.txt"
-  after=$(cpu_ticks)
+  after=$(bench_cpu_ticks)
   local rps p50 p99 non2xx requests cpu
   rps=$(awk '/Requests\/sec/ {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")
   p50=$(awk '$1 == "50%" {print $2}' "$DIBS_RUN_DIR/wrk-$1.txt")

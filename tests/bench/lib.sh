@@ -1,4 +1,4 @@
-# Sourced by bench scripts that measure one node on fresh dependencies,
+# Sourced by the bench scripts that measure one node on fresh dependencies,
 # after they set $root and the DIBS_* ports and run folder and sourced
 # cluster-config/env.sh.
 
@@ -18,4 +18,14 @@ bench_fresh_node() {
 bench_stop() {
   bash "$root/cluster-config/node.sh" stop >/dev/null || true
   bash "$root/cluster-config/deps.sh" stop >/dev/null || true
+}
+
+# CPU time (user and system, all threads, in clock ticks) the node, the
+# broker and MariaDB have used so far, space-separated (0 for one gone).
+bench_cpu_ticks() {
+  local file
+  for file in "$DIBS_RUN_DIR/$DIBS_NODE_NAME/dibs.pid" \
+              "$DIBS_RUN_DIR/kafka/1/kafka.pid" "$DIBS_RUN_DIR/mysql/mysqld.pid"; do
+    awk '{print $14 + $15}' "/proc/$(cat "$file")/stat" 2>/dev/null || echo 0
+  done | paste -sd' '
 }

@@ -55,14 +55,6 @@ cat >"$DIBS_RUN_DIR/steady.json" <<JSON
 }
 JSON
 
-pids=("$(cat "$DIBS_RUN_DIR/$DIBS_NODE_NAME/dibs.pid")"
-      "$(cat "$DIBS_RUN_DIR"/kafka/1/kafka.pid)"
-      "$(cat "$DIBS_RUN_DIR/mysql/mysqld.pid")")
-ticks() {
-  local pid
-  for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done |
-    paste -sd' '
-}
 requests() { # answered by the node so far
   curl -fs "$api/metrics" -H "Authorization: Bearer $DIBS_ADMIN_TOKEN" |
     awk '/^dibs_http_requests_total/ {s += $2} END {print s}'
@@ -75,9 +67,9 @@ requests() { # answered by the node so far
   >"$DIBS_RUN_DIR/load.md" &
 load=$!
 sleep 5
-n0=$(requests) before=$(ticks) t0=$(date +%s.%N)
+n0=$(requests) before=$(bench_cpu_ticks) t0=$(date +%s.%N)
 sleep $((duration - 8))
-n1=$(requests) after=$(ticks) t1=$(date +%s.%N)
+n1=$(requests) after=$(bench_cpu_ticks) t1=$(date +%s.%N)
 wait "$load" || { echo "steady.sh: dibsctl load failed, see $DIBS_RUN_DIR/load.md" >&2; exit 1; }
 
 awk -v b="$before" -v a="$after" -v n=$((n1 - n0)) -v t0="$t0" -v t1="$t1" \
