@@ -166,11 +166,18 @@ void insert_fence(sql::Connection& conn, const log_ref& log,
 }
 
 /// What every connection's session needs, on a new connection and after a
-/// reconnect: explicit transactions, and times in UTC.
+/// reconnect: explicit transactions, times in UTC, and REPEATABLE READ
+/// whatever the server's default. `write_batch`'s careful path counts the
+/// rows its INSERT IGNORE added against the snapshot of its first read:
+/// under READ COMMITTED a row another writer committed between its reads
+/// would count as this batch's too, and the stock be lowered twice.
+/// (Connector/C++ asks for REPEATABLE READ when it connects, not when it
+/// reconnects.)
 void set_up_session(sql::Connection& conn) {
   conn.setAutoCommit(false);
   std::unique_ptr<sql::Statement> st{conn.createStatement()};
   st->execute("SET time_zone = '+00:00'");
+  st->execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ");
 }
 
 } // namespace

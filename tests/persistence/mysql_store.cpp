@@ -589,6 +589,38 @@ CAF_TEST(a_creation_with_a_used_idempotency_key_gets_the_coupon_made_then) {
   CAF_CHECK_EQUAL(coupons_named(spec.name + "!"), 0);
 }
 
+CAF_TEST(a_session_reads_repeatably_whatever_the_servers_default) {
+  // A server set to READ COMMITTED (as many are): write_batch's count of
+  // the rows it added needs its transaction's snapshot. A new connection
+  // and one made again after the server dropped it.
+  auto as_root = [](const std::string& statement) {
+    auto socket = test::env_or("DIBS_RUN_DIR", ".run/test")
+                  + "/mysql/mysqld.sock";
+    return std::system(("mariadb --socket=" + socket + " -uroot -e \""
+                        + statement + "\"")
+                         .c_str());
+  };
+  CAF_REQUIRE_EQUAL(
+    as_root("SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED"), 0);
+  auto opened = mysql_store::open(test::test_mysql());
+  caf::expected<std::vector<std::vector<std::string>>> first{caf::none},
+    again{caf::none};
+  if (opened) {
+    first = (*opened)->query("SELECT @@tx_isolation, CONNECTION_ID()");
+    if (first && !first->empty())
+      as_root("KILL " + first->front().back());
+    again = (*opened)->query("SELECT @@tx_isolation, CONNECTION_ID()");
+  }
+  CAF_REQUIRE_EQUAL(
+    as_root("SET GLOBAL TRANSACTION ISOLATION LEVEL REPEATABLE READ"), 0);
+  CAF_REQUIRE(opened);
+  CAF_REQUIRE(first && first->size() == 1);
+  CAF_CHECK_EQUAL(first->front().front(), "REPEATABLE-READ");
+  CAF_REQUIRE(again && again->size() == 1);
+  CAF_CHECK_NOT_EQUAL(again->front().back(), first->front().back());
+  CAF_CHECK_EQUAL(again->front().front(), "REPEATABLE-READ");
+}
+
 CAF_TEST(a_creation_whose_key_another_call_commits_meanwhile_gets_its_coupon) {
   // The call looks its key up, then another call makes the coupon with the
   // key and commits, then the first call inserts: its insert finds the
