@@ -123,6 +123,12 @@ fence_watch::~fence_watch() {
     std::unique_lock<std::mutex> guard{mtx_};
     for (auto& [partition, out] : drop_all())
       deliver(guard, partition, std::move(out));
+    // A delivery another thread is making (a report's, which should have
+    // come before) ends, with what was left to it, before the watch goes.
+    delivered_.wait(guard, [this] {
+      return std::none_of(deliveries_.begin(), deliveries_.end(),
+                          [](const auto& d) { return d.second.busy; });
+    });
   }
   for (auto* c : {&consumer_, &next_consumer_})
     if (*c) {
@@ -226,6 +232,7 @@ void fence_watch::deliver(std::unique_lock<std::mutex>& guard,
     guard.lock();
   }
   d.busy = false;
+  delivered_.notify_all();
 }
 
 void fence_watch::run() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -132,6 +133,8 @@ private:
   std::string next_topic_;
   std::map<int32_t, part> parts_;
   std::map<int32_t, delivery> deliveries_;
+  /// A delivery ended (`deliver`), for the destructor.
+  std::condition_variable delivered_;
   /// Partitions to start or stop reading, applied by the watch thread.
   std::vector<std::pair<int32_t, int64_t>> to_assign_;
   std::vector<int32_t> to_unassign_;

@@ -246,6 +246,55 @@ CAF_TEST(a_records_verdict_does_not_overtake_the_one_before) {
   CAF_CHECK_EQUAL(order, (std::vector<int64_t>{g->fence + 2, g->fence + 3}));
 }
 
+CAF_TEST(the_watch_goes_only_after_a_delivery_under_way_ends) {
+  // A report's verdict is being delivered (its function runs on the
+  // reporting thread) when the watch is destroyed: the verdicts the
+  // destructor gives out (`unknown` to what still waits) fall to that
+  // delivery, and the destructor waits for it.
+  auto at = fence(1);
+  watch->watch(partition, at, 1);
+  auto first = publish(1, 1).front();
+  struct state {
+    std::mutex mtx;
+    std::condition_variable cv;
+    bool in = false, release = false;
+    int left = -1;
+  };
+  auto s = std::make_shared<state>();
+  std::thread reporting{[&] {
+    watch->confirm(partition, first, 1, [s](verdict) {
+      std::unique_lock<std::mutex> guard{s->mtx};
+      s->in = true;
+      s->cv.notify_all();
+      s->cv.wait(guard, [&] { return s->release; });
+    });
+  }};
+  {
+    std::unique_lock<std::mutex> guard{s->mtx};
+    CAF_REQUIRE(s->cv.wait_for(guard, 10s, [&] { return s->in; }));
+  }
+  // Waits for records never written: undecided until the watch goes.
+  watch->confirm(partition, first + 100, 1, [s](verdict v) {
+    std::lock_guard<std::mutex> guard{s->mtx};
+    s->left = static_cast<int>(v);
+  });
+  int left_when_gone = -2;
+  std::thread destroying{[&] {
+    watch.reset();
+    std::lock_guard<std::mutex> guard{s->mtx};
+    left_when_gone = s->left;
+  }};
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard<std::mutex> guard{s->mtx};
+    s->release = true;
+    s->cv.notify_all();
+  }
+  destroying.join();
+  reporting.join();
+  CAF_CHECK_EQUAL(left_when_gone, static_cast<int>(verdict::unknown));
+}
+
 CAF_TEST(a_partition_not_watched_gives_no_verdict_but_unknown) {
   auto vs = confirm(publish(3, 1), 1);
   CAF_CHECK_EQUAL(count(vs, verdict::unknown), 3u);
