@@ -752,8 +752,9 @@ caf::expected<bool> node::own_since_park(int32_t p, const parked_shard& parked,
   if (f.epoch <= parked.epoch || f.epoch != parked.own_to)
     return false;
   auto ours = [&](uint64_t e) { return e > parked.epoch && e <= f.epoch; };
-  // Before the fence, the new log holds only fences of those epochs: a
-  // failed takeover's fence may have been stored.
+  // Before the fence, the new log holds only fences of those epochs (a
+  // failed takeover's fence may have been stored) and the resolver's
+  // probes, which hold nothing.
   auto marks = scanner.watermarks(p, timeout);
   if (!marks)
     return std::move(marks.error());
@@ -768,7 +769,7 @@ caf::expected<bool> node::own_since_park(int32_t p, const parked_shard& parked,
   for (auto& r : *before) {
     if (r.offset >= f.offset)
       break;
-    if (r.offset != next || !r.fence || !ours(*r.fence))
+    if (r.offset != next || (!r.probe && (!r.fence || !ours(*r.fence))))
       return false;
     ++next;
   }

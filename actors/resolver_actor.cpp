@@ -13,10 +13,10 @@ namespace {
 /// records read through the resolver's cache.
 class store_reads : public issuance_reads {
 public:
-  store_reads(mysql_store& store, kafka_log& scanner,
+  store_reads(mysql_store& store, kafka_log& scanner, kafka_producer& prober,
               std::map<int32_t, resolver_state::tail_cache>& tails,
               int timeout_ms)
-    : store_(store), scanner_(scanner), tails_(tails),
+    : store_(store), scanner_(scanner), prober_(prober), tails_(tails),
       timeout_ms_(timeout_ms) {
     // Empty.
   }
@@ -32,6 +32,20 @@ public:
 
   caf::expected<bool> committed(const issuance_event& event) override {
     return store_.has_issuance(event.issuance_id, event.user_id);
+  }
+
+  caf::error readable(int32_t partition) override {
+    auto report = std::make_shared<delivery_report>();
+    prober_.produce_probe(partition, "resolver",
+                          [report](delivery_report r) { *report = r; });
+    // Not reported in time counts as not stored: the search is retried.
+    prober_.flush(timeout_ms_);
+    if (report->outcome != delivery_outcome::stored)
+      return caf::make_error(ec::storage_failure,
+                             "kafka probe of partition "
+                               + std::to_string(partition)
+                               + " not stored: " + report->error);
+    return caf::none;
   }
 
   caf::expected<std::vector<issuance_event>>
@@ -76,6 +90,7 @@ public:
 private:
   mysql_store& store_;
   kafka_log& scanner_;
+  kafka_producer& prober_;
   std::map<int32_t, resolver_state::tail_cache>& tails_;
   int timeout_ms_;
 };
@@ -95,6 +110,8 @@ caf::expected<bool> find_issuance(issuance_reads& reads,
     return std::move(in_mysql.error());
   if (*in_mysql)
     return true;
+  if (auto err = reads.readable(from->first))
+    return err;
   // Only the coupon's partition: with the writers behind (MySQL was down),
   // reading all of them took tens of seconds on the mock broker dibs ran on
   // before Apache Kafka.
@@ -120,7 +137,13 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
       return std::move(l.error());
     scanner = std::move(*l);
   }
-  store_reads reads{*store, *scanner, tails, kafka.admin_timeout_ms};
+  if (!prober) {
+    auto p = kafka_producer::make(kafka);
+    if (!p)
+      return std::move(p.error());
+    prober = std::move(*p);
+  }
+  store_reads reads{*store, *scanner, *prober, tails, kafka.admin_timeout_ms};
   return find_issuance(reads, event);
 }
 

@@ -30,6 +30,15 @@ public:
   /// Whether MySQL holds the event's row: its issuance id, for its user.
   virtual caf::expected<bool> committed(const issuance_event& event) = 0;
 
+  /// Makes readable what `partition`'s leader appended before now: stores
+  /// a probe record (acks=all) and waits for it. With replicas, a record
+  /// the leader appended is readable only once the high watermark passes
+  /// it, which a follower still in sync but not fetching holds back: a
+  /// record whose request timed out can sit there, unreadable, and become
+  /// readable (and count) later. The probe is stored only once the high
+  /// watermark is past it, and so past every record appended before it.
+  virtual caf::error readable(int32_t partition) = 0;
+
   /// The coupon's events in `partition` from `offset` to the high watermark.
   virtual caf::expected<std::vector<issuance_event>>
   read_from(coupon_id_t coupon, int32_t partition, int64_t offset) = 0;
@@ -70,6 +79,8 @@ struct resolver_state {
   mysql_settings mysql;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> scanner;
+  /// Stores the probes (`issuance_reads::readable`).
+  std::unique_ptr<kafka_producer> prober;
   /// By partition; the resolver is replaced when Kafka moves to another
   /// log, and the cache with it.
   std::map<int32_t, tail_cache> tails;

@@ -111,7 +111,7 @@ bool writer_state::step() {
         spdlog::info("writer: {} events of record {}:{} were published by a "
                      "fenced owner and do not count",
                      r.voided, r.partition, r.offset);
-      else if (r.events.empty())
+      else if (r.events.empty() && !r.probe)
         spdlog::warn("writer skips an undecodable record at {}:{}",
                      r.partition, r.offset);
       auto& n = next[r.partition];

@@ -278,10 +278,16 @@ void kafka_producer::close_queues(const std::string& why) {
 
 void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
                                    const std::string& owner, callback done) {
-  auto payload = encode_fence(epoch, owner);
   auto opaque = std::make_unique<record_opaque>();
   opaque->dones.push_back(std::move(done));
-  hand_over(partition, std::move(payload), opaque.release());
+  hand_over(partition, encode_fence(epoch, owner), opaque.release());
+}
+
+void kafka_producer::produce_probe(int32_t partition, const std::string& owner,
+                                   callback done) {
+  auto opaque = std::make_unique<record_opaque>();
+  opaque->dones.push_back(std::move(done));
+  hand_over(partition, encode_probe(owner), opaque.release());
 }
 
 void kafka_producer::hand_over(int32_t partition, std::string payload,
@@ -576,6 +582,8 @@ kafka_log::record kafka_log::to_record(const RdKafka::Message& msg) {
     r.voided = n - r.events.size();
   } else if ((r.fence = decode_fence(msg.payload(), msg.len()))) {
     fences_.add(log_fence{r.partition, r.offset, *r.fence});
+  } else {
+    r.probe = is_probe(msg.payload(), msg.len());
   }
   return r;
 }

@@ -153,6 +153,11 @@ public:
   void produce_fence(int32_t partition, uint64_t epoch,
                      const std::string& owner, callback done);
 
+  /// Queues a probe record (`encode_probe`) for `partition`, reported like
+  /// an event.
+  void produce_probe(int32_t partition, const std::string& owner,
+                     callback done);
+
   /// Records librdkafka holds (queued, in flight to the broker, or
   /// awaiting their delivery report), plus the events waiting here for a
   /// partition's record to be acknowledged.
@@ -270,6 +275,8 @@ public:
     /// How many events of an older shard epoch than a fence before them
     /// were left out: they do not count (`fence_filter`).
     size_t voided = 0;
+    /// A resolver's probe (`encode_probe`): nothing in it.
+    bool probe = false;
   };
 
   /// Adds fences to those this reader applies; it learns the ones it reads

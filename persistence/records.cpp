@@ -182,6 +182,17 @@ std::string encode_fence(uint64_t epoch, const std::string& owner) {
   return j.dump();
 }
 
+std::string encode_probe(const std::string& owner) {
+  nlohmann::json j{{"probe", owner}};
+  return j.dump();
+}
+
+bool is_probe(const void* data, size_t size) {
+  auto first = static_cast<const char*>(data);
+  auto j = nlohmann::json::parse(first, first + size, nullptr, false);
+  return j.is_object() && j.contains("probe");
+}
+
 std::optional<uint64_t> decode_fence(const void* data, size_t size) {
   auto first = static_cast<const char*>(data);
   auto j = nlohmann::json::parse(first, first + size, nullptr, false);

@@ -80,6 +80,15 @@ std::string encode_fence(uint64_t epoch, const std::string& owner);
 /// The epoch of a fence record; nullopt when the value is not one.
 std::optional<uint64_t> decode_fence(const void* data, size_t size);
 
+/// The value of a probe record, written by node `owner`'s resolver: neither
+/// events nor a fence, so every reader passes over it. Once a probe is
+/// stored (acks=all), the partition's high watermark is past it, and so
+/// past every record its leader appended before it.
+std::string encode_probe(const std::string& owner);
+
+/// Whether a record value is a probe.
+bool is_probe(const void* data, size_t size);
+
 /// Which records of the log count: every reader of the log (writers,
 /// recovery, the resolver, the checkers) drops a record of a shard epoch
 /// below that of a fence earlier in its partition. It is a pure function of

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 #include <caf/test/unit_test.hpp>
 
@@ -107,9 +108,21 @@ struct committing_reads : issuance_reads {
     return result;
   }
 
+  /// Records from `hidden_from` on are appended but not readable yet (the
+  /// high watermark below them) until a probe is stored.
+  size_t hidden_from = SIZE_MAX;
+  int probes = 0;
+
+  caf::error readable(int32_t) override {
+    ++probes;
+    hidden_from = SIZE_MAX;
+    return caf::none;
+  }
+
   caf::expected<std::vector<issuance_event>>
   read_from(coupon_id_t, int32_t, int64_t offset) override {
-    std::vector<issuance_event> result(log.begin() + offset, log.end());
+    auto end = log.begin() + std::min(hidden_from, log.size());
+    std::vector<issuance_event> result(log.begin() + offset, end);
     after_read();
     return result;
   }
@@ -156,6 +169,22 @@ CAF_TEST(another_users_record_with_the_same_issuance_id_is_not_this_one) {
   CAF_CHECK(*found);
 }
 
+CAF_TEST(a_record_appended_but_not_yet_readable_is_found) {
+  // A follower in sync but not fetching holds the high watermark below the
+  // record its leader appended: the search stores a probe first, and
+  // reads once the watermark is past it.
+  committing_reads reads;
+  reads.log.push_back(issuance_event{make_issuance_id(7, 1), 7, 101, now_ms()});
+  reads.log.push_back(issuance_event{make_issuance_id(7, 2), 7, 102, now_ms()});
+  reads.written_offset = 0;
+  reads.reads = 1; // No commit between the reads.
+  reads.hidden_from = 1;
+  auto found = find_issuance(reads, reads.log[1]);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+  CAF_CHECK_EQUAL(reads.probes, 1);
+}
+
 CAF_TEST_FIXTURE_SCOPE(resolver_cache_tests, fixture)
 
 CAF_TEST(a_search_reads_only_what_came_after_the_last_one) {
@@ -175,7 +204,8 @@ CAF_TEST(a_search_reads_only_what_came_after_the_last_one) {
   found = resolver.find(b);
   CAF_REQUIRE(found);
   CAF_CHECK(*found);
-  CAF_CHECK_EQUAL(resolver.tails[p].end, end_before + 1);
+  // b, and the second search's probe.
+  CAF_CHECK_EQUAL(resolver.tails[p].end, end_before + 2);
   found = resolver.find(event(13));
   CAF_REQUIRE(found);
   CAF_CHECK(!*found);

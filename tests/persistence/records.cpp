@@ -226,6 +226,15 @@ CAF_TEST(a_fence_record_is_a_fence_and_not_an_event) {
   CAF_CHECK(!decode_fence(bad.data(), bad.size()));
 }
 
+CAF_TEST(a_probe_record_is_neither_events_nor_a_fence) {
+  auto text = encode_probe("resolver");
+  CAF_CHECK(is_probe(text.data(), text.size()));
+  CAF_CHECK(decode_issuances(text.data(), text.size()).empty());
+  CAF_CHECK(!decode_fence(text.data(), text.size()));
+  auto fence = encode_fence(3, "n");
+  CAF_CHECK(!is_probe(fence.data(), fence.size()));
+}
+
 CAF_TEST(a_fence_voids_older_epochs_after_it_in_its_partition_only) {
   fence_filter f;
   CAF_CHECK(!f.voids(0, 10, 0));
