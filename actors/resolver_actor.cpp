@@ -1,6 +1,8 @@
 #include "actors/resolver_actor.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <string>
 
 #include "persistence/log_tail.hpp"
@@ -13,11 +15,12 @@ namespace {
 /// records read through the resolver's cache.
 class store_reads : public issuance_reads {
 public:
-  store_reads(mysql_store& store, kafka_log& scanner, kafka_producer& prober,
-              std::map<int32_t, resolver_state::tail_cache>& tails,
-              int timeout_ms)
-    : store_(store), scanner_(scanner), prober_(prober), tails_(tails),
-      timeout_ms_(timeout_ms) {
+  store_reads(mysql_store& store, kafka_log& scanner,
+              std::unique_ptr<kafka_producer>& prober,
+              const kafka_settings& kafka,
+              std::map<int32_t, resolver_state::tail_cache>& tails)
+    : store_(store), scanner_(scanner), prober_(prober), kafka_(kafka),
+      tails_(tails), timeout_ms_(kafka.admin_timeout_ms) {
     // Empty.
   }
 
@@ -35,16 +38,34 @@ public:
   }
 
   caf::error readable(int32_t partition) override {
-    auto report = std::make_shared<delivery_report>();
-    prober_.produce_probe(partition, "resolver",
-                          [report](delivery_report r) { *report = r; });
-    // Not reported in time counts as not stored: the search is retried.
-    prober_.flush(timeout_ms_);
-    if (report->outcome != delivery_outcome::stored)
+    if (!prober_) {
+      auto p = kafka_producer::make(kafka_);
+      if (!p)
+        return std::move(p.error());
+      prober_ = std::move(*p);
+    }
+    // Reported on the producer's thread, perhaps after this search gave up.
+    auto report = std::make_shared<std::promise<delivery_report>>();
+    auto reported = report->get_future();
+    prober_->produce_probe(partition, "resolver",
+                           [report](delivery_report r) {
+                             report->set_value(std::move(r));
+                           });
+    // Not stored in time fails the search, which is retried with a new
+    // producer (this one may be in a fatal state: an idempotent producer
+    // is, after its broker lost what it had stored).
+    auto failed = [&](const std::string& what) {
+      prober_.reset();
       return caf::make_error(ec::storage_failure,
                              "kafka probe of partition "
-                               + std::to_string(partition)
-                               + " not stored: " + report->error);
+                               + std::to_string(partition) + " " + what);
+    };
+    if (reported.wait_for(std::chrono::milliseconds{timeout_ms_})
+        != std::future_status::ready)
+      return failed("not reported in time");
+    auto r = reported.get();
+    if (r.outcome != delivery_outcome::stored)
+      return failed("not stored: " + r.error);
     return caf::none;
   }
 
@@ -90,7 +111,8 @@ public:
 private:
   mysql_store& store_;
   kafka_log& scanner_;
-  kafka_producer& prober_;
+  std::unique_ptr<kafka_producer>& prober_;
+  const kafka_settings& kafka_;
   std::map<int32_t, resolver_state::tail_cache>& tails_;
   int timeout_ms_;
 };
@@ -137,13 +159,7 @@ caf::expected<bool> resolver_state::find(const issuance_event& event) {
       return std::move(l.error());
     scanner = std::move(*l);
   }
-  if (!prober) {
-    auto p = kafka_producer::make(kafka);
-    if (!p)
-      return std::move(p.error());
-    prober = std::move(*p);
-  }
-  store_reads reads{*store, *scanner, *prober, tails, kafka.admin_timeout_ms};
+  store_reads reads{*store, *scanner, prober, kafka, tails};
   return find_issuance(reads, event);
 }
 

@@ -79,7 +79,8 @@ struct resolver_state {
   mysql_settings mysql;
   std::unique_ptr<mysql_store> store;
   std::unique_ptr<kafka_log> scanner;
-  /// Stores the probes (`issuance_reads::readable`).
+  /// Stores the probes (`issuance_reads::readable`); made again after a
+  /// probe failed.
   std::unique_ptr<kafka_producer> prober;
   /// By partition; the resolver is replaced when Kafka moves to another
   /// log, and the cache with it.

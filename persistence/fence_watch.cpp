@@ -173,13 +173,12 @@ void fence_watch::confirm(int32_t partition, int64_t offset, uint64_t epoch,
   if (i == parts_.end() || !i->second.state.own(offset, epoch)) {
     out.emplace_back(std::move(done), verdict::unknown);
   } else {
+    // Decided with the records before it, in offset order (reports of two
+    // producers, the one replaced after a fatal error and its successor,
+    // may come out of order).
     auto& p = i->second;
-    // The records before it first.
+    p.waiting[offset].push_back(std::move(done));
     decide(p, out);
-    if (auto v = p.state.of(offset); v != read_back::verdict::pending)
-      out.emplace_back(std::move(done), verdict_of(v));
-    else
-      p.waiting[offset].push_back(std::move(done));
   }
   deliver(guard, partition, std::move(out));
 }

@@ -64,7 +64,8 @@ public:
   /// read from `kafka`'s brokers and topic.
   caf::error follow(const kafka_settings& kafka);
 
-  /// Calls `done` (here or on the watch thread) with the verdict on the
+  /// Calls `done` (on whichever thread delivers the partition's verdicts
+  /// then: this one, the watch's, or another's) with the verdict on the
   /// owner's own event record at `offset` of `partition` (its delivery
   /// report's), stamped with `epoch`, once every record before it is
   /// known: read back, or another record of its own confirmed here. An
@@ -108,10 +109,11 @@ private:
 
   /// Calls the functions of `out`, verdicts of `partition` decided under
   /// `guard` (mtx_, held again on return), outside the lock and after the
-  /// partition's verdicts decided before them. Verdicts are decided on two
-  /// threads (the watch's, and the producer's reports in `confirm`):
-  /// delivered as they came, a record's could overtake the one before it,
-  /// and the owner's snapshot position pass a record not yet told stored.
+  /// partition's verdicts decided before them. Verdicts are decided on
+  /// several threads (the watch's, the producer's reports in `confirm`,
+  /// callers of `watch`, `unwatch`, `follow`): delivered as they came, a
+  /// record's could overtake the one before it, and the owner's snapshot
+  /// position pass a record not yet told stored.
   void deliver(std::unique_lock<std::mutex>& guard, int32_t partition,
                verdicts out);
 

@@ -80,10 +80,10 @@ std::string encode_fence(uint64_t epoch, const std::string& owner);
 /// The epoch of a fence record; nullopt when the value is not one.
 std::optional<uint64_t> decode_fence(const void* data, size_t size);
 
-/// The value of a probe record, written by node `owner`'s resolver: neither
-/// events nor a fence, so every reader passes over it. Once a probe is
-/// stored (acks=all), the partition's high watermark is past it, and so
-/// past every record its leader appended before it.
+/// The value of a probe record, written by `owner` (a node's resolver):
+/// neither events nor a fence, so every reader passes over it. Once a
+/// probe is stored (acks=all), the partition's high watermark is past it,
+/// and so past every record its leader appended before it.
 std::string encode_probe(const std::string& owner);
 
 /// Whether a record value is a probe.

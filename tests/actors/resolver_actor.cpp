@@ -215,4 +215,21 @@ CAF_TEST(a_search_reads_only_what_came_after_the_last_one) {
   CAF_CHECK(*found);
 }
 
+CAF_TEST(a_failed_probe_is_tried_again_with_a_new_producer) {
+  // The producer of the probes in a fatal state (an idempotent producer
+  // whose broker lost what it stored): the search fails, and the next one
+  // probes with a new producer.
+  auto e = event(21);
+  produce(e);
+  auto found = resolver.find(e);
+  CAF_REQUIRE(found && *found);
+  CAF_REQUIRE(resolver.prober);
+  resolver.prober->inject_fatal_error();
+  found = resolver.find(e);
+  CAF_CHECK(!found);
+  found = resolver.find(e);
+  CAF_REQUIRE(found);
+  CAF_CHECK(*found);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -126,6 +126,15 @@ struct fixture {
     }
   };
 
+  /// Lets the held thread go when a test leaves, by a failed check too
+  /// (the fixture's watch joins its thread).
+  struct letting_go {
+    std::shared_ptr<gate> g;
+    ~letting_go() {
+      g->let_go();
+    }
+  };
+
   std::shared_ptr<gate> hold_the_watch_thread() {
     auto g = std::make_shared<gate>();
     g->fence = fence(1);
@@ -203,6 +212,7 @@ CAF_TEST(an_owners_record_after_its_own_is_decided_without_a_read) {
   auto watched = partition;
   partition = 3;
   auto g = hold_the_watch_thread();
+  letting_go on_exit{g};
   // Records of partition 2 now: each follows the owner's own, so each is
   // decided within its confirm, with no read.
   partition = watched;
@@ -229,6 +239,7 @@ CAF_TEST(a_records_verdict_does_not_overtake_the_one_before) {
   // owner's snapshot position assumes its records are told stored in
   // offset order.)
   auto g = hold_the_watch_thread();
+  letting_go on_exit{g};
   auto next = publish(1, 1);
   CAF_REQUIRE_EQUAL(next.front(), g->fence + 3);
   watch->confirm(partition, next.front(), 1, [g, o = next.front()](verdict) {
@@ -244,6 +255,35 @@ CAF_TEST(a_records_verdict_does_not_overtake_the_one_before) {
     order = g->order;
   }
   CAF_CHECK_EQUAL(order, (std::vector<int64_t>{g->fence + 2, g->fence + 3}));
+}
+
+CAF_TEST(reports_out_of_order_are_told_in_offset_order) {
+  // Two producers report (the one replaced after a fatal error, and its
+  // successor): the later record's report first. Neither is read back
+  // yet (the watch's thread is held), so the first report waits for the
+  // record before it, and the second decides both, in offset order.
+  auto watched = partition;
+  partition = 3;
+  auto g = hold_the_watch_thread();
+  letting_go on_exit{g};
+  partition = watched;
+  watch->watch(partition, fence(1), 1);
+  auto offsets = publish(2, 1);
+  struct told {
+    std::mutex mtx;
+    std::vector<int64_t> order;
+  };
+  auto t = std::make_shared<told>();
+  auto note = [t](int64_t o) {
+    return [t, o](verdict) {
+      std::lock_guard<std::mutex> guard{t->mtx};
+      t->order.push_back(o);
+    };
+  };
+  watch->confirm(partition, offsets[1], 1, note(offsets[1]));
+  watch->confirm(partition, offsets[0], 1, note(offsets[0]));
+  std::lock_guard<std::mutex> guard{t->mtx};
+  CAF_CHECK_EQUAL(t->order, (std::vector<int64_t>{offsets[0], offsets[1]}));
 }
 
 CAF_TEST(the_watch_goes_only_after_a_delivery_under_way_ends) {
@@ -269,10 +309,16 @@ CAF_TEST(the_watch_goes_only_after_a_delivery_under_way_ends) {
       s->cv.wait(guard, [&] { return s->release; });
     });
   }};
+  bool in;
   {
     std::unique_lock<std::mutex> guard{s->mtx};
-    CAF_REQUIRE(s->cv.wait_for(guard, 10s, [&] { return s->in; }));
+    in = s->cv.wait_for(guard, 10s, [&] { return s->in; });
+    s->release = !in;
+    s->cv.notify_all();
   }
+  if (!in)
+    reporting.join();
+  CAF_REQUIRE(in);
   // Waits for records never written: undecided until the watch goes.
   watch->confirm(partition, first + 100, 1, [s](verdict v) {
     std::lock_guard<std::mutex> guard{s->mtx};
