@@ -20,13 +20,14 @@ public:
               const kafka_settings& kafka,
               std::map<int32_t, resolver_state::tail_cache>& tails)
     : store_(store), scanner_(scanner), prober_(prober), kafka_(kafka),
-      tails_(tails), timeout_ms_(kafka.admin_timeout_ms) {
+      tails_(tails) {
     // Empty.
   }
 
   caf::expected<std::pair<int32_t, int64_t>>
   written(coupon_id_t coupon) override {
-    auto positions = stored_positions(store_, scanner_, timeout_ms_);
+    auto positions = stored_positions(store_, scanner_,
+                                      kafka_.admin_timeout_ms);
     if (!positions)
       return std::move(positions.error());
     auto p = partition_of(coupon, static_cast<int32_t>(positions->size()));
@@ -60,7 +61,7 @@ public:
                              "kafka probe of partition "
                                + std::to_string(partition) + " " + what);
     };
-    if (reported.wait_for(std::chrono::milliseconds{timeout_ms_})
+    if (reported.wait_for(std::chrono::milliseconds{kafka_.admin_timeout_ms})
         != std::future_status::ready)
       return failed("not reported in time");
     auto r = reported.get();
@@ -80,14 +81,14 @@ public:
                              [&](auto& x) { return x.first >= offset; });
     c.events.erase(c.events.begin(), keep);
     c.from = offset;
-    auto log = scanner_.identity(timeout_ms_);
+    auto log = scanner_.identity(kafka_.admin_timeout_ms);
     if (!log)
       return std::move(log.error());
     auto fences = store_.load_fences(*log);
     if (!fences)
       return std::move(fences.error());
     scanner_.use_fences(*fences);
-    auto some = scanner_.read_some(partition, c.end, timeout_ms_);
+    auto some = scanner_.read_some(partition, c.end, kafka_.admin_timeout_ms);
     if (!some)
       return std::move(some.error());
     for (auto& r : some->first) {
@@ -114,7 +115,6 @@ private:
   std::unique_ptr<kafka_producer>& prober_;
   const kafka_settings& kafka_;
   std::map<int32_t, resolver_state::tail_cache>& tails_;
-  int timeout_ms_;
 };
 
 } // namespace

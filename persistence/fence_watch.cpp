@@ -77,9 +77,7 @@ fence_watch::make(const kafka_settings& kafka, fenced_fn on_fenced) {
 std::map<int32_t, fence_watch::verdicts> fence_watch::drop_all() {
   std::map<int32_t, verdicts> left;
   for (auto& [id, p] : parts_)
-    for (auto& [offset, fns] : p.waiting)
-      for (auto& fn : fns)
-        left[id].emplace_back(std::move(fn), verdict::unknown);
+    unknown_all(p, left[id]);
   parts_.clear();
   to_assign_.clear();
   to_unassign_.clear();
@@ -141,9 +139,7 @@ void fence_watch::watch(int32_t partition, int64_t from, uint64_t epoch) {
   std::unique_lock<std::mutex> guard{mtx_};
   verdicts left;
   auto& p = parts_[partition];
-  for (auto& [offset, fns] : p.waiting)
-    for (auto& fn : fns)
-      left.emplace_back(std::move(fn), verdict::unknown);
+  unknown_all(p, left);
   p = part{read_back{epoch, from}, {}};
   to_assign_.emplace_back(partition, from);
   deliver(guard, partition, std::move(left));
@@ -155,9 +151,7 @@ void fence_watch::unwatch(int32_t partition) {
   if (i == parts_.end())
     return;
   verdicts left;
-  for (auto& [offset, fns] : i->second.waiting)
-    for (auto& fn : fns)
-      left.emplace_back(std::move(fn), verdict::unknown);
+  unknown_all(i->second, left);
   parts_.erase(i);
   to_unassign_.push_back(partition);
   deliver(guard, partition, std::move(left));
@@ -202,6 +196,13 @@ size_t fence_watch::waiting() const {
     for (auto& [offset, fns] : p.waiting)
       n += fns.size();
   return n;
+}
+
+void fence_watch::unknown_all(part& p, verdicts& out) {
+  for (auto& [offset, fns] : p.waiting)
+    for (auto& fn : fns)
+      out.emplace_back(std::move(fn), verdict::unknown);
+  p.waiting.clear();
 }
 
 void fence_watch::decide(part& p, verdicts& out) {

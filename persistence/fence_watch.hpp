@@ -103,6 +103,10 @@ private:
   /// and their verdicts into `out`.
   static void decide(part& p, verdicts& out);
 
+  /// Moves every waiting callback of `p` into `out` with `unknown` (mtx_
+  /// held): the partition is no longer read as it was.
+  static void unknown_all(part& p, verdicts& out);
+
   /// Takes the waiting records' callbacks of every watched partition, each
   /// with `unknown`, and forgets the partitions (mtx_ held).
   std::map<int32_t, verdicts> drop_all();

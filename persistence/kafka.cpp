@@ -278,16 +278,19 @@ void kafka_producer::close_queues(const std::string& why) {
 
 void kafka_producer::produce_fence(int32_t partition, uint64_t epoch,
                                    const std::string& owner, callback done) {
-  auto opaque = std::make_unique<record_opaque>();
-  opaque->dones.push_back(std::move(done));
-  hand_over(partition, encode_fence(epoch, owner), opaque.release());
+  hand_over_one(partition, encode_fence(epoch, owner), std::move(done));
 }
 
 void kafka_producer::produce_probe(int32_t partition, const std::string& owner,
                                    callback done) {
+  hand_over_one(partition, encode_probe(owner), std::move(done));
+}
+
+void kafka_producer::hand_over_one(int32_t partition, std::string payload,
+                                   callback done) {
   auto opaque = std::make_unique<record_opaque>();
   opaque->dones.push_back(std::move(done));
-  hand_over(partition, encode_probe(owner), opaque.release());
+  hand_over(partition, std::move(payload), opaque.release());
 }
 
 void kafka_producer::hand_over(int32_t partition, std::string payload,

@@ -219,6 +219,10 @@ private:
   /// queued.
   void hand_over(int32_t partition, std::string payload, void* opaque);
 
+  /// `hand_over` for a record that carries no event (a fence, a probe),
+  /// reported to `done`.
+  void hand_over_one(int32_t partition, std::string payload, callback done);
+
   /// Sends nothing waiting any more (`purge`, the destructor): reports
   /// every waiting event failed, and any that comes later at once.
   void close_queues(const std::string& why);
